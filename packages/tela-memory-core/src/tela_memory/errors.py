@@ -1,0 +1,54 @@
+"""The error hierarchy: every error Tela Memory raises is a ``TelaMemoryError``."""
+
+from __future__ import annotations
+
+
+class TelaMemoryError(Exception):
+    """Root of every error raised by Tela Memory."""
+
+
+class InvalidMessageError(TelaMemoryError, ValueError):
+    """A message, block or argument is malformed (unknown role, orphan tool result, ...)."""
+
+
+class NotFoundError(TelaMemoryError, LookupError):
+    """A thread, branch or message that was asked for does not exist."""
+
+
+class ConflictError(TelaMemoryError):
+    """A write lost a race or contradicts what is stored (duplicate id, moved head, ...)."""
+
+
+class BackendUnavailable(TelaMemoryError):
+    """A backend cannot be reached or opened (server down, read-only path, corrupt file)."""
+
+
+class SchemaError(BackendUnavailable):
+    """The stored data has a schema this version cannot use (newer or corrupt)."""
+
+
+class UnsupportedOperation(TelaMemoryError, NotImplementedError):
+    """A backend cannot do what was asked; the message says what to use instead."""
+
+
+class MissingDependency(TelaMemoryError, ImportError):
+    """An optional dependency is not installed; the message gives the ``pip install`` to fix it."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"{module!r} is not installed. Install it with: pip install \"tela-memory[{extra}]\""
+        )
+        self.module = module
+        self.extra = extra
+
+
+__all__ = [
+    "BackendUnavailable",
+    "ConflictError",
+    "InvalidMessageError",
+    "MissingDependency",
+    "NotFoundError",
+    "SchemaError",
+    "TelaMemoryError",
+    "UnsupportedOperation",
+]

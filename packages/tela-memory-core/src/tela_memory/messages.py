@@ -1,0 +1,320 @@
+"""The message model: roles, typed content blocks and ``Message``.
+
+Every store, index, codec and integration speaks this model. Messages are immutable
+(pydantic ``frozen``); use :meth:`Message.model_copy` with ``update=`` to derive a new one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tela_memory.errors import InvalidMessageError
+from tela_memory.ids import new_id
+
+
+class Role(StrEnum):
+    """Who wrote a message."""
+
+    SYSTEM = "system"
+    DEVELOPER = "developer"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TextBlock(_Block):
+    """Plain text."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class _Media(_Block):
+    """Media held inline (base64 ``data``), by ``url``, or by an opaque ``ref`` (file id, path)."""
+
+    data: str | None = None
+    url: str | None = None
+    ref: str | None = None
+    mime_type: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _Media:
+        sources = [s for s in (self.data, self.url, self.ref) if s is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                f"a {self.__class__.__name__} needs exactly one of data (base64), url or ref; "
+                f"got {len(sources)}"
+            )
+        return self
+
+
+class ImageBlock(_Media):
+    """An image; ``width`` / ``height`` / ``detail`` feed token costs, ``alt_text`` feeds search."""
+
+    type: Literal["image"] = "image"
+    detail: Literal["auto", "low", "high"] | None = None
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    alt_text: str | None = None
+
+
+class AudioBlock(_Media):
+    """Audio; ``transcript`` feeds search and text-only formats."""
+
+    type: Literal["audio"] = "audio"
+    transcript: str | None = None
+    duration_s: float | None = Field(default=None, ge=0)
+
+
+class DocumentBlock(_Block):
+    """A document (PDF, text file ...), inline, by url / ref, or as extracted ``text``."""
+
+    type: Literal["document"] = "document"
+    data: str | None = None
+    url: str | None = None
+    ref: str | None = None
+    text: str | None = None
+    mime_type: str | None = None
+    title: str | None = None
+    pages: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_source(self) -> DocumentBlock:
+        if all(s is None for s in (self.data, self.url, self.ref, self.text)):
+            raise ValueError("a DocumentBlock needs one of data, url, ref or text")
+        return self
+
+
+class ToolCallBlock(_Block):
+    """A request from the assistant to call a tool; ``arguments`` is the parsed JSON object."""
+
+    type: Literal["tool_call"] = "tool_call"
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    arguments: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class ToolResultBlock(_Block):
+    """The result of a tool call; ``content`` is text or a list of text / image blocks."""
+
+    type: Literal["tool_result"] = "tool_result"
+    tool_call_id: str = Field(min_length=1)
+    content: str | list[TextBlock | ImageBlock] = ""
+    is_error: bool = False
+
+    @property
+    def text(self) -> str:
+        """The textual part of the result."""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(b.text for b in self.content if isinstance(b, TextBlock))
+
+
+class ThinkingBlock(_Block):
+    """Model reasoning; ``signature`` (provider-specific, opaque) is kept byte for byte."""
+
+    type: Literal["thinking"] = "thinking"
+    text: str = ""
+    signature: str | None = None
+    redacted: bool = False
+
+
+class OpaqueBlock(_Block):
+    """A block of a kind Tela Memory does not model, kept as it came so it can be given back."""
+
+    type: Literal["opaque"] = "opaque"
+    source: str = Field(description="where it came from, e.g. 'langchain' or 'llamaindex'")
+    data: dict[str, JsonValue]
+
+
+ContentBlock: TypeAlias = Annotated[
+    TextBlock
+    | ImageBlock
+    | AudioBlock
+    | DocumentBlock
+    | ToolCallBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | OpaqueBlock,
+    Field(discriminator="type"),
+]
+
+BLOCKS_ADAPTER: TypeAdapter[list[ContentBlock]] = TypeAdapter(list[ContentBlock])
+"""Validates / serialises a list of content blocks (used by stores for their JSON columns)."""
+
+_CALLS_ONLY_IN = {Role.ASSISTANT}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """One message of a conversation.
+
+    ``thread_id``, ``parent_id`` and ``user_id`` are filled by the store on append when left
+    empty. ``content`` accepts a plain string as a shortcut for one text block.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+    id: str = Field(default_factory=new_id, min_length=1)
+    role: Role
+    content: list[ContentBlock] = Field(default_factory=list)
+    name: str | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=_now)
+    thread_id: str | None = None
+    user_id: str | None = None
+    parent_id: str | None = None
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InvalidMessageError(_explain(exc)) from exc
+
+    @classmethod
+    def parse(cls, data: Any) -> Message:
+        """Validate a dict (or JSON string) into a message, raising ``InvalidMessageError``."""
+        try:
+            if isinstance(data, str | bytes):
+                return cls.model_validate_json(data)
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidMessageError(_explain(exc)) from exc
+
+    # -- validation -------------------------------------------------------------------------
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_shortcut(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [{"type": "text", "text": value}]
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @field_validator("metadata")
+    @classmethod
+    def _json_metadata(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _role_rules(self) -> Message:
+        kinds = {b.type for b in self.content}
+        if "tool_call" in kinds and self.role not in _CALLS_ONLY_IN:
+            raise ValueError(f"tool calls belong in assistant messages, not {self.role.value!r}")
+        if self.role is Role.TOOL and "tool_result" not in kinds:
+            raise ValueError(
+                "a tool message must carry a tool_result block naming its tool_call_id"
+            )
+        if "tool_result" in kinds and self.role is not Role.TOOL:
+            raise ValueError(f"tool results belong in tool messages, not {self.role.value!r}")
+        return self
+
+    # -- convenience ------------------------------------------------------------------------
+
+    @classmethod
+    def system(cls, text: str, **fields: Any) -> Message:
+        """A system message with one text block."""
+        return cls(role=Role.SYSTEM, content=text, **fields)
+
+    @classmethod
+    def user(cls, content: str | Sequence[ContentBlock], **fields: Any) -> Message:
+        """A user message from text or blocks."""
+        return cls(role=Role.USER, content=content, **fields)
+
+    @classmethod
+    def assistant(
+        cls,
+        content: str | Sequence[ContentBlock] = (),
+        *,
+        tool_calls: Iterable[ToolCallBlock] = (),
+        **fields: Any,
+    ) -> Message:
+        """An assistant message, optionally with tool calls after its content."""
+        blocks: list[Any] = [TextBlock(text=content)] if isinstance(content, str) else [*content]
+        blocks.extend(tool_calls)
+        return cls(role=Role.ASSISTANT, content=blocks, **fields)
+
+    @classmethod
+    def tool(
+        cls, tool_call_id: str, content: str | list[Any], *, is_error: bool = False, **fields: Any
+    ) -> Message:
+        """A tool message answering the call ``tool_call_id``."""
+        block = ToolResultBlock(tool_call_id=tool_call_id, content=content, is_error=is_error)
+        return cls(role=Role.TOOL, content=[block], **fields)
+
+    @property
+    def text(self) -> str:
+        """All text of the message (text blocks and tool results), joined by newlines."""
+        parts: list[str] = []
+        for block in self.content:
+            if isinstance(block, TextBlock):
+                parts.append(block.text)
+            elif isinstance(block, ToolResultBlock):
+                parts.append(block.text)
+        return "\n".join(parts)
+
+    @property
+    def tool_calls(self) -> list[ToolCallBlock]:
+        """The tool calls this message makes."""
+        return [b for b in self.content if isinstance(b, ToolCallBlock)]
+
+    @property
+    def tool_results(self) -> list[ToolResultBlock]:
+        """The tool results this message carries."""
+        return [b for b in self.content if isinstance(b, ToolResultBlock)]
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err.get("loc", ())) or "message"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "invalid message: " + "; ".join(parts)
+
+
+__all__ = [
+    "BLOCKS_ADAPTER",
+    "AudioBlock",
+    "ContentBlock",
+    "DocumentBlock",
+    "ImageBlock",
+    "Message",
+    "OpaqueBlock",
+    "Role",
+    "TextBlock",
+    "ThinkingBlock",
+    "ToolCallBlock",
+    "ToolResultBlock",
+]

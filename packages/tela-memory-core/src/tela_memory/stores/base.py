@@ -1,0 +1,324 @@
+"""The ``MessageStore`` contract every backend implements, and the records it returns.
+
+Async-first with sync twins: each operation exists as ``name`` and ``aname`` with the same
+arguments. A backend implements the sync side (and may override the async side with native
+async I/O); the default async twin runs the sync one in a worker thread, never
+``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from tela_memory.messages import Message
+
+DEFAULT_BRANCH = "main"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class BranchInfo(_Record):
+    """A named head in a thread's message tree."""
+
+    thread_id: str
+    name: str
+    head_id: str | None
+    is_default: bool = False
+    forked_from: str | None = None
+    created_at: datetime
+
+
+class ThreadInfo(_Record):
+    """A thread (one conversation) and its metadata."""
+
+    id: str
+    user_id: str | None
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    default_branch: str = DEFAULT_BRANCH
+    message_count: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class ThreadPage(_Record):
+    """One page of a user's threads, newest activity first; pass ``next_cursor`` for more."""
+
+    threads: tuple[ThreadInfo, ...]
+    next_cursor: str | None = None
+
+
+class ErasureReceipt(_Record):
+    """What ``erase_user`` removed."""
+
+    user_id: str
+    threads: int = 0
+    messages: int = 0
+    branches: int = 0
+    extra: dict[str, int] = Field(default_factory=dict)
+
+
+class RetentionReport(_Record):
+    """What ``apply_retention`` removed."""
+
+    messages: int = 0
+    threads: int = 0
+    branches: int = 0
+
+
+class MessageStore(ABC):
+    """Persistent conversation history: threads of messages forming a tree, with branches.
+
+    A thread is created by its first append. Each append adds messages after the head of a
+    branch (``main`` unless the thread's default was switched) and moves the head, atomically.
+    """
+
+    #: URL schemes this backend serves through :func:`tela_memory.open_store`.
+    schemes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """Build a store from a URL of one of :attr:`schemes` (no I/O until first use)."""
+        raise NotImplementedError
+
+    # -- writing ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def append(
+        self,
+        thread_id: str,
+        messages: Message | Sequence[Message],
+        *,
+        branch: str | None = None,
+        user_id: str | None = None,
+    ) -> list[Message]:
+        """Append messages after the branch head, all or nothing; return them as stored.
+
+        Stored messages get ``thread_id``, ``user_id`` (from the argument, the message or the
+        thread) and ``parent_id`` (the previous head) filled in.
+        """
+
+    @abstractmethod
+    def update_message(self, message: Message) -> Message:
+        """Replace the content, name and metadata of a stored message (same id, same place)."""
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def read(
+        self,
+        thread_id: str,
+        *,
+        branch: str | None = None,
+        last: int | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
+    ) -> list[Message]:
+        """Messages of a branch, oldest first.
+
+        Args:
+            thread_id: the thread.
+            branch: branch name; the thread's default branch when ``None``.
+            last: only the newest ``last`` messages.
+            since: only messages created at or after this time.
+            before: only messages strictly before this message id (which must be on the branch).
+
+        An unknown thread reads as an empty list; an unknown branch raises ``NotFoundError``.
+        """
+
+    @abstractmethod
+    def get(self, message_id: str) -> Message:
+        """One message by id; ``NotFoundError`` if absent."""
+
+    # -- branches ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def fork(self, thread_id: str, at_message_id: str, *, name: str | None = None) -> BranchInfo:
+        """Create a branch whose head is ``at_message_id``; O(1), nothing is copied."""
+
+    @abstractmethod
+    def branches(self, thread_id: str) -> list[BranchInfo]:
+        """The branches of a thread, default first."""
+
+    @abstractmethod
+    def set_default_branch(self, thread_id: str, name: str) -> None:
+        """Make ``name`` the branch that reads and appends use when none is given."""
+
+    @abstractmethod
+    def delete_branch(self, thread_id: str, name: str) -> int:
+        """Delete a branch and the messages only it reaches; return how many were deleted."""
+
+    # -- threads ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def get_thread(self, thread_id: str) -> ThreadInfo:
+        """A thread's metadata; ``NotFoundError`` if absent."""
+
+    @abstractmethod
+    def update_thread(
+        self,
+        thread_id: str,
+        *,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: dict[str, JsonValue] | None = None,
+    ) -> ThreadInfo:
+        """Set a thread's title, tags or metadata (``None`` leaves a field as it is)."""
+
+    @abstractmethod
+    def list_threads(
+        self, user_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> ThreadPage:
+        """A user's threads, most recently updated first, ``limit`` per page."""
+
+    @abstractmethod
+    def delete_thread(self, thread_id: str) -> int:
+        """Delete a thread with all its messages and branches; return the message count."""
+
+    # -- privacy and retention ------------------------------------------------------------
+
+    @abstractmethod
+    def erase_user(self, user_id: str) -> ErasureReceipt:
+        """Remove everything stored for a user and say what was removed."""
+
+    @abstractmethod
+    def apply_retention(
+        self, *, max_age: timedelta | None = None, max_messages: int | None = None
+    ) -> RetentionReport:
+        """Delete messages older than ``max_age`` and all but the newest ``max_messages``
+        of each thread. A message whose parent is deleted becomes a root."""
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the store must not be used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- async twins (override with native async I/O where the driver has it) --------------
+
+    async def aappend(
+        self,
+        thread_id: str,
+        messages: Message | Sequence[Message],
+        *,
+        branch: str | None = None,
+        user_id: str | None = None,
+    ) -> list[Message]:
+        """Async twin of :meth:`append`."""
+        return await asyncio.to_thread(
+            self.append, thread_id, messages, branch=branch, user_id=user_id
+        )
+
+    async def aupdate_message(self, message: Message) -> Message:
+        """Async twin of :meth:`update_message`."""
+        return await asyncio.to_thread(self.update_message, message)
+
+    async def aread(
+        self,
+        thread_id: str,
+        *,
+        branch: str | None = None,
+        last: int | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
+    ) -> list[Message]:
+        """Async twin of :meth:`read`."""
+        return await asyncio.to_thread(
+            self.read, thread_id, branch=branch, last=last, since=since, before=before
+        )
+
+    async def aget(self, message_id: str) -> Message:
+        """Async twin of :meth:`get`."""
+        return await asyncio.to_thread(self.get, message_id)
+
+    async def afork(
+        self, thread_id: str, at_message_id: str, *, name: str | None = None
+    ) -> BranchInfo:
+        """Async twin of :meth:`fork`."""
+        return await asyncio.to_thread(self.fork, thread_id, at_message_id, name=name)
+
+    async def abranches(self, thread_id: str) -> list[BranchInfo]:
+        """Async twin of :meth:`branches`."""
+        return await asyncio.to_thread(self.branches, thread_id)
+
+    async def aset_default_branch(self, thread_id: str, name: str) -> None:
+        """Async twin of :meth:`set_default_branch`."""
+        await asyncio.to_thread(self.set_default_branch, thread_id, name)
+
+    async def adelete_branch(self, thread_id: str, name: str) -> int:
+        """Async twin of :meth:`delete_branch`."""
+        return await asyncio.to_thread(self.delete_branch, thread_id, name)
+
+    async def aget_thread(self, thread_id: str) -> ThreadInfo:
+        """Async twin of :meth:`get_thread`."""
+        return await asyncio.to_thread(self.get_thread, thread_id)
+
+    async def aupdate_thread(
+        self,
+        thread_id: str,
+        *,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: dict[str, JsonValue] | None = None,
+    ) -> ThreadInfo:
+        """Async twin of :meth:`update_thread`."""
+        return await asyncio.to_thread(
+            self.update_thread, thread_id, title=title, tags=tags, metadata=metadata
+        )
+
+    async def alist_threads(
+        self, user_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> ThreadPage:
+        """Async twin of :meth:`list_threads`."""
+        return await asyncio.to_thread(self.list_threads, user_id, limit=limit, cursor=cursor)
+
+    async def adelete_thread(self, thread_id: str) -> int:
+        """Async twin of :meth:`delete_thread`."""
+        return await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def aerase_user(self, user_id: str) -> ErasureReceipt:
+        """Async twin of :meth:`erase_user`."""
+        return await asyncio.to_thread(self.erase_user, user_id)
+
+    async def aapply_retention(
+        self, *, max_age: timedelta | None = None, max_messages: int | None = None
+    ) -> RetentionReport:
+        """Async twin of :meth:`apply_retention`."""
+        return await asyncio.to_thread(
+            self.apply_retention, max_age=max_age, max_messages=max_messages
+        )
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await asyncio.to_thread(self.close)
+
+
+__all__ = [
+    "DEFAULT_BRANCH",
+    "BranchInfo",
+    "ErasureReceipt",
+    "MessageStore",
+    "RetentionReport",
+    "ThreadInfo",
+    "ThreadPage",
+]

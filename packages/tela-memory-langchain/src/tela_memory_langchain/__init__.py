@@ -1,0 +1,1 @@
+"""Tela Memory for langchain (filled by its own issue)."""

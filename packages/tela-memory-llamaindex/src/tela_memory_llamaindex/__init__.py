@@ -1,0 +1,1 @@
+"""Tela Memory for llamaindex (filled by its own issue)."""

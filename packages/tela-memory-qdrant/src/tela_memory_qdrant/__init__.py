@@ -1,0 +1,1 @@
+"""Tela Memory for qdrant (filled by its own issue)."""

@@ -1,0 +1,1 @@
+"""Tela Memory for redis (filled by its own issue)."""
