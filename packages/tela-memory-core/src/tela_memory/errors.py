@@ -36,7 +36,7 @@ class MissingDependency(TelaMemoryError, ImportError):
 
     def __init__(self, module: str, extra: str) -> None:
         super().__init__(
-            f"{module!r} is not installed. Install it with: pip install \"tela-memory[{extra}]\""
+            f'{module!r} is not installed. Install it with: pip install "tela-memory[{extra}]"'
         )
         self.module = module
         self.extra = extra

@@ -279,9 +279,7 @@ class Message(BaseModel):
         """All text of the message (text blocks and tool results), joined by newlines."""
         parts: list[str] = []
         for block in self.content:
-            if isinstance(block, TextBlock):
-                parts.append(block.text)
-            elif isinstance(block, ToolResultBlock):
+            if isinstance(block, TextBlock | ToolResultBlock):
                 parts.append(block.text)
         return "\n".join(parts)
 

@@ -1,0 +1,126 @@
+"""The ``tela-memory`` command line (typer + rich, from the ``cli`` extra).
+
+Adding a command from another module
+------------------------------------
+Every module of this package whose name ends in ``_cmd`` (``import_cmd.py``, ``eval_cmd.py``,
+...) is discovered automatically; it must define ``register(app: typer.Typer) -> None``.
+Nothing else has to be edited. A module that fails to import (for example because an optional
+dependency is missing) is reported on stderr and the other commands keep working.
+
+Example, ``tela_memory/cli/eval_cmd.py``::
+
+    from pathlib import Path
+    from typing import Annotated
+
+    import typer
+
+    from tela_memory.cli._common import JsonOption, console, emit_json
+
+    eval_app = typer.Typer(help="Evaluate recall on a benchmark.", no_args_is_help=True)
+
+    @eval_app.command("locomo")
+    def locomo(
+        path: Annotated[Path, typer.Argument(help="locomo JSON file")],
+        k: Annotated[int, typer.Option("--k", help="cut-off")] = 10,
+        json_out: JsonOption = False,
+    ) -> None:
+        report = ...
+        if json_out:
+            emit_json(report)          # plain JSON on stdout, nothing else
+        else:
+            console.print(...)         # rich output
+
+    def register(app: typer.Typer) -> None:
+        app.add_typer(eval_app, name="eval")   # or: app.command("name")(function)
+
+Conventions every command follows (helpers in :mod:`tela_memory.cli._common`):
+
+- ``--db URL`` (``DbOption``; default: ``$TELA_MEMORY_DB`` or the embedded SQLite file) and
+  open the store with ``with open_db(db) as store:``.
+- ``--json`` (``JsonOption``): print exactly one JSON document on stdout with ``emit_json``.
+- Raise a :class:`tela_memory.errors.TelaMemoryError` for bad input: :func:`main` prints it
+  in red on stderr and exits with status 1 (usage errors exit with 2, as click does).
+- Long work shows a progress bar on stderr (``progress()``), so stdout stays parseable.
+
+Packages outside the core can add commands through the entry point group ``tela_memory.cli``
+whose value is such a ``register`` function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from tela_memory.errors import MissingDependency, TelaMemoryError
+
+if TYPE_CHECKING:
+    import typer
+
+CLI_GROUP = "tela_memory.cli"
+
+
+def build_app() -> typer.Typer:
+    """Build the typer application with every discovered command registered."""
+    try:
+        import typer
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingDependency("typer", "cli") from exc
+
+    app = typer.Typer(
+        name="tela-memory",
+        help="Tela Memory: conversation memory for LLM apps (import, export, search, demo).",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.command("version")
+    def version() -> None:
+        """Print the installed version."""
+        from importlib.metadata import version as dist_version
+
+        typer.echo(dist_version("tela-memory-core"))
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.endswith("_cmd"):
+            continue
+        try:
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            module.register(app)
+        except Exception as exc:  # a broken command module must not break the others
+            print(f"tela-memory: command module {info.name!r} not loaded: {exc}", file=sys.stderr)
+    for ep in entry_points(group=CLI_GROUP):
+        try:
+            ep.load()(app)
+        except Exception as exc:
+            print(f"tela-memory: plugin {ep.name!r} not loaded: {exc}", file=sys.stderr)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``tela-memory`` script."""
+    try:
+        app = build_app()
+        app(args=argv, prog_name="tela-memory")
+    except TelaMemoryError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _fail(exc: TelaMemoryError) -> None:
+    try:
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+    except ImportError:  # pragma: no cover
+        print(f"error: {exc}", file=sys.stderr)
+    sys.exit(1)
+
+
+__all__ = ["CLI_GROUP", "build_app", "main"]

@@ -1,0 +1,631 @@
+"""The embedded default store: one SQLite file (WAL), no server, standard-library ``sqlite3``.
+
+Messages form a tree by ``parent_id``; a branch is a row pointing at its head. Reading a branch
+walks the ancestry from the head with a recursive query that stops after ``last`` rows, so the
+cost of reading the newest 50 messages does not depend on how long the thread is. Every write is
+one ``BEGIN IMMEDIATE`` transaction: several threads and processes may append to the same
+thread without losing or reordering messages.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import unquote, urlsplit
+
+from pydantic import JsonValue
+
+from tela_memory.errors import (
+    BackendUnavailable,
+    ConflictError,
+    InvalidMessageError,
+    NotFoundError,
+    SchemaError,
+    TelaMemoryError,
+)
+from tela_memory.messages import BLOCKS_ADAPTER, Message, Role
+from tela_memory.stores import _common as common
+from tela_memory.stores.base import (
+    DEFAULT_BRANCH,
+    BranchInfo,
+    ErasureReceipt,
+    MessageStore,
+    RetentionReport,
+    ThreadInfo,
+    ThreadPage,
+)
+from tela_memory.stores.sqlite_schema import SCHEMA_VERSION, migrate
+
+DEFAULT_PATH = Path.home() / ".local" / "share" / "tela-memory" / "tela.db"
+
+_MSG_COLS = "id, thread_id, user_id, parent_id, role, name, content, metadata, created_at"
+_CHAIN = f"""
+WITH RECURSIVE chain(seq, depth, {_MSG_COLS}) AS (
+    SELECT seq, depth, {_MSG_COLS} FROM messages WHERE id = :start
+    UNION ALL
+    SELECT m.seq, m.depth, m.id, m.thread_id, m.user_id, m.parent_id, m.role, m.name,
+           m.content, m.metadata, m.created_at
+    FROM messages AS m JOIN chain AS c ON m.id = c.parent_id
+    WHERE c.created_at >= :since
+    LIMIT :limit
+)
+SELECT {_MSG_COLS} FROM chain WHERE created_at >= :since
+"""
+
+
+class SQLiteStore(MessageStore):
+    """Message store in one SQLite file (or in memory with ``":memory:"``).
+
+    Args:
+        path: database file; ``None`` uses ``~/.local/share/tela-memory/tela.db``.
+        timeout: seconds to wait for another writer's lock before failing.
+    """
+
+    schemes = ("sqlite",)
+
+    def __init__(self, path: str | Path | None = None, *, timeout: float = 30.0) -> None:
+        self._path = ":memory:" if str(path) == ":memory:" else Path(path or DEFAULT_PATH)
+        self._timeout = timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """``sqlite://`` (default file), ``sqlite:///:memory:``, ``sqlite:///relative.db``,
+        ``sqlite:////absolute/path.db`` (the SQLAlchemy convention)."""
+        parts = urlsplit(url)
+        raw = unquote(parts.path)
+        path = raw[1:] if raw.startswith("/") else raw
+        return cls(path or None, **options)
+
+    @property
+    def path(self) -> Path | None:
+        """The database file, or ``None`` for an in-memory database."""
+        return None if self._path == ":memory:" else Path(self._path)
+
+    # -- connection -------------------------------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """The open connection (opened and migrated on first use). Other components that
+        keep their tables in the same file use it under :meth:`transaction`."""
+        if self._conn is None:
+            with self._lock:
+                if self._conn is None:
+                    self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        target = str(self._path)
+        try:
+            if isinstance(self._path, Path):
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                target, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            if target != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn)
+        except SchemaError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise BackendUnavailable(f"cannot open SQLite store at {target}: {exc}") from exc
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): commit on success, roll back on error."""
+        conn = self.connection()
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _wrap(exc, self._path) from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise _wrap(exc, self._path) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connection()
+        with self._lock:
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise _wrap(exc, self._path) from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(
+        self,
+        thread_id: str,
+        messages: Message | Sequence[Message],
+        *,
+        branch: str | None = None,
+        user_id: str | None = None,
+    ) -> list[Message]:
+        """Append messages after the branch head atomically; see :class:`MessageStore`."""
+        common.check_id("thread_id", thread_id)
+        items = common.as_list(messages)
+        if not items:
+            return []
+        now = common.to_micros(datetime.now(UTC))
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT user_id, default_branch FROM threads WHERE id = ?", (thread_id,)
+            ).fetchone()
+            if row is None:
+                owner = common.thread_user(user_id, items)
+                default = common.check_id("branch", branch or DEFAULT_BRANCH)
+                conn.execute(
+                    "INSERT INTO threads (id, user_id, default_branch, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (thread_id, owner, default, now, now),
+                )
+                conn.execute(
+                    "INSERT INTO branches (thread_id, name, head_id, created_at)"
+                    " VALUES (?, ?, NULL, ?)",
+                    (thread_id, default, now),
+                )
+            else:
+                owner, default = row
+                if user_id is not None and owner is not None and user_id != owner:
+                    raise InvalidMessageError(
+                        f"thread {thread_id!r} belongs to {owner!r}, not {user_id!r}"
+                    )
+            name = branch or default
+            head_id, head_depth = self._head(conn, thread_id, name)
+            if common.needs_history_for_tools(items):
+                earlier = self._chain(conn, head_id, common.ORPHAN_LOOKBACK, None)
+            else:
+                earlier = []
+            common.check_tool_results(items, earlier)
+            bound = common.bind(items, thread_id=thread_id, thread_user=owner, head_id=head_id)
+            rows = [
+                (
+                    m.id,
+                    thread_id,
+                    owner,
+                    m.parent_id,
+                    head_depth + i + 1,
+                    m.role.value,
+                    m.name,
+                    _dump_blocks(m),
+                    json.dumps(m.metadata, ensure_ascii=False),
+                    common.to_micros(m.created_at),
+                )
+                for i, m in enumerate(bound)
+            ]
+            try:
+                conn.executemany(
+                    "INSERT INTO messages (id, thread_id, user_id, parent_id, depth, role, name,"
+                    " content, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(
+                    f"a message id in this append is already stored: {exc}"
+                ) from exc
+            conn.execute(
+                "UPDATE branches SET head_id = ? WHERE thread_id = ? AND name = ?",
+                (bound[-1].id, thread_id, name),
+            )
+            conn.execute(
+                "UPDATE threads SET updated_at = ?, message_count = message_count + ? WHERE id = ?",
+                (now, len(bound), thread_id),
+            )
+        return bound
+
+    def update_message(self, message: Message) -> Message:
+        """Replace a stored message's content, name and metadata."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE messages SET content = ?, name = ?, metadata = ? WHERE id = ?",
+                (
+                    _dump_blocks(message),
+                    message.name,
+                    json.dumps(message.metadata, ensure_ascii=False),
+                    message.id,
+                ),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no message with id {message.id!r}")
+            row = conn.execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE id = ?", (message.id,)
+            ).fetchone()
+        return _to_message(row)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(
+        self,
+        thread_id: str,
+        *,
+        branch: str | None = None,
+        last: int | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
+    ) -> list[Message]:
+        """Messages of a branch, oldest first; see :meth:`MessageStore.read`."""
+        if last is not None and last < 0:
+            raise InvalidMessageError(f"last must be >= 0, got {last}")
+        if last == 0:
+            return []
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT default_branch FROM threads WHERE id = ?", (thread_id,)
+            ).fetchone()
+            if row is None:
+                if branch is not None:
+                    raise NotFoundError(f"no thread {thread_id!r}")
+                return []
+            head_id, head_depth = self._head(conn, thread_id, branch or row[0])
+            start = head_id
+            if before is not None:
+                start = self._parent_on_branch(conn, head_id, head_depth, before)
+            messages = self._chain(conn, start, last, since)
+        messages.reverse()
+        return messages
+
+    def get(self, message_id: str) -> Message:
+        """One message by id."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no message with id {message_id!r}")
+        return _to_message(row)
+
+    def _head(self, conn: sqlite3.Connection, thread_id: str, name: str) -> tuple[str | None, int]:
+        row = conn.execute(
+            "SELECT b.head_id, m.depth FROM branches AS b LEFT JOIN messages AS m"
+            " ON m.id = b.head_id WHERE b.thread_id = ? AND b.name = ?",
+            (thread_id, name),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"thread {thread_id!r} has no branch {name!r}")
+        return row[0], row[1] or 0
+
+    def _chain(
+        self,
+        conn: sqlite3.Connection,
+        start: str | None,
+        last: int | None,
+        since: datetime | None,
+    ) -> list[Message]:
+        """Walk from ``start`` towards the root, newest first, at most ``last`` messages."""
+        if start is None:
+            return []
+        params = {
+            "start": start,
+            "limit": -1 if last is None else last,
+            "since": common.to_micros(since) if since is not None else -(2**62),
+        }
+        return [_to_message(r) for r in conn.execute(_CHAIN, params)]
+
+    def _parent_on_branch(
+        self, conn: sqlite3.Connection, head_id: str | None, head_depth: int, before: str
+    ) -> str | None:
+        row = conn.execute(
+            "SELECT depth, parent_id FROM messages WHERE id = ?", (before,)
+        ).fetchone()
+        if row is None or head_id is None or row[0] > head_depth:
+            raise NotFoundError(f"message {before!r} is not on this branch")
+        depth, parent_id = row
+        # The ancestor of the head at ``depth`` must be ``before`` itself.
+        found = conn.execute(
+            "WITH RECURSIVE up(id, parent_id, depth) AS ("
+            " SELECT id, parent_id, depth FROM messages WHERE id = ?"
+            " UNION ALL SELECT m.id, m.parent_id, m.depth FROM messages AS m"
+            " JOIN up ON m.id = up.parent_id WHERE up.depth > ?)"
+            " SELECT id FROM up WHERE depth = ?",
+            (head_id, depth, depth),
+        ).fetchone()
+        if found is None or found[0] != before:
+            raise NotFoundError(f"message {before!r} is not on this branch")
+        parent: str | None = parent_id
+        return parent
+
+    # -- branches ---------------------------------------------------------------------------
+
+    def fork(self, thread_id: str, at_message_id: str, *, name: str | None = None) -> BranchInfo:
+        """Create a branch whose head is ``at_message_id`` (O(1), nothing copied)."""
+        now = common.to_micros(datetime.now(UTC))
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT thread_id FROM messages WHERE id = ?", (at_message_id,)
+            ).fetchone()
+            if row is None or row[0] != thread_id:
+                raise NotFoundError(f"thread {thread_id!r} has no message {at_message_id!r}")
+            if name is None:
+                (count,) = conn.execute(
+                    "SELECT count(*) FROM branches WHERE thread_id = ?", (thread_id,)
+                ).fetchone()
+                name = f"branch-{count}"
+            common.check_id("branch", name)
+            try:
+                conn.execute(
+                    "INSERT INTO branches (thread_id, name, head_id, forked_from, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (thread_id, name, at_message_id, at_message_id, now),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"thread {thread_id!r} already has a branch {name!r}") from exc
+        return BranchInfo(
+            thread_id=thread_id,
+            name=name,
+            head_id=at_message_id,
+            forked_from=at_message_id,
+            created_at=common.from_micros(now),
+        )
+
+    def branches(self, thread_id: str) -> list[BranchInfo]:
+        """The branches of a thread, default first."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT b.name, b.head_id, b.forked_from, b.created_at,"
+                " b.name = t.default_branch FROM branches AS b JOIN threads AS t"
+                " ON t.id = b.thread_id WHERE b.thread_id = ?"
+                " ORDER BY b.name = t.default_branch DESC, b.created_at, b.name",
+                (thread_id,),
+            ).fetchall()
+        return [
+            BranchInfo(
+                thread_id=thread_id,
+                name=r[0],
+                head_id=r[1],
+                forked_from=r[2],
+                created_at=common.from_micros(r[3]),
+                is_default=bool(r[4]),
+            )
+            for r in rows
+        ]
+
+    def set_default_branch(self, thread_id: str, name: str) -> None:
+        """Make ``name`` the thread's default branch."""
+        with self.transaction() as conn:
+            self._head(conn, thread_id, name)
+            conn.execute("UPDATE threads SET default_branch = ? WHERE id = ?", (name, thread_id))
+
+    def delete_branch(self, thread_id: str, name: str) -> int:
+        """Delete a non-default branch and the messages no other branch reaches."""
+        with self.transaction() as conn:
+            head_id, _ = self._head(conn, thread_id, name)
+            (default,) = conn.execute(
+                "SELECT default_branch FROM threads WHERE id = ?", (thread_id,)
+            ).fetchone()
+            if name == default:
+                raise ConflictError(
+                    f"{name!r} is the default branch of {thread_id!r}; switch the default first"
+                )
+            conn.execute("DELETE FROM branches WHERE thread_id = ? AND name = ?", (thread_id, name))
+            deleted = 0
+            current = head_id
+            while current is not None:
+                shared = conn.execute(
+                    "SELECT EXISTS(SELECT 1 FROM branches WHERE thread_id = ? AND head_id = ?)"
+                    " OR EXISTS(SELECT 1 FROM messages WHERE parent_id = ?)",
+                    (thread_id, current, current),
+                ).fetchone()[0]
+                if shared:
+                    break
+                (parent,) = conn.execute(
+                    "SELECT parent_id FROM messages WHERE id = ?", (current,)
+                ).fetchone()
+                conn.execute("DELETE FROM messages WHERE id = ?", (current,))
+                deleted += 1
+                current = parent
+            conn.execute(
+                "UPDATE threads SET message_count = message_count - ? WHERE id = ?",
+                (deleted, thread_id),
+            )
+        return deleted
+
+    # -- threads ----------------------------------------------------------------------------
+
+    def get_thread(self, thread_id: str) -> ThreadInfo:
+        """A thread's metadata."""
+        with self._reading() as conn:
+            row = conn.execute(f"SELECT {_THREAD_COLS} FROM threads WHERE id = ?", (thread_id,))
+            found = row.fetchone()
+        if found is None:
+            raise NotFoundError(f"no thread {thread_id!r}")
+        return _to_thread(found)
+
+    def update_thread(
+        self,
+        thread_id: str,
+        *,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: dict[str, JsonValue] | None = None,
+    ) -> ThreadInfo:
+        """Set title, tags or metadata of a thread."""
+        if isinstance(tags, str):
+            raise InvalidMessageError("tags must be a list of strings, not one string")
+        meta_json = common.check_json(metadata, "thread metadata") if metadata is not None else None
+        now = common.to_micros(datetime.now(UTC))
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE threads SET title = coalesce(?, title), tags = coalesce(?, tags),"
+                " metadata = coalesce(?, metadata), updated_at = ? WHERE id = ?",
+                (
+                    title,
+                    json.dumps(list(tags)) if tags is not None else None,
+                    meta_json,
+                    now,
+                    thread_id,
+                ),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no thread {thread_id!r}")
+            row = conn.execute(f"SELECT {_THREAD_COLS} FROM threads WHERE id = ?", (thread_id,))
+            found = row.fetchone()
+        return _to_thread(found)
+
+    def list_threads(
+        self, user_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> ThreadPage:
+        """A user's threads, most recently updated first."""
+        if limit < 1:
+            raise InvalidMessageError(f"limit must be >= 1, got {limit}")
+        after = common.decode_cursor(cursor) if cursor else (2**62, "")
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_THREAD_COLS} FROM threads WHERE user_id = ?"
+                " AND (updated_at < ? OR (updated_at = ? AND id < ?) OR ? = '')"
+                " ORDER BY updated_at DESC, id DESC LIMIT ?",
+                (user_id, after[0], after[0], after[1], after[1], limit + 1),
+            ).fetchall()
+        threads = tuple(_to_thread(r) for r in rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = common.encode_cursor(last[_UPDATED], last[0])
+        return ThreadPage(threads=threads, next_cursor=next_cursor)
+
+    def delete_thread(self, thread_id: str) -> int:
+        """Delete a thread, its branches and messages."""
+        with self.transaction() as conn:
+            return self._delete_threads(conn, [thread_id])[1]
+
+    def _delete_threads(self, conn: sqlite3.Connection, ids: list[str]) -> tuple[int, int, int]:
+        threads = messages = branches = 0
+        for thread_id in ids:
+            messages += conn.execute(
+                "DELETE FROM messages WHERE thread_id = ?", (thread_id,)
+            ).rowcount
+            branches += conn.execute(
+                "DELETE FROM branches WHERE thread_id = ?", (thread_id,)
+            ).rowcount
+            threads += conn.execute("DELETE FROM threads WHERE id = ?", (thread_id,)).rowcount
+        return threads, messages, branches
+
+    # -- privacy and retention ------------------------------------------------------------
+
+    def erase_user(self, user_id: str) -> ErasureReceipt:
+        """Delete every thread and message of a user."""
+        with self.transaction() as conn:
+            ids = [
+                r[0] for r in conn.execute("SELECT id FROM threads WHERE user_id = ?", (user_id,))
+            ]
+            threads, messages, branches = self._delete_threads(conn, ids)
+            messages += conn.execute("DELETE FROM messages WHERE user_id = ?", (user_id,)).rowcount
+        return ErasureReceipt(
+            user_id=user_id, threads=threads, messages=messages, branches=branches
+        )
+
+    def apply_retention(
+        self, *, max_age: timedelta | None = None, max_messages: int | None = None
+    ) -> RetentionReport:
+        """Delete old messages; orphaned children become roots, emptied threads go."""
+        if max_messages is not None and max_messages < 0:
+            raise InvalidMessageError(f"max_messages must be >= 0, got {max_messages}")
+        removed = 0
+        with self.transaction() as conn:
+            if max_age is not None:
+                cutoff = common.to_micros(datetime.now(UTC) - max_age)
+                removed += conn.execute(
+                    "DELETE FROM messages WHERE created_at < ?", (cutoff,)
+                ).rowcount
+            if max_messages is not None:
+                removed += conn.execute(
+                    "DELETE FROM messages WHERE seq IN (SELECT seq FROM (SELECT seq,"
+                    " row_number() OVER (PARTITION BY thread_id ORDER BY seq DESC) AS n"
+                    " FROM messages) WHERE n > ?)",
+                    (max_messages,),
+                ).rowcount
+            if not removed:
+                return RetentionReport()
+            conn.execute(
+                "UPDATE messages SET parent_id = NULL WHERE parent_id IS NOT NULL AND NOT"
+                " EXISTS (SELECT 1 FROM messages AS p WHERE p.id = messages.parent_id)"
+            )
+            conn.execute(
+                "UPDATE branches SET head_id = NULL WHERE head_id IS NOT NULL AND NOT EXISTS"
+                " (SELECT 1 FROM messages AS m WHERE m.id = branches.head_id)"
+            )
+            branches = conn.execute(
+                "DELETE FROM branches WHERE head_id IS NULL AND name != (SELECT"
+                " default_branch FROM threads AS t WHERE t.id = branches.thread_id)"
+            ).rowcount
+            conn.execute(
+                "UPDATE threads SET message_count ="
+                " (SELECT count(*) FROM messages AS m WHERE m.thread_id = threads.id)"
+            )
+            empty = [r[0] for r in conn.execute("SELECT id FROM threads WHERE message_count = 0")]
+            threads, _, more_branches = self._delete_threads(conn, empty)
+        return RetentionReport(messages=removed, threads=threads, branches=branches + more_branches)
+
+
+_THREAD_COLS = (
+    "id, user_id, title, tags, metadata, default_branch, message_count, created_at, updated_at"
+)
+_UPDATED = 8
+
+
+def _dump_blocks(message: Message) -> str:
+    return BLOCKS_ADAPTER.dump_json(message.content, exclude_none=True).decode()
+
+
+def _to_message(row: Sequence[Any]) -> Message:
+    return Message.model_construct(
+        id=row[0],
+        thread_id=row[1],
+        user_id=row[2],
+        parent_id=row[3],
+        role=Role(row[4]),
+        name=row[5],
+        content=BLOCKS_ADAPTER.validate_json(row[6]),
+        metadata=json.loads(row[7]),
+        created_at=common.from_micros(row[8]),
+    )
+
+
+def _to_thread(row: Sequence[Any]) -> ThreadInfo:
+    return ThreadInfo(
+        id=row[0],
+        user_id=row[1],
+        title=row[2],
+        tags=tuple(json.loads(row[3])),
+        metadata=json.loads(row[4]),
+        default_branch=row[5],
+        message_count=row[6],
+        created_at=common.from_micros(row[7]),
+        updated_at=common.from_micros(row[8]),
+    )
+
+
+def _wrap(exc: sqlite3.Error, path: object) -> TelaMemoryError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConflictError(f"SQLite store {path}: {text}")
+    if "readonly" in text or "read-only" in text:
+        return BackendUnavailable(f"SQLite store {path} is read-only: {text}")
+    if "locked" in text or "busy" in text:
+        return ConflictError(f"SQLite store {path} stayed locked by another writer: {text}")
+    return BackendUnavailable(f"SQLite store {path}: {text}")
+
+
+__all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "SQLiteStore"]
