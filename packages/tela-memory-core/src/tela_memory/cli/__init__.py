@@ -77,6 +77,10 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
 
+    @app.callback()
+    def root() -> None:
+        """Tela Memory: conversation memory for LLM apps (import, export, search, demo)."""
+
     @app.command("version")
     def version() -> None:
         """Print the installed version."""
