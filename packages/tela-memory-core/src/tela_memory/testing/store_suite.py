@@ -1,0 +1,426 @@
+"""``StoreConformance``: the behaviour every ``MessageStore`` backend must show.
+
+Subclass it in a backend's tests and provide a ``store`` fixture that yields an empty store::
+
+    class TestMyStore(StoreConformance):
+        @pytest.fixture
+        def store(self):
+            with MyStore(...) as s:
+                yield s
+
+Capability flags let a backend say what it cannot do; the suite then checks that it says so
+clearly instead of skipping silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tela_memory.errors import ConflictError, InvalidMessageError, NotFoundError
+from tela_memory.messages import (
+    AudioBlock,
+    DocumentBlock,
+    ImageBlock,
+    Message,
+    OpaqueBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+)
+from tela_memory.stores.base import MessageStore
+
+
+def _tid() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def _turns(n: int, *, user: str | None = None) -> list[Message]:
+    return [
+        Message.user(f"question {i}", user_id=user)
+        if i % 2 == 0
+        else Message.assistant(f"answer {i}")
+        for i in range(n)
+    ]
+
+
+class StoreConformance:
+    """Shared tests for message stores. Override the ``store`` fixture."""
+
+    #: several threads of one process may append to one thread at the same time
+    supports_concurrent_writers: bool = True
+
+    @pytest.fixture
+    def store(self) -> MessageStore:
+        raise NotImplementedError("a StoreConformance subclass must provide a `store` fixture")
+
+    # -- append and read --------------------------------------------------------------------
+
+    def test_append_binds_and_reads_in_order(self, store: MessageStore) -> None:
+        tid = _tid()
+        stored = store.append(tid, _turns(6), user_id="u1")
+        assert [m.thread_id for m in stored] == [tid] * 6
+        assert [m.user_id for m in stored] == ["u1"] * 6
+        assert stored[0].parent_id is None
+        assert [m.parent_id for m in stored[1:]] == [m.id for m in stored[:-1]]
+        assert store.read(tid) == stored
+
+    def test_appends_chain_across_calls(self, store: MessageStore) -> None:
+        tid = _tid()
+        first = store.append(tid, Message.user("a"))
+        second = store.append(tid, [Message.assistant("b"), Message.user("c")])
+        assert second[0].parent_id == first[0].id
+        assert [m.text for m in store.read(tid)] == ["a", "b", "c"]
+
+    def test_read_window_since_and_before(self, store: MessageStore) -> None:
+        tid = _tid()
+        old = datetime(2020, 1, 1, tzinfo=UTC)
+        msgs = [Message.user(f"m{i}", created_at=old + timedelta(days=i)) for i in range(10)]
+        stored = store.append(tid, msgs)
+        assert [m.text for m in store.read(tid, last=3)] == ["m7", "m8", "m9"]
+        assert store.read(tid, last=0) == []
+        assert [m.text for m in store.read(tid, since=old + timedelta(days=8))] == ["m8", "m9"]
+        assert [m.text for m in store.read(tid, before=stored[4].id)] == ["m0", "m1", "m2", "m3"]
+        assert [m.text for m in store.read(tid, before=stored[4].id, last=2)] == ["m2", "m3"]
+        assert store.read(tid, before=stored[0].id) == []
+
+    def test_unknown_thread_reads_empty_and_unknown_branch_fails(self, store: MessageStore) -> None:
+        assert store.read(_tid()) == []
+        tid = _tid()
+        store.append(tid, Message.user("x"))
+        with pytest.raises(NotFoundError):
+            store.read(tid, branch="nope")
+
+    def test_get_and_missing(self, store: MessageStore) -> None:
+        tid = _tid()
+        (m,) = store.append(tid, Message.user("hello"))
+        assert store.get(m.id) == m
+        with pytest.raises(NotFoundError):
+            store.get(str(uuid.uuid4()))
+
+    def test_every_block_type_round_trips(self, store: MessageStore) -> None:
+        tid = _tid()
+        call = ToolCallBlock(id="call_1", name="lookup", arguments={"q": "x", "n": [1, 2.5, None]})
+        msgs = [
+            Message.system("You are terse."),
+            Message.user(
+                [
+                    TextBlock(text="what is this?"),
+                    ImageBlock(data="aGVsbG8=", mime_type="image/png", width=64, height=32),
+                    ImageBlock(url="https://example.com/a.jpg", detail="low", alt_text="a cat"),
+                    AudioBlock(ref="file_123", mime_type="audio/wav", transcript="hi"),
+                    DocumentBlock(text="page one", title="doc.pdf", pages=1),
+                ],
+                name="alice",
+                metadata={"source": "test", "nested": {"k": [1, "two", True, None]}},
+            ),
+            Message.assistant(
+                [ThinkingBlock(text="hmm", signature="sig==opaque"), TextBlock(text="checking")],
+                tool_calls=[call],
+            ),
+            Message.tool("call_1", [TextBlock(text="found")], is_error=False),
+            Message.assistant([OpaqueBlock(source="test", data={"type": "citation", "x": 1})]),
+        ]
+        stored = store.append(tid, msgs)
+        assert store.read(tid) == stored
+        for original, back in zip(msgs, store.read(tid), strict=True):
+            assert back.content == original.content
+            assert back.metadata == original.metadata
+            assert back.created_at == original.created_at
+
+    def test_unicode_and_large_messages(self, store: MessageStore) -> None:
+        tid = _tid()
+        texts = [
+            "héllo wörld",
+            "日本語のテキスト",
+            "emoji 🧠🔥",
+            "rtl مرحبا",
+            "nul\x00byte",
+            "x" * 2_000_000,
+        ]
+        store.append(tid, [Message.user(t) for t in texts])
+        assert [m.text for m in store.read(tid)] == texts
+
+    def test_update_message_keeps_place(self, store: MessageStore) -> None:
+        tid = _tid()
+        stored = store.append(tid, [Message.user("q"), Message.assistant("partial")])
+        changed = stored[1].model_copy(
+            update={"content": [TextBlock(text="complete")], "metadata": {"done": True}}
+        )
+        store.update_message(changed)
+        back = store.read(tid)
+        assert [m.text for m in back] == ["q", "complete"]
+        assert back[1].metadata == {"done": True}
+        assert back[1].parent_id == stored[0].id
+        with pytest.raises(NotFoundError):
+            store.update_message(Message.user("ghost"))
+
+    # -- atomicity and validation ---------------------------------------------------------
+
+    def test_duplicate_id_rejects_whole_batch(self, store: MessageStore) -> None:
+        tid = _tid()
+        (first,) = store.append(tid, Message.user("one"))
+        with pytest.raises(ConflictError):
+            store.append(tid, [Message.assistant("two"), Message.user("dup", id=first.id)])
+        assert [m.text for m in store.read(tid)] == ["one"]
+
+    def test_orphan_tool_result_rejected_and_nothing_written(self, store: MessageStore) -> None:
+        tid = _tid()
+        store.append(tid, Message.user("hi"))
+        with pytest.raises(InvalidMessageError):
+            store.append(tid, [Message.assistant("ok"), Message.tool("missing", "r")])
+        assert [m.text for m in store.read(tid)] == ["hi"]
+        call = ToolCallBlock(id="c9", name="f")
+        store.append(tid, Message.assistant("", tool_calls=[call]))
+        store.append(tid, Message.tool("c9", "result"))  # the call is in history: fine
+        assert store.read(tid)[-1].tool_results[0].tool_call_id == "c9"
+
+    def test_user_mismatch_rejected(self, store: MessageStore) -> None:
+        tid = _tid()
+        store.append(tid, Message.user("a"), user_id="alice")
+        with pytest.raises(InvalidMessageError):
+            store.append(tid, Message.user("b", user_id="mallory"))
+        with pytest.raises(InvalidMessageError):
+            store.append(tid, Message.user("b"), user_id="mallory")
+        with pytest.raises(InvalidMessageError):
+            store.append(tid, Message.user("c", thread_id="another-thread"))
+        assert [m.text for m in store.read(tid)] == ["a"]
+
+    def test_bad_ids_rejected(self, store: MessageStore) -> None:
+        with pytest.raises(InvalidMessageError):
+            store.append("", Message.user("x"))
+        with pytest.raises(InvalidMessageError):
+            store.append("bad\nid", Message.user("x"))
+        with pytest.raises(InvalidMessageError):
+            store.read(_tid(), last=-1)
+
+    # -- branches ---------------------------------------------------------------------------
+
+    def test_fork_shares_ancestors(self, store: MessageStore) -> None:
+        tid = _tid()
+        stored = store.append(tid, _turns(6))
+        info = store.fork(tid, stored[2].id, name="alt")
+        assert info.head_id == stored[2].id
+        store.append(tid, Message.assistant("alt reply"), branch="alt")
+        store.append(tid, Message.user("main continues"))
+        main = store.read(tid)
+        alt = store.read(tid, branch="alt")
+        assert [m.id for m in alt[:3]] == [m.id for m in stored[:3]]
+        assert alt[-1].text == "alt reply"
+        assert alt[-1].parent_id == stored[2].id
+        assert len(main) == 7
+        assert main[-1].text == "main continues"
+        names = [b.name for b in store.branches(tid)]
+        assert names[0] == "main"
+        assert set(names) == {"main", "alt"}
+
+    def test_fork_errors(self, store: MessageStore) -> None:
+        tid, other = _tid(), _tid()
+        (m,) = store.append(tid, Message.user("x"))
+        (o,) = store.append(other, Message.user("y"))
+        store.fork(tid, m.id, name="b1")
+        with pytest.raises(ConflictError):
+            store.fork(tid, m.id, name="b1")
+        with pytest.raises(NotFoundError):
+            store.fork(tid, o.id, name="b2")
+        with pytest.raises(NotFoundError):
+            store.append(tid, Message.user("z"), branch="never-forked")
+
+    def test_default_branch_switch_and_delete(self, store: MessageStore) -> None:
+        tid = _tid()
+        stored = store.append(tid, _turns(4))
+        store.fork(tid, stored[1].id, name="alt")
+        own = store.append(tid, [Message.user("alt 1"), Message.assistant("alt 2")], branch="alt")
+        with pytest.raises(ConflictError):
+            store.delete_branch(tid, "main")
+        store.set_default_branch(tid, "alt")
+        assert store.read(tid)[-1].text == "alt 2"
+        assert store.branches(tid)[0].name == "alt"
+        store.set_default_branch(tid, "main")
+        assert store.delete_branch(tid, "alt") == 2
+        assert [m.id for m in store.read(tid)] == [m.id for m in stored]
+        for m in own:
+            with pytest.raises(NotFoundError):
+                store.get(m.id)
+        with pytest.raises(NotFoundError):
+            store.set_default_branch(tid, "alt")
+
+    def test_delete_branch_keeps_what_others_reach(self, store: MessageStore) -> None:
+        tid = _tid()
+        stored = store.append(tid, _turns(3))
+        store.fork(tid, stored[2].id, name="same-head")
+        assert store.delete_branch(tid, "same-head") == 0
+        store.fork(tid, stored[0].id, name="a")
+        store.append(tid, Message.assistant("a1"), branch="a")
+        store.fork(tid, store.read(tid, branch="a")[-1].id, name="b")
+        store.append(tid, Message.user("b1"), branch="b")
+        assert store.delete_branch(tid, "a") == 0  # its only message is an ancestor of b
+        assert [m.text for m in store.read(tid, branch="b")] == ["question 0", "a1", "b1"]
+
+    # -- threads ----------------------------------------------------------------------------
+
+    def test_thread_metadata(self, store: MessageStore) -> None:
+        tid = _tid()
+        store.append(tid, _turns(3), user_id="meta-user")
+        info = store.update_thread(tid, title="Trip", tags=["travel", "2026"], metadata={"k": 1})
+        assert (info.title, info.tags, info.metadata) == ("Trip", ("travel", "2026"), {"k": 1})
+        info = store.update_thread(tid, title="Trip to Lisbon")
+        assert info.tags == ("travel", "2026")
+        assert info.message_count == 3
+        assert info.user_id == "meta-user"
+        with pytest.raises(InvalidMessageError):
+            store.update_thread(tid, metadata={"bad": object()})  # type: ignore[dict-item]
+        with pytest.raises(NotFoundError):
+            store.update_thread(_tid(), title="x")
+        with pytest.raises(NotFoundError):
+            store.get_thread(_tid())
+
+    def test_list_threads_pages(self, store: MessageStore) -> None:
+        user = f"u-{uuid.uuid4().hex[:8]}"
+        ids = []
+        for _ in range(7):
+            tid = _tid()
+            store.append(tid, Message.user("hi"), user_id=user)
+            ids.append(tid)
+        store.append(_tid(), Message.user("other"), user_id="someone-else")
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = store.list_threads(user, limit=3, cursor=cursor)
+            seen.extend(t.id for t in page.threads)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(ids)
+        assert len(seen) == len(set(seen))
+        store.append(ids[0], Message.assistant("recent"))
+        assert store.list_threads(user, limit=1).threads[0].id == ids[0]
+
+    def test_delete_thread(self, store: MessageStore) -> None:
+        tid = _tid()
+        stored = store.append(tid, _turns(5))
+        assert store.delete_thread(tid) == 5
+        assert store.read(tid) == []
+        with pytest.raises(NotFoundError):
+            store.get(stored[0].id)
+        assert store.delete_thread(tid) == 0
+
+    # -- privacy and retention ------------------------------------------------------------
+
+    def test_erase_user_removes_only_that_user(self, store: MessageStore) -> None:
+        alice, bob = f"alice-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+        a1, a2, b1 = _tid(), _tid(), _tid()
+        store.append(a1, _turns(4), user_id=alice)
+        store.append(a2, _turns(2), user_id=alice)
+        store.append(b1, _turns(3), user_id=bob)
+        receipt = store.erase_user(alice)
+        assert (receipt.threads, receipt.messages) == (2, 6)
+        assert store.read(a1) == []
+        assert store.read(a2) == []
+        assert store.list_threads(alice).threads == ()
+        assert len(store.read(b1)) == 3
+
+    def test_retention_by_count(self, store: MessageStore) -> None:
+        tid = _tid()
+        store.append(tid, _turns(10))
+        report = store.apply_retention(max_messages=4)
+        assert report.messages >= 6
+        kept = store.read(tid)
+        assert [m.text for m in kept] == ["question 6", "answer 7", "question 8", "answer 9"]
+        assert kept[0].parent_id is None
+
+    def test_retention_by_age(self, store: MessageStore) -> None:
+        old, new = _tid(), _tid()
+        long_ago = datetime.now(UTC) - timedelta(days=400)
+        store.append(old, [Message.user("ancient", created_at=long_ago)])
+        store.append(new, [Message.user("old", created_at=long_ago), Message.user("fresh")])
+        report = store.apply_retention(max_age=timedelta(days=30))
+        assert report.messages >= 2
+        assert store.read(old) == []
+        assert [m.text for m in store.read(new)] == ["fresh"]
+        with pytest.raises(NotFoundError):
+            store.get_thread(old)
+
+    # -- concurrency and async --------------------------------------------------------------
+
+    def test_concurrent_writers_lose_nothing(self, store: MessageStore) -> None:
+        if not self.supports_concurrent_writers:
+            pytest.fail("declare why concurrent writers are unsupported and test the error")
+        tid = _tid()
+        store.append(tid, Message.system("start"))
+        errors: list[BaseException] = []
+
+        def writer(w: int) -> None:
+            try:
+                for i in range(20):
+                    store.append(tid, [Message.user(f"w{w}-{i}"), Message.assistant(f"r{w}-{i}")])
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        chain = store.read(tid)
+        assert len(chain) == 1 + 6 * 20 * 2
+        for parent, child in itertools.pairwise(chain):
+            assert child.parent_id == parent.id
+        for i in range(1, len(chain), 2):  # each pair stays together, in order
+            assert chain[i].text.replace("w", "r") == chain[i + 1].text
+        for w in range(6):
+            mine = [m.text for m in chain if m.text.startswith(f"w{w}-")]
+            assert mine == [f"w{w}-{i}" for i in range(20)]
+
+    @pytest.mark.asyncio
+    async def test_async_twins(self, store: MessageStore) -> None:
+        tid = _tid()
+        stored = await store.aappend(tid, _turns(4), user_id="async-user")
+        assert await store.aread(tid) == stored
+        assert await store.aget(stored[0].id) == stored[0]
+        await store.afork(tid, stored[1].id, name="alt")
+        assert len(await store.abranches(tid)) == 2
+        page = await store.alist_threads("async-user")
+        assert [t.id for t in page.threads] == [tid]
+        results = await asyncio.gather(
+            *(store.aappend(tid, Message.user(f"c{i}")) for i in range(5))
+        )
+        assert len(results) == 5
+        assert len(await store.aread(tid)) == 9
+        assert (await store.aerase_user("async-user")).messages == 9
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(
+        texts=st.lists(st.text(min_size=0, max_size=40), min_size=1, max_size=30),
+        cuts=st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=30),
+        window=st.integers(min_value=1, max_value=40),
+    )
+    def test_any_batching_reads_back_the_same(
+        self, store: MessageStore, texts: list[str], cuts: list[int], window: int
+    ) -> None:
+        tid = _tid()
+        pos = 0
+        for cut in cuts:
+            if pos >= len(texts):
+                break
+            store.append(tid, [Message.user(t) for t in texts[pos : pos + cut]])
+            pos += cut
+        if pos < len(texts):
+            store.append(tid, [Message.user(t) for t in texts[pos:]])
+        assert [m.text for m in store.read(tid)] == texts
+        assert [m.text for m in store.read(tid, last=window)] == texts[-window:]
