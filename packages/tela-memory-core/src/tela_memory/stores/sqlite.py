@@ -129,6 +129,9 @@ class SQLiteStore(MessageStore):
                 raise _wrap(exc, self._path) from exc
             try:
                 yield conn
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise _wrap(exc, self._path) from exc
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
