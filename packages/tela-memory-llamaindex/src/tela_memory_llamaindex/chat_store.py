@@ -1,0 +1,232 @@
+"""``TelaChatStore``: a LlamaIndex ``BaseChatStore`` on any Tela Memory ``MessageStore``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Self
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.storage.chat_store.base import BaseChatStore
+
+from tela_memory.errors import InvalidMessageError
+from tela_memory.messages import Message
+from tela_memory.stores.base import MessageStore
+from tela_memory.stores.registry import open_store
+from tela_memory_llamaindex._threads import fresh_copy, replace_tail
+from tela_memory_llamaindex.convert import from_core, to_core
+
+DEFAULT_USER = "llamaindex"
+
+
+class TelaChatStore(BaseChatStore):
+    """LlamaIndex chat store whose keys are Tela Memory threads.
+
+    Each key names the thread ``key_prefix + key`` owned by ``user_id``. Reading an unknown
+    key gives an empty list. ``get_keys`` lists the user's threads through the store's index
+    (no scan of keys). Deleting or inserting at an index keeps the order of the rest and
+    never copies the history before that index (the thread is forked there).
+
+    Args:
+        store: a ``MessageStore``, a store URL (``sqlite:///chat.db``, ``memory://`` ...) or
+            ``None`` for the embedded default SQLite file. Nothing is opened until first use.
+        user_id: the owner of the threads this chat store creates and lists.
+        key_prefix: prepended to each key to form the thread id.
+    """
+
+    user_id: str = Field(default=DEFAULT_USER, description="owner of the threads")
+    key_prefix: str = Field(default="", description="prepended to keys to form thread ids")
+    _store: MessageStore = PrivateAttr()
+
+    def __init__(
+        self,
+        store: MessageStore | str | None = None,
+        *,
+        user_id: str = DEFAULT_USER,
+        key_prefix: str = "",
+        **data: Any,
+    ) -> None:
+        super().__init__(user_id=user_id, key_prefix=key_prefix, **data)
+        self._store = store if isinstance(store, MessageStore) else open_store(store)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used by LlamaIndex serialisation."""
+        return "TelaChatStore"
+
+    @property
+    def store(self) -> MessageStore:
+        """The underlying message store."""
+        return self._store
+
+    def thread_id(self, key: str) -> str:
+        """The thread id a key maps to."""
+        if not isinstance(key, str) or not key:
+            raise InvalidMessageError(f"chat store key must be a non-empty string, got {key!r}")
+        return self.key_prefix + key
+
+    # -- core-level access ------------------------------------------------------------------
+
+    def get_core_messages(self, key: str) -> list[Message]:
+        """The thread behind ``key`` as core messages (empty for an unknown key)."""
+        return self._store.read(self.thread_id(key))
+
+    def set_core_messages(self, key: str, messages: list[Message]) -> None:
+        """Make the thread read ``messages``; an unchanged prefix is kept as stored."""
+        thread = self.thread_id(key)
+        current = self._store.read(thread)
+        keep = 0
+        for old, new in zip(current, messages, strict=False):
+            if not _same(old, new):
+                break
+            keep += 1
+        tail = [fresh_copy(m) if m.thread_id else m for m in messages[keep:]]
+        if keep == len(current) == len(messages):
+            return
+        replace_tail(self._store, thread, current, keep, tail, user_id=self.user_id)
+
+    # -- BaseChatStore ----------------------------------------------------------------------
+
+    def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
+        """Replace the messages of a key; messages equal to the stored prefix stay untouched."""
+        thread = self.thread_id(key)
+        current = self._store.read(thread)
+        keep = 0
+        for old, new in zip(current, messages, strict=False):
+            if from_core(old) != new:
+                break
+            keep += 1
+        if keep == len(current) == len(messages):
+            return
+        tail = [to_core(m) for m in messages[keep:]]
+        replace_tail(self._store, thread, current, keep, tail, user_id=self.user_id)
+
+    def get_messages(self, key: str) -> list[ChatMessage]:
+        """The messages of a key, oldest first; ``[]`` for an unknown key."""
+        return [from_core(m) for m in self.get_core_messages(key)]
+
+    def add_message(self, key: str, message: ChatMessage, idx: int | None = None) -> None:
+        """Append a message, or insert it at ``idx`` keeping the order of the others."""
+        thread = self.thread_id(key)
+        core = to_core(message)
+        if idx is None:
+            self._store.append(thread, core, user_id=self.user_id)
+            return
+        current = self._store.read(thread)
+        pos = max(0, min(len(current), idx if idx >= 0 else len(current) + idx))
+        tail = [core, *(fresh_copy(m) for m in current[pos:])]
+        replace_tail(self._store, thread, current, pos, tail, user_id=self.user_id)
+
+    def delete_messages(self, key: str) -> list[ChatMessage] | None:
+        """Delete a key's thread; return its messages, or ``None`` for an unknown key."""
+        thread = self.thread_id(key)
+        current = self._store.read(thread)
+        if not current:
+            return None
+        self._store.delete_thread(thread)
+        return [from_core(m) for m in current]
+
+    def delete_message(self, key: str, idx: int) -> ChatMessage | None:
+        """Delete the message at ``idx``; the others keep their order. ``None`` if absent."""
+        thread = self.thread_id(key)
+        current = self._store.read(thread)
+        if not -len(current) <= idx < len(current):
+            return None
+        pos = idx % len(current)
+        if len(current) == 1:
+            self._store.delete_thread(thread)
+        else:
+            tail = [fresh_copy(m) for m in current[pos + 1 :]]
+            replace_tail(self._store, thread, current, pos, tail, user_id=self.user_id)
+        return from_core(current[pos])
+
+    def delete_last_message(self, key: str) -> ChatMessage | None:
+        """Delete the newest message (O(1): the branch head moves back); ``None`` if empty."""
+        thread = self.thread_id(key)
+        current = self._store.read(thread, last=2)
+        if not current:
+            return None
+        if len(current) == 1 and current[0].parent_id is None:
+            self._store.delete_thread(thread)
+        else:
+            replace_tail(self._store, thread, current, len(current) - 1, [], user_id=self.user_id)
+        return from_core(current[-1])
+
+    def get_keys(self) -> list[str]:
+        """Keys of this user's threads (with ``key_prefix``), most recently updated first."""
+        keys: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = self._store.list_threads(self.user_id, limit=200, cursor=cursor)
+            keys.extend(
+                t.id[len(self.key_prefix) :] for t in page.threads if t.id.startswith(self.key_prefix)
+            )
+            cursor = page.next_cursor
+            if cursor is None:
+                return keys
+
+    # -- async twins ------------------------------------------------------------------------
+
+    async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
+        """Async twin of :meth:`set_messages`."""
+        await asyncio.to_thread(self.set_messages, key, messages)
+
+    async def aget_messages(self, key: str) -> list[ChatMessage]:
+        """Async twin of :meth:`get_messages`."""
+        return [from_core(m) for m in await self._store.aread(self.thread_id(key))]
+
+    async def async_add_message(
+        self, key: str, message: ChatMessage, idx: int | None = None
+    ) -> None:
+        """Async twin of :meth:`add_message`."""
+        if idx is None:
+            await self._store.aappend(self.thread_id(key), to_core(message), user_id=self.user_id)
+        else:
+            await asyncio.to_thread(self.add_message, key, message, idx)
+
+    async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
+        """Async twin of :meth:`delete_messages`."""
+        return await asyncio.to_thread(self.delete_messages, key)
+
+    async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
+        """Async twin of :meth:`delete_message`."""
+        return await asyncio.to_thread(self.delete_message, key, idx)
+
+    async def adelete_last_message(self, key: str) -> ChatMessage | None:
+        """Async twin of :meth:`delete_last_message`."""
+        return await asyncio.to_thread(self.delete_last_message, key)
+
+    async def aget_keys(self) -> list[str]:
+        """Async twin of :meth:`get_keys`."""
+        return await asyncio.to_thread(self.get_keys)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the underlying store."""
+        self._store.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await self._store.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _same(a: Message, b: Message) -> bool:
+    return a.id == b.id or (
+        a.role == b.role and a.content == b.content and a.name == b.name and a.metadata == b.metadata
+    )
+
+
+__all__ = ["DEFAULT_USER", "TelaChatStore"]
