@@ -18,10 +18,10 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import Row, Stats, measure, print_table, write_json
-
 from tela_memory import Message
 from tela_memory.stores.sqlite import SQLiteStore
+
+from harness import Row, Stats, measure, print_table, write_json
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", message=".*sunset.*")
