@@ -84,6 +84,9 @@ class SQLiteStore(MessageStore):
         path = raw[1:] if raw.startswith("/") else raw
         return cls(path or None, **options)
 
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self._path)!r})"
+
     @property
     def path(self) -> Path | None:
         """The database file, or ``None`` for an in-memory database."""
