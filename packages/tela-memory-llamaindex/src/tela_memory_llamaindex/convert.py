@@ -114,9 +114,10 @@ def to_core(
         meta["role"] = MessageRole(message.role).value
     kwargs = _json_kwargs(message)
     kwargs.pop("images", None)  # legacy: already turned into image blocks by ChatMessage
-    name = kwargs.pop("name", None)
-    if name is not None and not (isinstance(name, str) and name):
-        kwargs["name"] = name
+    name = kwargs.get("name")
+    if isinstance(name, str) and name:
+        del kwargs["name"]
+    else:
         name = None
 
     content: list[Any] = []

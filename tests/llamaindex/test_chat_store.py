@@ -1,0 +1,241 @@
+"""``TelaChatStore``: the LlamaIndex ``BaseChatStore`` contract on real stores."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
+from llama_index.core.memory import ChatMemoryBuffer
+from llama_index.core.storage.chat_store import SimpleChatStore
+
+from tela_memory.errors import InvalidMessageError
+from tela_memory.stores.base import MessageStore
+from tela_memory.stores.memory import InMemoryStore
+from tela_memory.stores.sqlite import SQLiteStore
+from tela_memory_llamaindex.chat_store import TelaChatStore
+
+
+def _msgs(*texts: str) -> list[ChatMessage]:
+    return [
+        ChatMessage(role="user" if i % 2 == 0 else "assistant", content=t)
+        for i, t in enumerate(texts)
+    ]
+
+
+def _texts(chat: TelaChatStore, key: str) -> list[str | None]:
+    return [m.content for m in chat.get_messages(key)]
+
+
+def test_unknown_key_reads_empty(store: MessageStore) -> None:
+    chat = TelaChatStore(store)
+    assert chat.get_messages("nobody") == []
+    assert chat.delete_messages("nobody") is None
+    assert chat.delete_message("nobody", 0) is None
+    assert chat.delete_last_message("nobody") is None
+    assert chat.get_keys() == []
+
+
+def test_add_get_and_keys(store: MessageStore, key: str) -> None:
+    chat = TelaChatStore(store, user_id="alice")
+    for m in _msgs("a", "b", "c"):
+        chat.add_message(key, m)
+    chat.add_message("other", ChatMessage(role="user", content="x"))
+    assert _texts(chat, key) == ["a", "b", "c"]
+    assert sorted(chat.get_keys()) == sorted([key, "other"])
+    # another user's chat store does not see them; a prefix namespaces thread ids
+    assert TelaChatStore(store, user_id="bob").get_keys() == []
+    prefixed = TelaChatStore(store, user_id="alice", key_prefix="li:")
+    prefixed.add_message(key, ChatMessage(role="user", content="p"))
+    assert store.read(f"li:{key}")[0].text == "p"
+    assert prefixed.get_keys() == [key]
+
+
+def test_delete_by_index_keeps_order_and_shares_prefix(store: MessageStore, key: str) -> None:
+    chat = TelaChatStore(store)
+    chat.set_messages(key, _msgs("m0", "m1", "m2", "m3", "m4"))
+    before = store.read(chat.thread_id(key))
+    removed = chat.delete_message(key, 2)
+    assert removed is not None and removed.content == "m2"
+    assert _texts(chat, key) == ["m0", "m1", "m3", "m4"]
+    after = store.read(chat.thread_id(key))
+    assert [m.id for m in after[:2]] == [m.id for m in before[:2]]  # not copied
+    assert [b.name for b in store.branches(chat.thread_id(key))] == ["main"]
+    assert chat.delete_message(key, 10) is None
+    assert chat.delete_message(key, -1).content == "m4"  # type: ignore[union-attr]
+    assert chat.delete_message(key, 0).content == "m0"  # type: ignore[union-attr]
+    assert _texts(chat, key) == ["m1", "m3"]
+
+
+def test_delete_last_message_moves_head_only(store: MessageStore, key: str) -> None:
+    chat = TelaChatStore(store)
+    chat.set_messages(key, _msgs("a", "b", "c"))
+    ids = [m.id for m in store.read(key)]
+    assert chat.delete_last_message(key).content == "c"  # type: ignore[union-attr]
+    assert [m.id for m in store.read(key)] == ids[:2]
+    chat.delete_last_message(key)
+    chat.delete_last_message(key)
+    assert chat.get_messages(key) == []
+    assert chat.get_keys() == []
+
+
+def test_insert_at_index(store: MessageStore, key: str) -> None:
+    chat = TelaChatStore(store)
+    chat.set_messages(key, _msgs("a", "c"))
+    chat.add_message(key, ChatMessage(role="assistant", content="b"), idx=1)
+    chat.add_message(key, ChatMessage(role="system", content="s"), idx=0)
+    assert _texts(chat, key) == ["s", "a", "b", "c"]
+
+
+def test_set_messages_keeps_unchanged_prefix(store: MessageStore, key: str) -> None:
+    chat = TelaChatStore(store)
+    chat.set_messages(key, _msgs("a", "b", "c"))
+    ids = [m.id for m in store.read(key)]
+    chat.set_messages(key, chat.get_messages(key))
+    assert [m.id for m in store.read(key)] == ids
+    chat.set_messages(key, [*_msgs("a", "b"), ChatMessage(role="user", content="z")])
+    after = store.read(key)
+    assert [m.id for m in after[:2]] == ids[:2]
+    assert _texts(chat, key) == ["a", "b", "z"]
+    chat.set_messages(key, [])
+    assert chat.get_messages(key) == []
+
+
+def test_refused_rewrite_loses_nothing(store: MessageStore, key: str) -> None:
+    chat = TelaChatStore(store)
+    chat.set_messages(key, _msgs("a", "b"))
+    orphan = ChatMessage(role="tool", content="42", additional_kwargs={"tool_call_id": "nope"})
+    with pytest.raises(InvalidMessageError, match="orphan"):
+        chat.set_messages(key, [orphan])
+    assert _texts(chat, key) == ["a", "b"]
+    with pytest.raises(InvalidMessageError, match="orphan"):
+        chat.set_messages(key, [*_msgs("a"), orphan])
+    assert _texts(chat, key) == ["a", "b"]
+
+
+def test_tool_pairs_round_trip(store: MessageStore, key: str) -> None:
+    chat = TelaChatStore(store)
+    history = [
+        ChatMessage(role="user", content="weather?"),
+        ChatMessage(
+            role="assistant",
+            blocks=[ToolCallBlock(tool_call_id="c1", tool_name="weather", tool_kwargs={"c": "P"})],
+        ),
+        ChatMessage(role="tool", content="sunny", additional_kwargs={"tool_call_id": "c1"}),
+        ChatMessage(role="assistant", content="It is sunny."),
+    ]
+    chat.set_messages(key, history)
+    assert chat.get_messages(key) == history
+    assert chat.delete_message(key, 0) is not None
+    assert chat.get_messages(key) == history[1:]
+
+
+def test_bad_key_is_a_clear_error(store: MessageStore) -> None:
+    with pytest.raises(InvalidMessageError, match="key"):
+        TelaChatStore(store).add_message("", ChatMessage(content="x"))
+
+
+def test_persists_across_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'chat.db'}"
+    with TelaChatStore(url) as chat:
+        chat.set_messages("s", _msgs("hello", "hi"))
+    with TelaChatStore(url) as chat:
+        assert _texts(chat, "s") == ["hello", "hi"]
+        assert chat.get_keys() == ["s"]
+
+
+async def test_async_twins_match_sync(store: MessageStore, key: str) -> None:
+    chat = TelaChatStore(store)
+    await chat.aset_messages(key, _msgs("a", "b", "c", "d"))
+    await chat.async_add_message(key, ChatMessage(role="user", content="e"))
+    await chat.async_add_message(key, ChatMessage(role="user", content="x"), idx=0)
+    assert [m.content for m in await chat.aget_messages(key)] == ["x", "a", "b", "c", "d", "e"]
+    assert (await chat.adelete_message(key, 1)).content == "a"  # type: ignore[union-attr]
+    assert (await chat.adelete_last_message(key)).content == "e"  # type: ignore[union-attr]
+    assert await chat.aget_keys() == [key]
+    assert [m.content for m in (await chat.adelete_messages(key)) or []] == ["x", "b", "c", "d"]
+    assert await chat.aget_messages(key) == []
+
+
+def test_works_as_chat_memory_buffer_store(store: MessageStore, key: str) -> None:
+    """A real LlamaIndex memory on top of the chat store."""
+    chat = TelaChatStore(store)
+    memory = ChatMemoryBuffer.from_defaults(chat_store=chat, chat_store_key=key, token_limit=50)
+    for m in _msgs(*(f"message number {i}" for i in range(20))):
+        memory.put(m)
+    assert len(chat.get_messages(key)) == 20
+    window = memory.get()
+    assert 0 < len(window) < 20
+    assert window[-1].content == "message number 19"
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.sampled_from("ab"), st.text(max_size=5)),
+        st.tuples(st.just("insert"), st.sampled_from("ab"), st.integers(0, 6)),
+        st.tuples(st.just("delete"), st.sampled_from("ab"), st.integers(-3, 6)),
+        st.tuples(st.just("pop"), st.sampled_from("ab"), st.none()),
+        st.tuples(st.just("clear"), st.sampled_from("ab"), st.none()),
+        st.tuples(st.just("set"), st.sampled_from("ab"), st.integers(0, 3)),
+    ),
+    max_size=14,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ops)
+def test_behaves_like_simple_chat_store(ops: list[tuple[str, str, object]]) -> None:
+    """Same results as LlamaIndex's own SimpleChatStore for any sequence of operations."""
+    oracle = SimpleChatStore()
+    with InMemoryStore() as backend:
+        chat = TelaChatStore(backend)
+        for n, (op, key, arg) in enumerate(ops):
+            msg = ChatMessage(role="user", content=f"{n}:{arg}")
+            if op == "add":
+                chat.add_message(key, msg)
+                oracle.add_message(key, msg)
+            elif op == "insert":
+                assert isinstance(arg, int)
+                chat.add_message(key, msg, idx=arg)
+                oracle.add_message(key, msg, idx=arg)
+            elif op == "delete":
+                assert isinstance(arg, int)
+                size = len(oracle.get_messages(key))
+                expected = oracle.delete_message(key, arg) if -size <= arg < size else None
+                assert chat.delete_message(key, arg) == expected
+            elif op == "pop":
+                expected = oracle.delete_last_message(key) if oracle.get_messages(key) else None
+                assert chat.delete_last_message(key) == expected
+            elif op == "clear":
+                expected = oracle.delete_messages(key) or None
+                assert chat.delete_messages(key) == expected
+            else:
+                assert isinstance(arg, int)
+                new = [ChatMessage(role="user", content=f"{n}.{i}") for i in range(arg)]
+                keep = oracle.get_messages(key)[:1]
+                chat.set_messages(key, keep + new)
+                oracle.set_messages(key, keep + new)
+            for k in "ab":
+                assert chat.get_messages(k) == oracle.get_messages(k)
+        assert sorted(chat.get_keys()) == sorted(k for k in "ab" if oracle.get_messages(k))
+
+
+def test_sqlite_file_thread_visible_to_core(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "x.db") as backend:
+        chat = TelaChatStore(backend, user_id="u1")
+        chat.set_messages("conv", _msgs("q", "a"))
+        info = backend.get_thread("conv")
+        assert info.user_id == "u1"
+        assert [m.text for m in backend.read("conv")] == ["q", "a"]
+
+
+def test_async_runs_in_event_loop(store: MessageStore, key: str) -> None:
+    async def main() -> list[ChatMessage]:
+        chat = TelaChatStore(store)
+        await chat.async_add_message(key, ChatMessage(content="hi"))
+        return await chat.aget_messages(key)
+
+    assert [m.content for m in asyncio.run(main())] == ["hi"]
