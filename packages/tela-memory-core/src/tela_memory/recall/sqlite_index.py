@@ -1,0 +1,550 @@
+"""The embedded default index: tables ``recall_*`` in a SQLite file (usually the store's own).
+
+Lexical search is FTS5 BM25 (porter stemming). Vectors are float32 blobs beside the text;
+dense search is exact cosine over a numpy matrix loaded per user (or per thread set) and kept
+while the file does not change. Every filter is part of the SQL that selects candidates: the
+FTS query itself carries a user / thread scope token and the ``WHERE`` clause repeats it, and
+the vectors searched are only those the filtered ``SELECT`` returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tela_memory.errors import BackendUnavailable, ConflictError, TelaMemoryError
+from tela_memory.messages import Message
+from tela_memory.recall.embedder import Embedder, Vectors
+from tela_memory.recall.errors import EmbeddingMismatchError
+from tela_memory.recall.index import Document, Index
+from tela_memory.recall.types import Hit, SearchFilter
+from tela_memory.stores._common import to_micros
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS recall_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS recall_docs(
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT,
+    thread_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    message TEXT NOT NULL,
+    text TEXT NOT NULL,
+    vec BLOB
+);
+CREATE INDEX IF NOT EXISTS recall_docs_user ON recall_docs(user_id, created_at);
+CREATE INDEX IF NOT EXISTS recall_docs_thread ON recall_docs(thread_id, created_at, id);
+CREATE VIRTUAL TABLE IF NOT EXISTS recall_fts USING fts5(
+    text, scope, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS recall_docs_ad AFTER DELETE ON recall_docs BEGIN
+    DELETE FROM recall_fts WHERE rowid = old.rowid;
+END;
+"""
+# Follow the store: a message deleted from ``messages`` (delete_thread, erase_user, retention)
+# leaves the index in the same transaction.
+_FOLLOW_STORE = """
+CREATE TRIGGER IF NOT EXISTS recall_follow_messages_ad AFTER DELETE ON messages BEGIN
+    DELETE FROM recall_docs WHERE id = old.id;
+END;
+"""
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Function words that only slow an OR query down; BM25 would give them ~0 weight anyway.
+STOPWORDS = frozenset(
+    """
+    a about after again all am an and any are as at be been before being but by can could
+    did do does doing down during each few for from had has have having he her here hers him
+    his how i if in into is it its itself just me more most my no nor not now of off on once
+    only or other our ours out over own same she should so some such than that the their
+    theirs them then there these they this those through to too under until up very was we
+    were what when where which while who whom why will with would you your yours
+    """.split()  # noqa: SIM905
+)
+_MAX_SCOPE_TOKENS = 64
+_CACHE_SCOPES = 16
+
+
+def _token(kind: str, value: str | None) -> str:
+    if value is None:
+        return f"{kind}null"
+    return kind + hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 OR-query of the query's words (stopwords dropped unless nothing else is left).
+
+    Every word is double-quoted, so no character of the input acts as query syntax.
+    """
+    words = [w.lower() for w in _WORD.findall(text)]
+    kept = [w for w in words if w not in STOPWORDS] or words
+    unique = list(dict.fromkeys(kept))
+    if not unique:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+
+
+class SQLiteIndex(Index):
+    """Lexical + dense index in SQLite.
+
+    Args:
+        path: the database file (the store's, to share it), or ``":memory:"``.
+        embedder: optional; without one the index is lexical only.
+        connection: an open connection to use instead of ``path`` (for example an in-memory
+            store's); the caller keeps ownership.
+        timeout: seconds to wait for another writer.
+
+    Nothing is opened until first use.
+    """
+
+    supports_lexical = True
+    supports_dense = True
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        embedder: Embedder | None = None,
+        connection: sqlite3.Connection | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(embedder)
+        if path is None and connection is None:
+            raise TelaMemoryError("SQLiteIndex needs a path (or ':memory:') or a connection")
+        self._path = str(path) if path is not None else None
+        self._given = connection
+        self._conn: sqlite3.Connection | None = None
+        self._timeout = timeout
+        self._lock = threading.RLock()
+        self._cache: OrderedDict[tuple[Any, ...], tuple[npt.NDArray[np.int64], Vectors]] = (
+            OrderedDict()
+        )
+        self._cache_version: tuple[int, int] | None = None
+        self._model: tuple[str, int] | None = None
+
+    @classmethod
+    def for_store(cls, store: Any, *, embedder: Embedder | None = None) -> SQLiteIndex:
+        """An index in the same file as a :class:`~tela_memory.stores.sqlite.SQLiteStore`
+        (sharing its connection when the store is in memory)."""
+        path = store.path
+        if path is None:
+            return cls(connection=store.connection(), embedder=embedder)
+        return cls(path, embedder=embedder)
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def path(self) -> str | None:
+        """The database file (``None`` when an injected connection is used)."""
+        return self._path
+
+    def connection(self) -> sqlite3.Connection:
+        """The open connection (created and migrated on first use)."""
+        if self._conn is None:
+            with self._lock:
+                if self._conn is None:
+                    self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            if self._given is not None:
+                conn = self._given
+            else:
+                assert self._path is not None
+                if self._path != ":memory:":
+                    Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    self._path,
+                    timeout=self._timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                if self._path != ":memory:":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            has_messages = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages'"
+            ).fetchone()
+            if has_messages:
+                conn.executescript(_FOLLOW_STORE)
+        except (sqlite3.Error, OSError) as exc:
+            raise BackendUnavailable(f"cannot open recall index at {self._path}: {exc}") from exc
+        return conn
+
+    def close(self) -> None:
+        """Close the connection (an injected one is left open)."""
+        with self._lock:
+            if self._conn is not None and self._given is None:
+                self._conn.close()
+            self._conn = None
+            self._cache.clear()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connection()
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _wrap(exc, self._path) from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise _wrap(exc, self._path) from exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connection()
+        with self._lock:
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise _wrap(exc, self._path) from exc
+
+    # -- model bookkeeping ------------------------------------------------------------------
+
+    def stored_model(self) -> tuple[str, int] | None:
+        """``(model_id, dimension)`` of the vectors stored, or ``None`` if there are none."""
+        with self._read() as conn:
+            rows = dict(
+                conn.execute(
+                    "SELECT key, value FROM recall_meta WHERE key IN ('model_id', 'dimension')"
+                ).fetchall()
+            )
+        if "model_id" not in rows:
+            return None
+        return rows["model_id"], int(rows["dimension"])
+
+    def _check_model(self, model_id: str, dimension: int) -> None:
+        if self._model == (model_id, dimension):
+            return
+        stored = self.stored_model()
+        if stored is not None and stored != (model_id, dimension):
+            raise EmbeddingMismatchError(
+                f"this index holds vectors of {stored[0]!r} (dimension {stored[1]}), not of "
+                f"{model_id!r} (dimension {dimension}); open it with that model or rebuild it "
+                "with reindex()"
+            )
+        if stored is not None:
+            self._model = stored
+
+    def drop_vectors(self) -> None:
+        """Forget every stored vector and the model that made them (text stays indexed)."""
+        with self._write() as conn:
+            conn.execute("UPDATE recall_docs SET vec = NULL WHERE vec IS NOT NULL")
+            conn.execute("DELETE FROM recall_meta WHERE key IN ('model_id', 'dimension')")
+        self._model = None
+        self._cache.clear()
+
+    def embed_missing(self, *, batch_size: int = 256) -> int:
+        """Embed documents indexed without a vector (indexed before an embedder was set)."""
+        if self.embedder is None:
+            return 0
+        done = 0
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(
+                    "SELECT rowid, text FROM recall_docs WHERE vec IS NULL AND trim(text) != '' "
+                    "ORDER BY rowid LIMIT ?",
+                    (batch_size,),
+                ).fetchall()
+            if not rows:
+                return done
+            self._check_model(self.embedder.model_id, self.embedder.dimension)
+            vecs = self.embedder.embed([r[1] for r in rows])
+            with self._write() as conn:
+                self._remember_model(conn)
+                conn.executemany(
+                    "UPDATE recall_docs SET vec = ? WHERE rowid = ?",
+                    [
+                        (v.astype(np.float32).tobytes(), r[0])
+                        for v, r in zip(vecs, rows, strict=True)
+                    ],
+                )
+            done += len(rows)
+
+    def _remember_model(self, conn: sqlite3.Connection) -> None:
+        assert self.embedder is not None
+        model = (self.embedder.model_id, self.embedder.dimension)
+        conn.execute(
+            "INSERT OR IGNORE INTO recall_meta(key, value) "
+            "VALUES ('model_id', ?), ('dimension', ?)",
+            (model[0], str(model[1])),
+        )
+        self._model = model
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def _upsert(self, docs: list[Document]) -> None:
+        with self._write() as conn:
+            if any(d.vector is not None for d in docs):
+                self._remember_model(conn)
+            conn.executemany(
+                "DELETE FROM recall_docs WHERE id = ?", [(d.message.id,) for d in docs]
+            )
+            for d in docs:
+                m = d.message
+                cur = conn.execute(
+                    "INSERT INTO recall_docs(id, user_id, thread_id, role, created_at, metadata,"
+                    " message, text, vec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        m.id,
+                        m.user_id,
+                        m.thread_id,
+                        m.role.value,
+                        to_micros(m.created_at),
+                        json.dumps(m.metadata, ensure_ascii=False),
+                        m.model_dump_json(exclude_none=True),
+                        d.text,
+                        None if d.vector is None else d.vector.astype(np.float32).tobytes(),
+                    ),
+                )
+                scope = f"{_token('u', m.user_id)} {_token('t', m.thread_id)}"
+                conn.execute(
+                    "INSERT INTO recall_fts(rowid, text, scope) VALUES (?, ?, ?)",
+                    (cur.lastrowid, d.text, scope),
+                )
+
+    def _delete(self, ids: list[str]) -> int:
+        with self._write() as conn:
+            cur = conn.execute(
+                "DELETE FROM recall_docs WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            )
+            return cur.rowcount
+
+    def _delete_where(self, flt: SearchFilter) -> int:
+        where, params = _where(flt, "recall_docs")
+        with self._write() as conn:
+            cur = conn.execute(f"DELETE FROM recall_docs WHERE {where}", params)
+            return cur.rowcount
+
+    def _count(self, flt: SearchFilter) -> int:
+        where, params = _where(flt, "d")
+        with self._read() as conn:
+            row = conn.execute(f"SELECT count(*) FROM recall_docs AS d WHERE {where}", params)
+            return int(row.fetchone()[0])
+
+    # -- search -----------------------------------------------------------------------------
+
+    def _lexical(self, query: str, flt: SearchFilter, k: int) -> list[Hit]:
+        words = fts_query(query)
+        if words is None:
+            return []
+        scope = [f'scope : "{_token("u", flt.user_id)}"'] if flt.user_id is not None else []
+        if flt.thread_ids is not None:
+            if not flt.thread_ids:
+                return []
+            if len(flt.thread_ids) <= _MAX_SCOPE_TOKENS:
+                tokens = " OR ".join(f'"{_token("t", t)}"' for t in flt.thread_ids)
+                scope.append(f"scope : ({tokens})")
+        match = " AND ".join([*scope, f"text : ({words})"])
+        where, params = _where(flt, "d")
+        sql = (
+            "SELECT d.message, d.text, bm25(recall_fts, 1.0, 0.0) AS s "
+            "FROM recall_fts JOIN recall_docs AS d ON d.rowid = recall_fts.rowid "
+            f"WHERE recall_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
+        )
+        with self._read() as conn:
+            rows = conn.execute(sql, [match, *params, k]).fetchall()
+        return [
+            Hit(message=_message(r[0]), text=r[1], score=-r[2], lexical_score=-r[2]) for r in rows
+        ]
+
+    def _dense(self, vector: Vectors, flt: SearchFilter, k: int) -> list[Hit]:
+        rowids, matrix = self._matrix(flt)
+        if rowids.size == 0:
+            return []
+        extra = flt.model_copy(update={"user_id": None, "thread_ids": None})
+        if extra != SearchFilter():
+            where, params = _where(flt, "d")
+            with self._read() as conn:
+                allowed = np.fromiter(
+                    (
+                        r[0]
+                        for r in conn.execute(
+                            f"SELECT rowid FROM recall_docs AS d WHERE {where} AND vec IS NOT NULL",
+                            params,
+                        )
+                    ),
+                    dtype=np.int64,
+                )
+            mask = np.isin(rowids, allowed, assume_unique=True)
+            rowids, matrix = rowids[mask], matrix[mask]
+            if rowids.size == 0:
+                return []
+        scores = matrix @ vector
+        top = _top(scores, k)
+        chosen = rowids[top]
+        with self._read() as conn:
+            got = {
+                r[0]: (r[1], r[2])
+                for r in conn.execute(
+                    "SELECT rowid, message, text FROM recall_docs WHERE rowid IN "
+                    "(SELECT value FROM json_each(?))",
+                    (json.dumps(chosen.tolist()),),
+                )
+            }
+        hits = []
+        for rid, i in zip(chosen.tolist(), top.tolist(), strict=True):
+            if rid in got:
+                s = float(scores[i])
+                hits.append(
+                    Hit(message=_message(got[rid][0]), text=got[rid][1], score=s, dense_score=s)
+                )
+        return hits
+
+    def _matrix(self, flt: SearchFilter) -> tuple[npt.NDArray[np.int64], Vectors]:
+        """Vectors of the user (or thread set, or everything), cached while nothing changes."""
+        with self._read() as conn:
+            # data_version moves on commits of other connections, total_changes on ours (and
+            # on those of a store sharing this connection, whose triggers delete from here).
+            version = (int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes)
+            if version != self._cache_version:
+                self._cache.clear()
+                self._cache_version = version
+            key: tuple[Any, ...] = (flt.user_id, flt.thread_ids)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+            scoped = SearchFilter(user_id=flt.user_id, thread_ids=flt.thread_ids)
+            where, params = _where(scoped, "d")
+            rows = conn.execute(
+                f"SELECT rowid, vec FROM recall_docs AS d WHERE {where} AND vec IS NOT NULL "
+                "ORDER BY rowid",
+                params,
+            ).fetchall()
+        dim = self.embedder.dimension if self.embedder is not None else 0
+        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix: Vectors = (
+            np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+            if rows
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+        self._cache[key] = (rowids, matrix)
+        if len(self._cache) > _CACHE_SCOPES:
+            self._cache.popitem(last=False)
+        return rowids, matrix
+
+    def _neighbors(self, message_id: str, before: int, after: int, flt: SearchFilter) -> list[Hit]:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT thread_id, created_at, id FROM recall_docs WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return []
+            where, params = _where(flt, "d")
+            base = f"SELECT message, text FROM recall_docs AS d WHERE thread_id = ? AND {where}"
+            older = conn.execute(
+                f"{base} AND (created_at < ? OR (created_at = ? AND id < ?)) "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                [row[0], *params, row[1], row[1], row[2], before],
+            ).fetchall()
+            newer = conn.execute(
+                f"{base} AND (created_at > ? OR (created_at = ? AND id > ?)) "
+                "ORDER BY created_at, id LIMIT ?",
+                [row[0], *params, row[1], row[1], row[2], after],
+            ).fetchall()
+        return [Hit(message=_message(r[0]), text=r[1], score=0.0) for r in [*older[::-1], *newer]]
+
+    def messages_after(self, thread_id: str, message_id: str | None, limit: int) -> list[Message]:
+        """Indexed messages of a thread in time order after one (all when ``None``)."""
+        with self._read() as conn:
+            if message_id is None:
+                rows = conn.execute(
+                    "SELECT message FROM recall_docs WHERE thread_id = ? "
+                    "ORDER BY created_at, id LIMIT ?",
+                    (thread_id, limit),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT d.message FROM recall_docs AS d, recall_docs AS m "
+                    "WHERE m.id = ? AND d.thread_id = m.thread_id AND (d.created_at > m.created_at"
+                    " OR (d.created_at = m.created_at AND d.id > m.id)) "
+                    "ORDER BY d.created_at, d.id LIMIT ?",
+                    (message_id, limit),
+                ).fetchall()
+        return [_message(r[0]) for r in rows]
+
+
+def _where(flt: SearchFilter, alias: str) -> tuple[str, list[Any]]:
+    """SQL conditions (all values bound as parameters) for a filter."""
+    a = alias
+    parts: list[str] = []
+    params: list[Any] = []
+    if flt.user_id is not None:
+        parts.append(f"{a}.user_id = ?")
+        params.append(flt.user_id)
+    for column, values in (("thread_id", flt.thread_ids), ("id", flt.message_ids)):
+        if values is not None:
+            parts.append(f"{a}.{column} IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(values)))
+    if flt.roles is not None:
+        parts.append(f"{a}.role IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps([r.value for r in flt.roles]))
+    if flt.since is not None:
+        parts.append(f"{a}.created_at >= ?")
+        params.append(to_micros(flt.since))
+    if flt.until is not None:
+        parts.append(f"{a}.created_at < ?")
+        params.append(to_micros(flt.until))
+    for key, want in flt.metadata.items():
+        path = f'$."{key}"'
+        options = want if isinstance(want, tuple) else (want,)
+        ors: list[str] = []
+        for value in options:
+            if isinstance(value, bool):
+                ors.append(f"json_type({a}.metadata, ?) = ?")
+                params.extend([path, "true" if value else "false"])
+            else:
+                kind = "integer" if isinstance(value, int) else "text"
+                ors.append(
+                    f"(json_type({a}.metadata, ?) = ? AND json_extract({a}.metadata, ?) = ?)"
+                )
+                params.extend([path, kind, path, value])
+        parts.append("(" + " OR ".join(ors or ["0"]) + ")")
+    return (" AND ".join(parts) or "1"), params
+
+
+def _top(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
+    if scores.shape[0] <= k:
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _message(raw: str) -> Message:
+    return Message.model_validate_json(raw)
+
+
+def _wrap(exc: sqlite3.Error, path: object) -> TelaMemoryError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return ConflictError(f"recall index {path} stayed locked by another writer: {text}")
+    if "readonly" in text or "read-only" in text:
+        return BackendUnavailable(f"recall index {path} is read-only: {text}")
+    return BackendUnavailable(f"recall index {path}: {text}")
+
+
+__all__ = ["STOPWORDS", "SQLiteIndex", "fts_query"]

@@ -1,0 +1,46 @@
+"""The embedded SQLite index passes the index conformance suite (file, memory, shared store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tela_memory.recall.sqlite_index import SQLiteIndex
+from tela_memory.stores.sqlite import SQLiteStore
+from tela_memory.testing.embedders import HashEmbedder
+from tela_memory.testing.index_suite import IndexConformance
+
+
+class TestSQLiteIndexFile(IndexConformance):
+    @pytest.fixture
+    def index(self, embedder: HashEmbedder, tmp_path: Path) -> Iterator[SQLiteIndex]:
+        with SQLiteIndex(tmp_path / "recall.db", embedder=embedder) as idx:
+            yield idx
+
+
+class TestSQLiteIndexInStoreMemory(IndexConformance):
+    @pytest.fixture
+    def index(self, embedder: HashEmbedder) -> Iterator[SQLiteIndex]:
+        with (
+            SQLiteStore(":memory:") as store,
+            SQLiteIndex.for_store(store, embedder=embedder) as idx,
+        ):
+            yield idx
+
+
+class TestSQLiteIndexLexicalOnly(IndexConformance):
+    """Without an embedder the index is lexical; hybrid falls back to BM25."""
+
+    dense = False
+
+    @pytest.fixture
+    def index(self, tmp_path: Path) -> Iterator[SQLiteIndex]:
+        idx = _LexicalOnly(tmp_path / "lex.db")
+        yield idx
+        idx.close()
+
+
+class _LexicalOnly(SQLiteIndex):
+    supports_dense = False
