@@ -1,0 +1,294 @@
+"""``TelaMemory``: a LlamaIndex memory for chat engines and agents, backed by a Tela store.
+
+Pass it as ``memory=`` to ``SimpleChatEngine``, ``CondensePlusContextChatEngine``,
+``FunctionAgent`` or ``AgentWorkflow``. Every message is kept in the store; ``get`` returns a
+view that fits ``token_limit``: the thread's leading system messages (byte-stable between
+turns, so provider prompt caches keep hitting), optional memory blocks (recall, summaries,
+facts) as one system message after them, then the newest turns, a tool call never separated
+from its results. However the history arrived (``put``, ``set``, ``chat_history=``), the view
+never exceeds the budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.memory.memory import BaseMemoryBlock
+from llama_index.core.memory.types import BaseMemory
+from llama_index.core.utils import get_tokenizer
+
+from tela_memory.errors import InvalidMessageError, UnsupportedOperation
+from tela_memory.ids import new_id
+from tela_memory.messages import Message
+from tela_memory.stores.base import MessageStore
+from tela_memory_llamaindex.chat_store import DEFAULT_USER, TelaChatStore
+from tela_memory_llamaindex.convert import from_core, to_core
+from tela_memory_llamaindex.window import Counter, CountCache, fit, pinned_prefix
+
+DEFAULT_TOKEN_LIMIT = 8_000
+_FIRST_READ = 64
+
+
+def default_counter() -> Counter:
+    """OpenAI-style counting with tiktoken's ``cl100k_base`` (bundled with llama-index-core)."""
+    from tela_memory.tokens import TiktokenCounter
+
+    get_tokenizer()  # points tiktoken at llama-index-core's bundled encodings when offline
+    return TiktokenCounter(encoding="cl100k_base")
+
+
+class TelaMemory(BaseMemory):
+    """Chat memory whose full history lives in a Tela Memory store.
+
+    Build it with :meth:`from_defaults`. ``session_id`` is the thread (chat store key).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    session_id: str = Field(default_factory=new_id, description="the thread / chat store key")
+    token_limit: int = Field(default=DEFAULT_TOKEN_LIMIT, gt=0, description="budget of get()")
+    blocks_token_ratio: float = Field(
+        default=0.3, ge=0, le=1, description="largest share of the budget memory blocks may take"
+    )
+    memory_blocks: list[BaseMemoryBlock[Any]] = Field(default_factory=list)
+    tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
+    _chat: TelaChatStore = PrivateAttr()
+    _cache: CountCache = PrivateAttr()
+    _prefix: dict[str, list[Message]] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used by LlamaIndex serialisation."""
+        return "TelaMemory"
+
+    @classmethod
+    def from_defaults(  # type: ignore[override]
+        cls,
+        store: MessageStore | TelaChatStore | str | None = None,
+        *,
+        session_id: str | None = None,
+        user_id: str = DEFAULT_USER,
+        token_limit: int = DEFAULT_TOKEN_LIMIT,
+        chat_history: Sequence[ChatMessage] | None = None,
+        memory_blocks: Sequence[BaseMemoryBlock[Any]] = (),
+        counter: Counter | None = None,
+        **kwargs: Any,
+    ) -> TelaMemory:
+        """Create a memory.
+
+        Args:
+            store: a ``MessageStore``, a ``TelaChatStore``, a store URL, or ``None`` for the
+                embedded default SQLite file.
+            session_id: the thread to use (a new one when ``None``).
+            user_id: the owner of the thread (used by recall filters and ``get_keys``).
+            token_limit: the most tokens ``get`` returns.
+            chat_history: messages to set as the history (kept, then fitted on ``get``).
+            memory_blocks: blocks whose content is added as a system message.
+            counter: token counter (a ``tela_memory.tokens`` counter; tiktoken by default).
+        """
+        memory = cls(
+            session_id=session_id or new_id(),
+            token_limit=token_limit,
+            memory_blocks=list(memory_blocks),
+            **kwargs,
+        )
+        if isinstance(store, TelaChatStore):
+            memory._chat = store
+        else:
+            memory._chat = TelaChatStore(store, user_id=user_id)
+        memory._cache = CountCache(counter or default_counter())
+        if chat_history is not None:
+            memory.set(list(chat_history))
+        return memory
+
+    # -- accessors --------------------------------------------------------------------------
+
+    @property
+    def chat_store(self) -> TelaChatStore:
+        """The chat store holding the history."""
+        return self._chat
+
+    @property
+    def store(self) -> MessageStore:
+        """The underlying message store."""
+        return self._chat.store
+
+    @property
+    def thread_id(self) -> str:
+        """The thread id of this memory."""
+        return self._chat.thread_id(self.session_id)
+
+    @property
+    def user_id(self) -> str:
+        """The owner of the thread."""
+        return self._chat.user_id
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def put(self, message: ChatMessage) -> None:
+        """Store one message (appended, O(1))."""
+        self.store.append(self.thread_id, to_core(message), user_id=self.user_id)
+
+    async def aput(self, message: ChatMessage) -> None:
+        """Async twin of :meth:`put`."""
+        await self.store.aappend(self.thread_id, to_core(message), user_id=self.user_id)
+
+    def put_messages(self, messages: list[ChatMessage]) -> None:
+        """Store several messages in one append."""
+        if messages:
+            self.store.append(self.thread_id, [to_core(m) for m in messages], user_id=self.user_id)
+
+    async def aput_messages(self, messages: list[ChatMessage]) -> None:
+        """Async twin of :meth:`put_messages`."""
+        if messages:
+            core = [to_core(m) for m in messages]
+            await self.store.aappend(self.thread_id, core, user_id=self.user_id)
+
+    def set(self, messages: list[ChatMessage]) -> None:
+        """Make the history equal ``messages`` (an unchanged prefix stays as stored)."""
+        self._prefix.pop(self.thread_id, None)
+        self._chat.set_messages(self.session_id, messages)
+
+    async def aset(self, messages: list[ChatMessage]) -> None:
+        """Async twin of :meth:`set`."""
+        await asyncio.to_thread(self.set, messages)
+
+    def reset(self) -> None:
+        """Delete the thread."""
+        self._prefix.pop(self.thread_id, None)
+        self.store.delete_thread(self.thread_id)
+
+    async def areset(self) -> None:
+        """Async twin of :meth:`reset`."""
+        self._prefix.pop(self.thread_id, None)
+        await self.store.adelete_thread(self.thread_id)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get_all(self) -> list[ChatMessage]:
+        """The whole history."""
+        return [from_core(m) for m in self.store.read(self.thread_id)]
+
+    async def aget_all(self) -> list[ChatMessage]:
+        """Async twin of :meth:`get_all`."""
+        return [from_core(m) for m in await self.store.aread(self.thread_id)]
+
+    def get(
+        self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any
+    ) -> list[ChatMessage]:
+        """The view to send: fits ``token_limit - initial_token_count`` tokens.
+
+        Memory blocks are async in LlamaIndex; with blocks, use :meth:`aget` (chat engines'
+        ``achat`` and agents do).
+        """
+        if self.memory_blocks:
+            raise UnsupportedOperation(
+                "TelaMemory with memory_blocks has no sync get(); use aget() (achat / agents)"
+            )
+        budget = self._budget(initial_token_count)
+        prefix, window = self._window(budget)
+        return [from_core(m) for m in (*prefix, *window)]
+
+    async def aget(
+        self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any
+    ) -> list[ChatMessage]:
+        """Async twin of :meth:`get`, with memory blocks."""
+        budget = self._budget(initial_token_count)
+        if not self.memory_blocks:
+            prefix, window = await asyncio.to_thread(self._window, budget)
+            return [from_core(m) for m in (*prefix, *window)]
+        prefix, recent = await asyncio.to_thread(self._window, budget)
+        history = [from_core(m) for m in (*prefix, *recent)]
+        if input:
+            history.append(ChatMessage(role="user", content=input))
+        block_text = await self._blocks_text(history, budget, **kwargs)
+        if not block_text:
+            return history[: len(prefix) + len(recent)]
+        memory_msg = to_core(ChatMessage(role="system", content=block_text))
+        prefix, window = await asyncio.to_thread(
+            self._window, budget - self._cache.count(memory_msg)
+        )
+        return [
+            *(from_core(m) for m in prefix),
+            from_core(memory_msg),
+            *(from_core(m) for m in window),
+        ]
+
+    def _budget(self, initial_token_count: int) -> int:
+        if initial_token_count < 0:
+            raise InvalidMessageError(f"initial_token_count must be >= 0, got {initial_token_count}")
+        return max(0, self.token_limit - initial_token_count)
+
+    def _window(self, budget: int) -> tuple[list[Message], list[Message]]:
+        """Read only as far back as the budget needs (O(window)); the prefix is cached."""
+        thread = self.thread_id
+        size = _FIRST_READ
+        while True:
+            newest = self.store.read(thread, last=size)
+            whole = len(newest) < size
+            if whole:
+                prefix = pinned_prefix(newest)
+                self._prefix[thread] = prefix
+            else:
+                prefix = self._prefix.get(thread) or self._read_prefix(thread)
+            pinned = {m.id for m in prefix}
+            recent = [m for m in newest if m.id not in pinned]
+            kept, window, _used, complete = fit(prefix, recent, budget, self._cache)
+            if whole or not complete:
+                return kept, window
+            size *= 4
+
+    def _read_prefix(self, thread: str) -> list[Message]:
+        prefix = pinned_prefix(self.store.read(thread))
+        self._prefix[thread] = prefix
+        return prefix
+
+    async def _blocks_text(self, history: list[ChatMessage], budget: int, **kwargs: Any) -> str:
+        """Content of the memory blocks, truncated (lowest priority first) to their share."""
+        share = int(budget * self.blocks_token_ratio)
+        contents: dict[str, str] = {}
+        for block in sorted(self.memory_blocks, key=lambda b: -b.priority):
+            got = await block.aget(history, session_id=self.session_id, **kwargs)
+            if isinstance(got, str) and got:
+                contents[block.name] = got
+            elif isinstance(got, list) and got:
+                contents[block.name] = "\n".join(
+                    str(getattr(x, "text", None) or getattr(x, "content", "") or "") for x in got
+                )
+        over = self._count_text(_render(contents)) - share
+        for block in sorted(self.memory_blocks, key=lambda b: b.priority):
+            if over <= 0:
+                break
+            if block.name not in contents or block.priority == 0:
+                continue
+            cut = await block.atruncate(contents[block.name], over)
+            if cut:
+                contents[block.name] = cut
+            else:
+                del contents[block.name]
+            over = self._count_text(_render(contents)) - share
+        for block in sorted(self.memory_blocks, key=lambda b: b.priority):  # hard budget
+            if over <= 0:
+                break
+            contents.pop(block.name, None)
+            over = self._count_text(_render(contents)) - share
+        return _render(contents)
+
+    def _count_text(self, text: str) -> int:
+        if not text:
+            return 0
+        return self._cache.counter.count_message(Message.system(text))
+
+
+def _render(contents: dict[str, str]) -> str:
+    if not contents:
+        return ""
+    parts = [f"<{name}>\n{text}\n</{name}>" for name, text in contents.items()]
+    return "<memory>\n" + "\n".join(parts) + "\n</memory>"
+
+
+__all__ = ["DEFAULT_TOKEN_LIMIT", "TelaMemory", "default_counter"]
