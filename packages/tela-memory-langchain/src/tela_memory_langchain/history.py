@@ -1,0 +1,194 @@
+"""``TelaChatMessageHistory``: a LangChain chat message history on any Tela Memory store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import BaseMessage
+
+from tela_memory.errors import InvalidMessageError
+from tela_memory.messages import Message
+from tela_memory.stores import MessageStore, open_store
+from tela_memory_langchain.convert import messages_to_core, messages_to_langchain
+
+if TYPE_CHECKING:
+    from tela_memory.recall import Index
+
+BRANCH_SEPARATOR = "#"
+"""``session_id="thread#branch"`` addresses a branch of a thread."""
+
+
+class ContextView(Protocol):
+    """What :class:`TelaChatMessageHistory` needs of a context policy: stored messages in, the
+    messages to send out (a subset, possibly with summaries), sync and async."""
+
+    def select(self, messages: Sequence[Message]) -> list[Message]:
+        """The messages to show the model."""
+        ...
+
+    async def aselect(self, messages: Sequence[Message]) -> list[Message]:
+        """Async twin of :meth:`select`."""
+        ...
+
+
+def split_session_id(session_id: str, branch: str | None = None) -> tuple[str, str | None]:
+    """``"thread#branch"`` -> ``("thread", "branch")``; an explicit ``branch`` wins."""
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidMessageError(f"session_id must be a non-empty string, got {session_id!r}")
+    thread, sep, named = session_id.partition(BRANCH_SEPARATOR)
+    if not thread:
+        raise InvalidMessageError(f"session_id {session_id!r} names no thread before '#'")
+    if branch is not None:
+        return thread, branch
+    return thread, (named or None) if sep else None
+
+
+class TelaChatMessageHistory(BaseChatMessageHistory):
+    """Chat history of one conversation (a thread, or one branch of it) in a Tela store.
+
+    Everything LangChain puts in a message is kept (tool calls and results, media, reasoning,
+    ids, metadata); ``messages`` gives back equal messages. Appends are atomic and a tool
+    result whose call is not on the branch is rejected (``InvalidMessageError``), so a broken
+    tool pair is never stored.
+
+    Args:
+        session_id: the thread id, or ``"thread#branch"`` for a branch (see ``branch``).
+        store: a :class:`~tela_memory.stores.MessageStore` (not closed by this object) or a
+            store URL (``sqlite:///chat.db``, ``redis://...``; opened lazily, closed by
+            :meth:`close`). ``None`` opens the embedded default file.
+        user_id: owner of the thread (set on first append; a different owner is refused).
+        branch: the branch to read and append to (the thread's default when ``None``).
+        context: an optional context policy: ``messages`` returns its pruned view while the
+            store keeps everything.
+        index: an optional recall index; appended messages are indexed as they are stored.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        store: MessageStore | str | None = None,
+        user_id: str | None = None,
+        branch: str | None = None,
+        context: ContextView | None = None,
+        index: Index | None = None,
+    ) -> None:
+        self.thread_id, self.branch = split_session_id(session_id, branch)
+        self.session_id = session_id
+        self.user_id = user_id
+        self.context = context
+        self.index = index
+        self._owns_store = not isinstance(store, MessageStore)
+        self._store_arg = store
+        self._store: MessageStore | None = store if isinstance(store, MessageStore) else None
+
+    @property
+    def store(self) -> MessageStore:
+        """The message store (opened on first use when given as a URL)."""
+        if self._store is None:
+            url = self._store_arg if isinstance(self._store_arg, str) else None
+            self._store = open_store(url)
+        return self._store
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def stored(self) -> list[Message]:
+        """Every stored message of the branch, as core messages (no context policy)."""
+        return self.store.read(self.thread_id, branch=self.branch)
+
+    async def astored(self) -> list[Message]:
+        """Async twin of :meth:`stored`."""
+        return await self.store.aread(self.thread_id, branch=self.branch)
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        """The conversation as LangChain messages (the context policy's view, if one is set)."""
+        stored = self.stored()
+        if self.context is not None:
+            stored = self.context.select(stored)
+        return messages_to_langchain(stored)
+
+    async def aget_messages(self) -> list[BaseMessage]:
+        """Async twin of :attr:`messages`."""
+        stored = await self.astored()
+        if self.context is not None:
+            stored = await self.context.aselect(stored)
+        return messages_to_langchain(stored)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append messages (chunks of one message are merged first), all or nothing."""
+        items = messages_to_core(messages)
+        if not items:
+            return
+        stored = self.store.append(self.thread_id, items, branch=self.branch, user_id=self.user_id)
+        if self.index is not None:
+            self.index.upsert(stored)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Async twin of :meth:`add_messages`."""
+        items = messages_to_core(messages)
+        if not items:
+            return
+        stored = await self.store.aappend(
+            self.thread_id, items, branch=self.branch, user_id=self.user_id
+        )
+        if self.index is not None:
+            await self.index.aupsert(stored)
+
+    def clear(self) -> None:
+        """Delete the conversation: the branch when a non-default one is addressed, else the
+        whole thread with all its branches."""
+        target = self._branch_to_delete()
+        if target is None:
+            self.store.delete_thread(self.thread_id)
+        else:
+            self.store.delete_branch(self.thread_id, target)
+
+    async def aclear(self) -> None:
+        """Async twin of :meth:`clear`."""
+        target = None
+        if self.branch is not None:
+            branches = await self.store.abranches(self.thread_id)
+            target = self._non_default(branches)
+        if target is None:
+            await self.store.adelete_thread(self.thread_id)
+        else:
+            await self.store.adelete_branch(self.thread_id, target)
+
+    def _branch_to_delete(self) -> str | None:
+        if self.branch is None:
+            return None
+        return self._non_default(self.store.branches(self.thread_id))
+
+    def _non_default(self, branches: Sequence[Any]) -> str | None:
+        for info in branches:
+            if info.name == self.branch:
+                return None if info.is_default else self.branch
+        return None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store if this history opened it from a URL."""
+        if self._owns_store and self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(thread_id={self.thread_id!r}, branch={self.branch!r}, "
+            f"user_id={self.user_id!r})"
+        )
+
+
+__all__ = ["BRANCH_SEPARATOR", "ContextView", "TelaChatMessageHistory", "split_session_id"]
