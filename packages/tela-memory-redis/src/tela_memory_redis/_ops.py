@@ -1,0 +1,503 @@
+"""The store operations as sans-I/O generators, run by both the sync and the async twins."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import JsonValue, ValidationError
+
+from tela_memory.errors import (
+    ConflictError,
+    InvalidMessageError,
+    NotFoundError,
+    SchemaError,
+    TelaMemoryError,
+)
+from tela_memory.messages import Message
+from tela_memory.stores import _common as common
+from tela_memory.stores.base import (
+    BranchInfo,
+    ErasureReceipt,
+    RetentionReport,
+    ThreadInfo,
+    ThreadPage,
+)
+from tela_memory_redis import _lua
+from tela_memory_redis._driver import Cmd, Op, Script, text
+
+log = logging.getLogger("tela_memory_redis")
+
+_BOUND = {"thread_id", "user_id", "parent_id"}
+_CHUNK = 1000
+
+
+def enc(value: str) -> str:
+    """Escape an id for use inside a key: every byte but ``[A-Za-z0-9_.~-]`` is %-encoded, so
+    ``{ } : * @ |`` and spaces can never change a key's hash tag or shape."""
+    return quote(value, safe="")
+
+
+def check_prefix(prefix: str) -> str:
+    """A key prefix: printable, no braces (they would move the hash tag)."""
+    if not prefix or "{" in prefix or "}" in prefix or not prefix.isprintable():
+        raise TelaMemoryError(f"invalid Redis key prefix {prefix!r}: printable, no braces")
+    return prefix
+
+
+def _now_us() -> int:
+    return common.to_micros(datetime.now(UTC))
+
+
+def _ms(ttl: float | timedelta | None) -> str:
+    if ttl is None:
+        return ""
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+    if seconds <= 0:
+        raise TelaMemoryError(f"ttl must be positive, got {ttl!r}")
+    return str(max(1, int(seconds * 1000)))
+
+
+class Ops:
+    """Key layout plus every store operation as a generator of Redis requests."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        cluster: bool,
+        ttl: float | timedelta | None,
+        refresh_ttl_on_read: bool,
+        on_corrupt: Literal["raise", "skip"],
+    ) -> None:
+        self.prefix = check_prefix(prefix)
+        self.cluster = cluster
+        self.ttl_ms = _ms(ttl)
+        self.refresh = refresh_ttl_on_read
+        if on_corrupt not in ("raise", "skip"):
+            raise TelaMemoryError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
+        self.on_corrupt = on_corrupt
+        g = f"{prefix}:g:{{{prefix}}}:"
+        self.ids_key = g + "ids"
+        self.threads_key = g + "threads"
+        self.user_prefix = g + "u:"
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def base(self, thread_id: str) -> str:
+        return f"{self.prefix}:t:{{{enc(thread_id)}}}:"
+
+    def user_key(self, user_id: str) -> str:
+        return self.user_prefix + enc(user_id)
+
+    def _script(self, name: str, base: str, args: list[Any], context: str) -> Script:
+        return Script(_lua.SCRIPTS[name], [base + "meta"], [base, *args], context)
+
+    # -- decoding ---------------------------------------------------------------------------
+
+    def _decode(
+        self, raw: Any, *, mid: str, tid: str, user: str, parent: str | None
+    ) -> Message | None:
+        head = (
+            f'{{"thread_id":{json.dumps(tid)},"user_id":{json.dumps(user or None)},'
+            f'"parent_id":{json.dumps(parent)},'
+        ).encode()
+        try:
+            if not isinstance(raw, bytes) or not raw.startswith(b"{") or raw == b"{}":
+                raise ValueError("not a stored message (JSON object expected)")
+            return Message.model_validate_json(head + raw[1:])
+        except (ValueError, ValidationError) as exc:
+            problem = SchemaError(
+                f"message {mid!r} of thread {tid!r} holds unreadable data "
+                f"({str(exc).splitlines()[0][:200]}); the rest of the thread is intact"
+            )
+            if self.on_corrupt == "skip":
+                log.warning("%s (skipped)", problem)
+                return None
+            raise problem from exc
+
+    # -- append -----------------------------------------------------------------------------
+
+    def append(
+        self,
+        thread_id: str,
+        messages: Message | Sequence[Message],
+        branch: str | None,
+        user_id: str | None,
+    ) -> Op[list[Message]]:
+        common.check_id("thread_id", thread_id)
+        if branch is not None:
+            common.check_id("branch", branch)
+        items = common.as_list(messages)
+        if not items:
+            return []
+        for m in items:
+            if m.thread_id is not None and m.thread_id != thread_id:
+                raise InvalidMessageError(
+                    f"message {m.id} names thread {m.thread_id!r} but is appended to {thread_id!r}"
+                )
+            common.check_id("message id", m.id)
+        owner = common.thread_user(user_id, items)
+        users = {u for u in [user_id, *(m.user_id for m in items)] if u is not None}
+        for u in users:
+            common.check_id("user_id", u)
+        needed: list[str] = []
+        produced: list[str] = []
+        known: set[str] = set()
+        for m in items:
+            for c in m.tool_calls:
+                known.add(c.id)
+                produced += [c.id, m.id]
+            needed += [r.tool_call_id for r in m.tool_results if r.tool_call_id not in known]
+        base = self.base(thread_id)
+        now = _now_us()
+        args: list[Any] = [now, branch or "", owner or ""]
+        args += [self.user_key(owner) if owner else "", self.ttl_ms, len(items)]
+        for m in items:
+            args += [m.id, m.model_dump_json(exclude=_BOUND), common.to_micros(m.created_at)]
+        args += [len(users), *sorted(users)]
+        tail = [len(produced) // 2, *produced, thread_id]
+        ctx = f"thread {thread_id!r}"
+        keys = [base + "meta"]
+        if not self.cluster:
+            keys += [self.ids_key, self.threads_key]
+        fresh: list[str] = []
+        if self.cluster:
+            fresh = yield from self._claim(base, thread_id, now, [m.id for m in items])
+        try:
+            reply = yield Script(_lua.APPEND, keys, [base, *args, len(needed), *needed, *tail], ctx)
+            if text(reply[0]) == "TOOLS":  # a call not found through the index: look properly
+                earlier = yield from self.read(
+                    thread_id, branch, common.ORPHAN_LOOKBACK, None, None
+                )
+                common.check_tool_results(items, earlier)  # raises on a real orphan
+                reply = yield Script(_lua.APPEND, keys, [base, *args, 0, *tail], ctx)
+        except TelaMemoryError:
+            if self.cluster:  # give the claimed ids back; nothing was written to the thread
+                yield from self._unclaim(base, fresh)
+            raise
+        _, owner_b, parent_b, ukey_b = reply
+        if self.cluster and text(ukey_b):
+            yield Cmd(("ZADD", text(ukey_b), now, thread_id), ctx)
+        return common.bind(
+            items,
+            thread_id=thread_id,
+            thread_user=text(owner_b) or None,
+            head_id=text(parent_b) or None,
+        )
+
+    def _claim(self, base: str, thread_id: str, now: int, ids: list[str]) -> Op[list[str]]:
+        """Point the ids at this thread (cluster: another slot); return the newly claimed."""
+        keys = [self.ids_key, self.threads_key]
+        for _ in range(3):
+            reply = yield Script(_lua.CLAIM, keys, [base, thread_id, now, *ids], "message ids")
+            if text(reply[0]) == "OK":
+                return [text(x) for x in reply[1:]]
+            for i in range(1, len(reply), 2):
+                mid, other = text(reply[i]), text(reply[i + 1])
+                held = yield Cmd(("HEXISTS", other + "m", mid))
+                if held:
+                    raise common_conflict(mid)
+                yield Cmd(("HDEL", self.ids_key, mid))  # stale pointer (thread expired)
+        raise common_conflict(ids[0])
+
+    def _unclaim(self, base: str, ids: list[str]) -> Op[None]:
+        for i in range(0, len(ids), _CHUNK):
+            yield Script(_lua.UNCLAIM, [self.ids_key], [base, *ids[i : i + _CHUNK]])
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(
+        self,
+        thread_id: str,
+        branch: str | None,
+        last: int | None,
+        since: datetime | None,
+        before: str | None,
+    ) -> Op[list[Message]]:
+        if last is not None and last < 0:
+            raise InvalidMessageError(f"last must be >= 0, got {last}")
+        if last == 0:
+            return []
+        common.check_id("thread_id", thread_id)
+        base = self.base(thread_id)
+        refresh = (self.ttl_ms or "0") if self.refresh else ""
+        since_s = str(common.to_micros(since)) if since is not None else ""
+        args = [branch or "", -1 if last is None else last, since_s, before or "", refresh]
+        reply = yield self._script("read", base, args, f"thread {thread_id!r}")
+        if text(reply[0]) == "NOTHREAD":
+            if branch is not None:
+                raise NotFoundError(f"no thread {thread_id!r}")
+            return []
+        user = text(reply[1])
+        parent: str | None = text(reply[2]) or None
+        out: list[Message] = []
+        for i in range(3, len(reply), 2):
+            mid = text(reply[i])
+            m = self._decode(reply[i + 1], mid=mid, tid=thread_id, user=user, parent=parent)
+            if m is not None:
+                out.append(m)
+            parent = mid
+        return out
+
+    def get(self, message_id: str) -> Op[Message]:
+        if not isinstance(message_id, str) or not message_id:
+            raise NotFoundError(f"no message with id {message_id!r}")
+        base = text((yield Cmd(("HGET", self.ids_key, message_id))))
+        if not base:
+            raise NotFoundError(f"no message with id {message_id!r}")
+        reply = yield Script(_lua.GET, [base + "meta"], [base, message_id], "message lookup")
+        if text(reply[0]) != "OK":
+            raise NotFoundError(f"no message with id {message_id!r}")
+        _, tid, user, parent, raw = reply
+        m = self._decode(
+            raw, mid=message_id, tid=text(tid), user=text(user), parent=text(parent) or None
+        )
+        if m is None:
+            raise NotFoundError(f"message {message_id!r} is unreadable (skipped)")
+        return m
+
+    def update_message(self, message: Message) -> Op[Message]:
+        stored = yield from self.get(message.id)
+        updated = stored.model_copy(
+            update={"content": message.content, "name": message.name, "metadata": message.metadata}
+        )
+        base = self.base(stored.thread_id or "")
+        args = [message.id, updated.model_dump_json(exclude=_BOUND)]
+        reply = yield self._script("update_message", base, args, f"message {message.id!r}")
+        if text(reply[0]) != "OK":
+            raise NotFoundError(f"no message with id {message.id!r}")
+        return updated
+
+    # -- branches ---------------------------------------------------------------------------
+
+    def fork(self, thread_id: str, at: str, name: str | None) -> Op[BranchInfo]:
+        common.check_id("thread_id", thread_id)
+        if name is not None:
+            common.check_id("branch", name)
+        now = _now_us()
+        args = [at, name or "", now, self.ttl_ms]
+        reply = yield self._script("fork", self.base(thread_id), args, f"thread {thread_id!r}")
+        return BranchInfo(
+            thread_id=thread_id,
+            name=text(reply[1]),
+            head_id=at,
+            forked_from=at,
+            created_at=common.from_micros(now),
+        )
+
+    def branches(self, thread_id: str) -> Op[list[BranchInfo]]:
+        common.check_id("thread_id", thread_id)
+        reply = yield self._script("branches", self.base(thread_id), [], f"thread {thread_id!r}")
+        if not reply:
+            return []
+        default = text(reply[0])
+        out = []
+        for i in range(1, len(reply), 4):
+            name = text(reply[i])
+            out.append(
+                BranchInfo(
+                    thread_id=thread_id,
+                    name=name,
+                    head_id=text(reply[i + 3]) or None,
+                    is_default=name == default,
+                    forked_from=text(reply[i + 2]) or None,
+                    created_at=common.from_micros(int(reply[i + 1])),
+                )
+            )
+        out.sort(key=lambda b: (not b.is_default, b.created_at, b.name))
+        return out
+
+    def set_default_branch(self, thread_id: str, name: str) -> Op[None]:
+        common.check_id("thread_id", thread_id)
+        common.check_id("branch", name)
+        yield self._script("set_default", self.base(thread_id), [name], f"thread {thread_id!r}")
+
+    def delete_branch(self, thread_id: str, name: str) -> Op[int]:
+        common.check_id("thread_id", thread_id)
+        common.check_id("branch", name)
+        base = self.base(thread_id)
+        reply = yield self._script("delete_branch", base, [name], f"thread {thread_id!r}")
+        gone = [text(x) for x in reply[1:]]
+        yield from self._drop_ids(gone)
+        return len(gone)
+
+    def _drop_ids(self, ids: list[str]) -> Op[None]:
+        for i in range(0, len(ids), _CHUNK):
+            yield Cmd(("HDEL", self.ids_key, *ids[i : i + _CHUNK]))
+
+    # -- threads ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _thread_info(raw: Any) -> ThreadInfo:
+        if isinstance(raw, list):
+            raw = dict(zip(raw[::2], raw[1::2], strict=True))
+        f = {text(k): text(v) for k, v in raw.items()}
+        try:
+            return ThreadInfo(
+                id=f["id"],
+                user_id=f.get("user") or None,
+                title=f.get("title") or None,
+                tags=tuple(json.loads(f.get("tags") or "[]")),
+                metadata=json.loads(f.get("md") or "{}"),
+                default_branch=f["default"],
+                message_count=int(f.get("count") or 0),
+                created_at=common.from_micros(int(f["created"])),
+                updated_at=common.from_micros(int(f["updated"])),
+            )
+        except (KeyError, ValueError, TypeError, ValidationError) as exc:
+            raise SchemaError(f"thread metadata is unreadable: {exc}") from exc
+
+    def get_thread(self, thread_id: str) -> Op[ThreadInfo]:
+        common.check_id("thread_id", thread_id)
+        raw = yield Cmd(("HGETALL", self.base(thread_id) + "meta"), f"thread {thread_id!r}")
+        if not raw:
+            raise NotFoundError(f"no thread {thread_id!r}")
+        return self._thread_info(raw)
+
+    def update_thread(
+        self,
+        thread_id: str,
+        title: str | None,
+        tags: Sequence[str] | None,
+        metadata: dict[str, JsonValue] | None,
+    ) -> Op[ThreadInfo]:
+        common.check_id("thread_id", thread_id)
+        if isinstance(tags, str):
+            raise InvalidMessageError("tags must be a list of strings, not one string")
+        flags = ("t" if title is not None else "") + ("g" if tags is not None else "")
+        flags += "m" if metadata is not None else ""
+        tags_json = common.check_json(list(tags), "tags") if tags is not None else ""
+        md_json = common.check_json(metadata, "thread metadata") if metadata is not None else ""
+        now = _now_us()
+        args = [now, flags, title or "", tags_json, md_json]
+        ctx = f"thread {thread_id!r}"
+        reply = yield self._script("update_thread", self.base(thread_id), args, ctx)
+        if reply and text(reply[0]) == "MISSING":
+            raise NotFoundError(f"no thread {thread_id!r}")
+        info = self._thread_info(reply)
+        yield Cmd(("ZADD", self.threads_key, "XX", now, thread_id), ctx)
+        if info.user_id:
+            yield Cmd(("ZADD", self.user_key(info.user_id), "XX", now, thread_id), ctx)
+        return info
+
+    def list_threads(self, user_id: str, limit: int, cursor: str | None) -> Op[ThreadPage]:
+        if limit < 1:
+            raise InvalidMessageError(f"limit must be >= 1, got {limit}")
+        common.check_id("user_id", user_id)
+        after = common.decode_cursor(cursor) if cursor else None
+        ukey = self.user_key(user_id)
+        found: list[tuple[int, str, ThreadInfo]] = []
+        offset = 0
+        top: str = f"{after[0]}" if after else "+inf"
+        while len(found) <= limit:
+            batch = limit + 1 - len(found) + 8
+            rows = yield Cmd(
+                ("ZRANGE", ukey, top, "-inf", "BYSCORE", "REV", "LIMIT", offset, batch,
+                 "WITHSCORES"),
+                f"threads of {user_id!r}",
+            )  # fmt: skip
+            if not rows:
+                break
+            offset += len(rows) // 2 if isinstance(rows[0], bytes) else len(rows)
+            pairs = _pairs(rows)
+            for score, tid in pairs:
+                if after is not None and (score, tid) >= after:
+                    continue
+                raw = yield Cmd(("HGETALL", self.base(tid) + "meta"), f"thread {tid!r}")
+                if not raw:  # expired or deleted: clean the index lazily
+                    yield Cmd(("ZREM", ukey, tid))
+                    offset -= 1
+                    continue
+                found.append((score, tid, self._thread_info(raw)))
+            if len(pairs) < batch:
+                break
+        page = found[:limit]
+        next_cursor = None
+        if len(found) > limit:
+            next_cursor = common.encode_cursor(page[-1][0], page[-1][1])
+        return ThreadPage(threads=tuple(t[2] for t in page), next_cursor=next_cursor)
+
+    def delete_thread(self, thread_id: str) -> Op[tuple[int, int]]:
+        """Delete a thread; return (messages, branches)."""
+        common.check_id("thread_id", thread_id)
+        base = self.base(thread_id)
+        reply = yield self._script("delete_thread", base, [], f"thread {thread_id!r}")
+        if text(reply[0]) != "OK":
+            return 0, 0
+        ukey, branches = text(reply[2]), int(reply[3])
+        ids = [text(x) for x in reply[4:]]
+        yield from self._drop_ids(ids)
+        yield Cmd(("ZREM", self.threads_key, thread_id))
+        if ukey:
+            yield Cmd(("ZREM", ukey, thread_id))
+        return len(ids), branches
+
+    # -- privacy and retention ------------------------------------------------------------
+
+    def erase_user(self, user_id: str) -> Op[ErasureReceipt]:
+        common.check_id("user_id", user_id)
+        ukey = self.user_key(user_id)
+        tids = [text(t) for t in (yield Cmd(("ZRANGE", ukey, 0, -1), f"user {user_id!r}"))]
+        threads = messages = branches = 0
+        for tid in tids:
+            n, b = yield from self.delete_thread(tid)
+            if n or b:
+                threads += 1
+            messages += n
+            branches += b
+        yield Cmd(("DEL", ukey))
+        return ErasureReceipt(
+            user_id=user_id, threads=threads, messages=messages, branches=branches
+        )
+
+    def apply_retention(
+        self, max_age: timedelta | None, max_messages: int | None
+    ) -> Op[RetentionReport]:
+        if max_messages is not None and max_messages < 0:
+            raise InvalidMessageError(f"max_messages must be >= 0, got {max_messages}")
+        if max_age is None and max_messages is None:
+            return RetentionReport()
+        cutoff = str(_now_us() - max_age // timedelta(microseconds=1)) if max_age else ""
+        keep = "" if max_messages is None else str(max_messages)
+        tids = [text(t) for t in (yield Cmd(("ZRANGE", self.threads_key, 0, -1), "retention"))]
+        removed = threads = branches = 0
+        for tid in tids:
+            reply = yield self._script(
+                "retention", self.base(tid), [cutoff, keep], f"thread {tid!r}"
+            )
+            if text(reply[0]) != "OK":
+                yield Cmd(("ZREM", self.threads_key, tid))
+                continue
+            gone_thread, bgone, ukey = int(reply[1]), int(reply[2]), text(reply[3])
+            ids = [text(x) for x in reply[5:]]
+            removed += len(ids)
+            branches += bgone
+            yield from self._drop_ids(ids)
+            if gone_thread:
+                threads += 1
+                yield Cmd(("ZREM", self.threads_key, tid))
+                if ukey:
+                    yield Cmd(("ZREM", ukey, tid))
+        return RetentionReport(messages=removed, threads=threads, branches=branches)
+
+    # -- ttl --------------------------------------------------------------------------------
+
+    def set_ttl(self, thread_id: str, ttl: float | timedelta | None) -> Op[None]:
+        common.check_id("thread_id", thread_id)
+        args = [_ms(ttl) or "0"]
+        yield self._script("set_ttl", self.base(thread_id), args, f"thread {thread_id!r}")
+
+
+def _pairs(rows: list[Any]) -> list[tuple[int, str]]:
+    if rows and isinstance(rows[0], list | tuple):  # RESP3 shape
+        return [(int(float(s)), text(m)) for m, s in rows]
+    return [(int(float(rows[i + 1])), text(rows[i])) for i in range(0, len(rows), 2)]
+
+
+def common_conflict(mid: str) -> TelaMemoryError:
+    return ConflictError(f"message id {mid!r} is already stored in another thread")
