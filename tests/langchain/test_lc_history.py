@@ -1,0 +1,192 @@
+"""``TelaChatMessageHistory`` on real stores and in a real ``RunnableWithMessageHistory``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables.history import RunnableWithMessageHistory
+
+from tela_memory.errors import InvalidMessageError
+from tela_memory.stores.base import MessageStore
+from tela_memory_langchain.convert import messages_to_langchain
+from tela_memory_langchain.history import TelaChatMessageHistory, split_session_id
+
+TURN = [
+    SystemMessage("You are terse."),
+    HumanMessage("What is 2+2? Use the tool.", id="h1"),
+    AIMessage(
+        content=[{"type": "text", "text": "Calling add."}],
+        tool_calls=[{"name": "add", "args": {"a": 2, "b": 2}, "id": "call_1"}],
+        usage_metadata={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
+        response_metadata={"model_name": "fake"},
+        id="ai1",
+    ),
+    ToolMessage("4", tool_call_id="call_1", artifact={"raw": 4}),
+    AIMessage("It is 4.", id="ai2"),
+]
+
+
+def test_messages_come_back_equal(store: MessageStore, thread: str) -> None:
+    history = TelaChatMessageHistory(thread, store=store)
+    assert history.messages == []
+    history.add_messages(TURN)
+    assert history.messages == TURN
+    # The same history read through the core is the same conversation.
+    core = store.read(thread)
+    assert [m.role.value for m in core] == ["system", "user", "assistant", "tool", "assistant"]
+    assert messages_to_langchain(core) == history.messages
+    assert core[2].tool_calls[0].id == "call_1"
+
+
+async def test_async_twins(store: MessageStore, thread: str) -> None:
+    history = TelaChatMessageHistory(thread, store=store)
+    await history.aadd_messages(TURN[:2])
+    history.add_messages(TURN[2:])
+    assert await history.aget_messages() == history.messages == TURN
+    await history.aclear()
+    assert await history.aget_messages() == []
+
+
+def test_chunks_are_stored_as_one_message(store: MessageStore, thread: str) -> None:
+    history = TelaChatMessageHistory(thread, store=store)
+    history.add_messages(
+        [
+            HumanMessage("hi"),
+            AIMessageChunk(content="Hel", id="r"),
+            AIMessageChunk(content="lo", id="r"),
+        ]
+    )
+    assert [m.content for m in history.messages] == ["hi", "Hello"]
+
+
+def test_orphan_tool_result_is_rejected_and_nothing_stored(
+    store: MessageStore, thread: str
+) -> None:
+    history = TelaChatMessageHistory(thread, store=store)
+    history.add_messages([HumanMessage("hi")])
+    with pytest.raises(InvalidMessageError, match="orphan tool result"):
+        history.add_messages([AIMessage("x"), ToolMessage("4", tool_call_id="nobody")])
+    assert [m.content for m in history.messages] == ["hi"]
+
+
+def test_branch_aware_session_id(store: MessageStore, thread: str) -> None:
+    main = TelaChatMessageHistory(thread, store=store)
+    main.add_messages([HumanMessage("a"), AIMessage("b")])
+    first = store.read(thread)[0]
+    store.fork(thread, first.id, name="alt")
+    alt = TelaChatMessageHistory(f"{thread}#alt", store=store)
+    alt.add_messages([AIMessage("c")])
+    main.add_messages([HumanMessage("d")])
+    assert [m.content for m in alt.messages] == ["a", "c"]
+    assert [m.content for m in main.messages] == ["a", "b", "d"]
+    alt.clear()  # a non-default branch: only the branch goes
+    assert [b.name for b in store.branches(thread)] == ["main"]
+    assert [m.content for m in main.messages] == ["a", "b", "d"]
+    main.clear()  # the default branch: the whole thread goes
+    assert store.read(thread) == []
+
+
+def test_split_session_id() -> None:
+    assert split_session_id("t1") == ("t1", None)
+    assert split_session_id("t1#b") == ("t1", "b")
+    assert split_session_id("t1#b", "c") == ("t1", "c")
+    with pytest.raises(InvalidMessageError):
+        split_session_id("#b")
+    with pytest.raises(InvalidMessageError):
+        split_session_id("")
+
+
+def test_user_id_owns_the_thread(store: MessageStore, thread: str) -> None:
+    TelaChatMessageHistory(thread, store=store, user_id="alice").add_messages([HumanMessage("x")])
+    assert store.get_thread(thread).user_id == "alice"
+    assert store.read(thread)[0].user_id == "alice"
+    with pytest.raises(InvalidMessageError, match="belongs to"):
+        TelaChatMessageHistory(thread, store=store, user_id="bob").add_messages([HumanMessage("y")])
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/chat.db", "memory://"])
+def test_store_url_is_opened_lazily_and_closed(tmp_path: Path, url: str) -> None:
+    url = url.format(tmp=tmp_path)
+    history = TelaChatMessageHistory("t", store=url)
+    assert not (tmp_path / "chat.db").exists()  # no I/O in the constructor
+    with history:
+        history.add_messages([HumanMessage("persisted")])
+        assert [m.content for m in history.messages] == ["persisted"]
+    if url.startswith("sqlite"):
+        assert (tmp_path / "chat.db").exists()
+        with TelaChatMessageHistory("t", store=url) as again:
+            assert [m.content for m in again.messages] == ["persisted"]
+
+
+class _Recorder(BaseCallbackHandler):
+    """Records what each chat model call was sent."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[BaseMessage]] = []
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kwargs: Any
+    ) -> None:
+        self.calls.extend(messages)
+
+
+def _chain(store: MessageStore, replies: list[str]) -> tuple[RunnableWithMessageHistory, _Recorder]:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "You are helpful."), MessagesPlaceholder("history"), ("human", "{question}")]
+    )
+    model = GenericFakeChatModel(messages=iter(AIMessage(r) for r in replies))
+    recorder = _Recorder()
+    chain = RunnableWithMessageHistory(
+        prompt | model.with_config(callbacks=[recorder]),
+        lambda session_id: TelaChatMessageHistory(session_id, store=store, user_id="u1"),
+        input_messages_key="question",
+        history_messages_key="history",
+    )
+    return chain, recorder
+
+
+@pytest.mark.filterwarnings("ignore:RunnableWithMessageHistory is deprecated")
+def test_runnable_with_message_history(store: MessageStore, thread: str) -> None:
+    chain, recorder = _chain(store, ["Hi Ada!", "Your name is Ada."])
+    config = {"configurable": {"session_id": thread}}
+    assert chain.invoke({"question": "I am Ada."}, config=config).content == "Hi Ada!"
+    answer = chain.invoke({"question": "What is my name?"}, config=config)
+    assert answer.content == "Your name is Ada."
+    # The second call saw the first turn, read back from the store.
+    assert [m.content for m in recorder.calls[1]] == [
+        "You are helpful.",
+        "I am Ada.",
+        "Hi Ada!",
+        "What is my name?",
+    ]
+    stored = store.read(thread)
+    assert [m.text for m in stored] == [
+        "I am Ada.",
+        "Hi Ada!",
+        "What is my name?",
+        "Your name is Ada.",
+    ]
+    assert {m.user_id for m in stored} == {"u1"}
+
+
+@pytest.mark.filterwarnings("ignore:RunnableWithMessageHistory is deprecated")
+async def test_runnable_with_message_history_async(store: MessageStore, thread: str) -> None:
+    chain, recorder = _chain(store, ["one", "two"])
+    config = {"configurable": {"session_id": f"{thread}"}}
+    await chain.ainvoke({"question": "first"}, config=config)
+    await chain.ainvoke({"question": "second"}, config=config)
+    assert [m.content for m in recorder.calls[1]][1:] == ["first", "one", "second"]
+    assert len(store.read(thread)) == 4
