@@ -105,6 +105,18 @@ class ChatGPTExportCodec(_ImportOnly):
                 continue
             msgs.append(msg)
             kept[nid] = msg.id
+        roots = [i for i, m in enumerate(msgs) if m.parent_id is None]
+        if len(roots) > 1:  # edits of the first turn: give the siblings one shared root
+            root = Message(
+                role=Role.SYSTEM,
+                content="",
+                metadata={"tela.synthetic_root": True},
+                created_at=msgs[roots[0]].created_at,
+            )
+            for i in roots:
+                msgs[i] = msgs[i].model_copy(update={"parent_id": root.id})
+            msgs.insert(0, root)
+            report.note("ChatGPT conversations whose first turn was edited get an empty root")
         leaves = [nid for nid in order if not children.get(nid)]
         heads: list[str] = []
         for leaf in leaves:

@@ -1,0 +1,106 @@
+"""``tela-memory stats`` and ``tela-memory erase --user U``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tela_memory.cli._common import DbOption, JsonOption, console, emit_json, open_db
+from tela_memory.errors import TelaMemoryError
+from tela_memory.stores.base import MessageStore
+from tela_memory.stores.sqlite import SQLiteStore
+
+
+def _sqlite_stats(store: SQLiteStore) -> dict[str, Any]:
+    conn = store.connection()
+
+    def one(sql: str) -> int:
+        return int(conn.execute(sql).fetchone()[0])
+
+    roles = dict(conn.execute("SELECT role, count(*) FROM messages GROUP BY role").fetchall())
+    path = store.path
+    return {
+        "backend": "sqlite",
+        "path": str(path) if path else ":memory:",
+        "bytes": path.stat().st_size if path and path.exists() else None,
+        "users": one("SELECT count(DISTINCT user_id) FROM threads"),
+        "threads": one("SELECT count(*) FROM threads"),
+        "branches": one("SELECT count(*) FROM branches"),
+        "messages": one("SELECT count(*) FROM messages"),
+        "roles": roles,
+    }
+
+
+def _user_stats(store: MessageStore, user: str) -> dict[str, Any]:
+    from tela_memory.formats.store_io import user_thread_ids
+
+    ids = user_thread_ids(store, user)
+    infos = [store.get_thread(t) for t in ids]
+    return {
+        "backend": type(store).__name__,
+        "user": user,
+        "threads": len(infos),
+        "messages": sum(t.message_count for t in infos),
+        "branches": sum(len(store.branches(t)) for t in ids),
+    }
+
+
+def stats(
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only this user (needed off SQLite).")
+    ] = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Counts of users, threads, branches and messages in the store."""
+    with open_db(db) as store:
+        if user is not None:
+            data = _user_stats(store, user)
+        elif isinstance(store, SQLiteStore):
+            data = _sqlite_stats(store)
+        else:
+            raise TelaMemoryError(
+                f"{type(store).__name__} cannot list every user; pass --user USER"
+            )
+    if json_out:
+        emit_json(data)
+        return
+    table = Table("", "", show_header=False)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
+        table.add_row(key, escape(str(value)))
+    console.print(table)
+
+
+def erase(
+    user: Annotated[str, typer.Option("--user", "-u", help="The user to erase.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Erase everything stored for a user (threads, messages, branches, index entries)."""
+    if not yes:
+        if json_out:
+            raise TelaMemoryError("erase with --json needs --yes (there is no one to ask)")
+        typer.confirm(f"Erase everything of user {user!r}? This cannot be undone", abort=True)
+    with open_db(db) as store:
+        receipt = store.erase_user(user)
+    if json_out:
+        emit_json(receipt)
+        return
+    console.print(
+        f"Erased user [cyan]{escape(user)}[/]: {receipt.threads} threads, "
+        f"{receipt.messages} messages, {receipt.branches} branches"
+        + "".join(f", {v} {escape(k)}" for k, v in receipt.extra.items())
+        + "."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``stats`` and ``erase``."""
+    app.command("stats")(stats)
+    app.command("erase")(erase)
