@@ -91,7 +91,7 @@ def import_file(
 
 def list_formats(json_out: JsonOption = False) -> None:
     """List the formats import and export understand."""
-    rows = [
+    rows: list[dict[str, str | bool]] = [
         {
             "name": c.name,
             "description": c.description,
@@ -107,8 +107,8 @@ def list_formats(json_out: JsonOption = False) -> None:
     table = Table("format", "description", "lossless", "export")
     for r in rows:
         table.add_row(
-            r["name"],
-            r["description"],
+            str(r["name"]),
+            str(r["description"]),
             "yes" if r["lossless"] else "",
             "yes" if r["export"] else "import only",
         )
