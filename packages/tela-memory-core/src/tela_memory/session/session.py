@@ -21,7 +21,15 @@ from pydantic import JsonValue
 from tela_memory.errors import NotFoundError, TelaMemoryError
 from tela_memory.ids import new_id
 from tela_memory.messages import ContentBlock, Message
-from tela_memory.models import ChatChunk, ChatModel, ChatResult, ModelError, ToolSpec
+from tela_memory.models import (
+    ChatChunk,
+    ChatModel,
+    ChatResult,
+    EmptyReplyError,
+    InvalidToolCallError,
+    ModelError,
+    ToolSpec,
+)
 from tela_memory.session.context import ContextPolicyLike, SessionContext, build_context
 from tela_memory.session.lock import Concurrency, turn_lock
 from tela_memory.session.shared import acquire_store, release_store, store_key
@@ -162,7 +170,12 @@ class Session:
         if partial is None:
             return None
         meta = dict(partial.metadata)
-        meta.setdefault("status", "error")
+        if isinstance(error, EmptyReplyError):
+            meta["status"] = "empty"
+        elif isinstance(error, InvalidToolCallError):
+            meta["status"] = "invalid_tool_calls"
+        else:
+            meta["status"] = "error"
         meta["incomplete"] = True
         meta["error"] = str(error)[:2000]
         return partial.model_copy(update={"metadata": meta})
