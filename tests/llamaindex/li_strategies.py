@@ -10,9 +10,9 @@ from llama_index.core.base.llms.types import (
     AudioBlock,
     CacheControl,
     CachePoint,
+    ChatMessage,
     CitableBlock,
     CitationBlock,
-    ChatMessage,
     DocumentBlock,
     ImageBlock,
     MessageRole,
@@ -151,13 +151,17 @@ def paired_histories(draw: st.DrawFn) -> list[ChatMessage]:
     """A conversation a store accepts: every tool result answers an earlier call."""
     out: list[ChatMessage] = []
     for turn in range(draw(st.integers(1, 4))):
-        out.append(ChatMessage(role="user", blocks=draw(st.lists(any_block, min_size=1, max_size=2))))
+        out.append(
+            ChatMessage(role="user", blocks=draw(st.lists(any_block, min_size=1, max_size=2)))
+        )
         if draw(st.booleans()):
             call_id = f"call-{turn}-{draw(ident)}"
             out.append(
                 ChatMessage(
                     role="assistant",
-                    blocks=[ToolCallBlock(tool_call_id=call_id, tool_name="lookup", tool_kwargs={})],
+                    blocks=[
+                        ToolCallBlock(tool_call_id=call_id, tool_name="lookup", tool_kwargs={})
+                    ],
                 )
             )
             out.append(

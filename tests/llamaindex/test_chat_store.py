@@ -59,7 +59,8 @@ def test_delete_by_index_keeps_order_and_shares_prefix(store: MessageStore, key:
     chat.set_messages(key, _msgs("m0", "m1", "m2", "m3", "m4"))
     before = store.read(chat.thread_id(key))
     removed = chat.delete_message(key, 2)
-    assert removed is not None and removed.content == "m2"
+    assert removed is not None
+    assert removed.content == "m2"
     assert _texts(chat, key) == ["m0", "m1", "m3", "m4"]
     after = store.read(chat.thread_id(key))
     assert [m.id for m in after[:2]] == [m.id for m in before[:2]]  # not copied

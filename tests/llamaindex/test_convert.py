@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from li_strategies import chat_messages, paired_histories
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ImageBlock,
@@ -12,7 +13,6 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
     VideoBlock,
 )
-from li_strategies import chat_messages, paired_histories
 
 from tela_memory.errors import InvalidMessageError
 from tela_memory.messages import (
@@ -20,8 +20,10 @@ from tela_memory.messages import (
     Message,
     OpaqueBlock,
     Role,
-    ToolCallBlock as CoreToolCall,
     ToolResultBlock,
+)
+from tela_memory.messages import (
+    ToolCallBlock as CoreToolCall,
 )
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory_llamaindex.convert import SOURCE, from_core, to_core

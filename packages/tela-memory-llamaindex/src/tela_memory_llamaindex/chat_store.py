@@ -17,6 +17,8 @@ from tela_memory_llamaindex._threads import fresh_copy, replace_tail
 from tela_memory_llamaindex.convert import from_core, to_core
 
 DEFAULT_USER = "llamaindex"
+INTERNAL_TAG = "tela:internal"
+"""Tag of threads that hold records rather than a chat (memory blocks'); never listed as keys."""
 
 
 class TelaChatStore(BaseChatStore):
@@ -159,7 +161,9 @@ class TelaChatStore(BaseChatStore):
         while True:
             page = self._store.list_threads(self.user_id, limit=200, cursor=cursor)
             keys.extend(
-                t.id[len(self.key_prefix) :] for t in page.threads if t.id.startswith(self.key_prefix)
+                t.id[len(self.key_prefix) :]
+                for t in page.threads
+                if t.id.startswith(self.key_prefix) and INTERNAL_TAG not in t.tags
             )
             cursor = page.next_cursor
             if cursor is None:
@@ -225,8 +229,11 @@ class TelaChatStore(BaseChatStore):
 
 def _same(a: Message, b: Message) -> bool:
     return a.id == b.id or (
-        a.role == b.role and a.content == b.content and a.name == b.name and a.metadata == b.metadata
+        a.role == b.role
+        and a.content == b.content
+        and a.name == b.name
+        and a.metadata == b.metadata
     )
 
 
-__all__ = ["DEFAULT_USER", "TelaChatStore"]
+__all__ = ["DEFAULT_USER", "INTERNAL_TAG", "TelaChatStore"]

@@ -127,9 +127,9 @@ def to_core(
         raw_kwargs: dict[str, str] = {}
         for i, block in enumerate(message.blocks):
             content.append(_block_to_core(block, role))
-            if isinstance(block, LIToolCallBlock) and isinstance(block.tool_kwargs, str):
-                if isinstance(content[-1], ToolCallBlock):
-                    raw_kwargs[str(i)] = block.tool_kwargs
+            raw = block.tool_kwargs if isinstance(block, LIToolCallBlock) else None
+            if isinstance(raw, str) and isinstance(content[-1], ToolCallBlock):
+                raw_kwargs[str(i)] = raw
         if raw_kwargs:
             meta["raw_tool_kwargs"] = raw_kwargs
     if role is Role.ASSISTANT:
@@ -216,12 +216,16 @@ def _block_to_core(block: Any, role: Role) -> Any:
             and ("redacted" not in info or redacted is True)
         ):
             return ThinkingBlock(text=block.content, signature=signature, redacted=bool(redacted))
-    elif isinstance(block, LIToolCallBlock):
-        if role is Role.ASSISTANT and block.tool_call_id and block.tool_name:
-            args = dumped["tool_kwargs"]
-            if isinstance(args, str):  # raw (maybe partial) JSON: kept aside by the caller
-                args = _parse_object(args)
-            return ToolCallBlock(id=block.tool_call_id, name=block.tool_name, arguments=args)
+    elif (
+        isinstance(block, LIToolCallBlock)
+        and role is Role.ASSISTANT
+        and block.tool_call_id
+        and block.tool_name
+    ):
+        args = dumped["tool_kwargs"]
+        if isinstance(args, str):  # raw (maybe partial) JSON: kept aside by the caller
+            args = _parse_object(args)
+        return ToolCallBlock(id=block.tool_call_id, name=block.tool_name, arguments=args)
     return _opaque(block)
 
 
@@ -404,7 +408,7 @@ def _block_from_core(block: Any) -> Any:
 
 def _construct_opaque(data: dict[str, Any]) -> Any:
     """Rebuild a stored LlamaIndex block whose validation now fails (a file that moved)."""
-    kinds = {
+    kinds: dict[str, Any] = {
         "image": LIImageBlock,
         "audio": LIAudioBlock,
         "document": LIDocumentBlock,

@@ -24,10 +24,11 @@ from llama_index.core.utils import get_tokenizer
 from tela_memory.errors import InvalidMessageError, UnsupportedOperation
 from tela_memory.ids import new_id
 from tela_memory.messages import Message
+from tela_memory.recall.index import Index
 from tela_memory.stores.base import MessageStore
 from tela_memory_llamaindex.chat_store import DEFAULT_USER, TelaChatStore
 from tela_memory_llamaindex.convert import from_core, to_core
-from tela_memory_llamaindex.window import Counter, CountCache, fit, pinned_prefix
+from tela_memory_llamaindex.window import CountCache, Counter, fit, pinned_prefix
 
 DEFAULT_TOKEN_LIMIT = 8_000
 _FIRST_READ = 64
@@ -58,6 +59,7 @@ class TelaMemory(BaseMemory):
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
     _chat: TelaChatStore = PrivateAttr()
     _cache: CountCache = PrivateAttr()
+    _index: Index | None = PrivateAttr(default=None)
     _prefix: dict[str, list[Message]] = PrivateAttr(default_factory=dict)
 
     @classmethod
@@ -66,7 +68,7 @@ class TelaMemory(BaseMemory):
         return "TelaMemory"
 
     @classmethod
-    def from_defaults(  # type: ignore[override]
+    def from_defaults(
         cls,
         store: MessageStore | TelaChatStore | str | None = None,
         *,
@@ -76,6 +78,7 @@ class TelaMemory(BaseMemory):
         chat_history: Sequence[ChatMessage] | None = None,
         memory_blocks: Sequence[BaseMemoryBlock[Any]] = (),
         counter: Counter | None = None,
+        index: Index | None = None,
         **kwargs: Any,
     ) -> TelaMemory:
         """Create a memory.
@@ -89,6 +92,8 @@ class TelaMemory(BaseMemory):
             chat_history: messages to set as the history (kept, then fitted on ``get``).
             memory_blocks: blocks whose content is added as a system message.
             counter: token counter (a ``tela_memory.tokens`` counter; tiktoken by default).
+            index: a recall index every stored message is added to (so that a
+                :class:`~tela_memory_llamaindex.blocks.TelaRecallBlock` can find it later).
         """
         memory = cls(
             session_id=session_id or new_id(),
@@ -101,6 +106,7 @@ class TelaMemory(BaseMemory):
         else:
             memory._chat = TelaChatStore(store, user_id=user_id)
         memory._cache = CountCache(counter or default_counter())
+        memory._index = index
         if chat_history is not None:
             memory.set(list(chat_history))
         return memory
@@ -131,27 +137,34 @@ class TelaMemory(BaseMemory):
 
     def put(self, message: ChatMessage) -> None:
         """Store one message (appended, O(1))."""
-        self.store.append(self.thread_id, to_core(message), user_id=self.user_id)
+        self.put_messages([message])
 
     async def aput(self, message: ChatMessage) -> None:
         """Async twin of :meth:`put`."""
-        await self.store.aappend(self.thread_id, to_core(message), user_id=self.user_id)
+        await self.aput_messages([message])
 
     def put_messages(self, messages: list[ChatMessage]) -> None:
         """Store several messages in one append."""
         if messages:
-            self.store.append(self.thread_id, [to_core(m) for m in messages], user_id=self.user_id)
+            core = [to_core(m) for m in messages]
+            stored = self.store.append(self.thread_id, core, user_id=self.user_id)
+            if self._index is not None:
+                self._index.upsert(stored)
 
     async def aput_messages(self, messages: list[ChatMessage]) -> None:
         """Async twin of :meth:`put_messages`."""
         if messages:
             core = [to_core(m) for m in messages]
-            await self.store.aappend(self.thread_id, core, user_id=self.user_id)
+            stored = await self.store.aappend(self.thread_id, core, user_id=self.user_id)
+            if self._index is not None:
+                await self._index.aupsert(stored)
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Make the history equal ``messages`` (an unchanged prefix stays as stored)."""
         self._prefix.pop(self.thread_id, None)
         self._chat.set_messages(self.session_id, messages)
+        if self._index is not None:
+            self._index.upsert(self.store.read(self.thread_id))
 
     async def aset(self, messages: list[ChatMessage]) -> None:
         """Async twin of :meth:`set`."""
@@ -220,7 +233,9 @@ class TelaMemory(BaseMemory):
 
     def _budget(self, initial_token_count: int) -> int:
         if initial_token_count < 0:
-            raise InvalidMessageError(f"initial_token_count must be >= 0, got {initial_token_count}")
+            raise InvalidMessageError(
+                f"initial_token_count must be >= 0, got {initial_token_count}"
+            )
         return max(0, self.token_limit - initial_token_count)
 
     def _window(self, budget: int) -> tuple[list[Message], list[Message]]:

@@ -1,0 +1,257 @@
+"""Memory blocks for ``llama_index.core.memory.Memory`` (and :class:`TelaMemory`).
+
+* :class:`TelaRecallBlock` searches the recall index for the latest user message, each call
+  with a fresh filter (user and, optionally, session): filters never pile up between calls.
+* :class:`TelaEpisodicBlock` keeps one progressive summary per session and shows the user's
+  most recent ones (other sessions first: what happened before).
+* :class:`TelaFactsBlock` shows the facts stored for a user.
+
+Summaries and facts are stored as messages in two threads per user (``tela-episodes:<user>``
+and ``tela-facts:<user>``, tagged ``tela:internal``) so they live in the same store as the
+history and ``erase_user`` removes them with everything else. Each block has a ``priority``
+and an ``atruncate`` that drops whole entries, least relevant first, until the requested
+number of tokens is saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import ConfigDict, Field
+from llama_index.core.llms import LLM
+from llama_index.core.memory.memory import BaseMemoryBlock
+from llama_index.core.utils import get_tokenizer
+
+from tela_memory.messages import Message, TextBlock
+from tela_memory.recall.index import Index
+from tela_memory.recall.types import SearchFilter
+from tela_memory.stores.base import MessageStore
+from tela_memory_llamaindex.chat_store import INTERNAL_TAG
+from tela_memory_llamaindex.convert import to_core
+
+_SEP = "\n"
+
+
+def _count(tokenizer: Callable[[str], list[Any]], text: str) -> int:
+    return len(tokenizer(text)) if text else 0
+
+
+def _drop_lines(
+    content: str, tokens_to_truncate: int, tokenizer: Callable[[str], list[Any]], *, oldest: bool
+) -> str | None:
+    """Drop whole lines (from the end, or from the start if ``oldest``) to save tokens."""
+    lines = [line for line in content.split(_SEP) if line]
+    target = _count(tokenizer, content) - tokens_to_truncate
+    while lines and _count(tokenizer, _SEP.join(lines)) > target:
+        lines.pop(0 if oldest else -1)
+    return _SEP.join(lines) or None
+
+
+def _latest_user_text(messages: Sequence[ChatMessage] | None) -> str:
+    for m in reversed(messages or []):
+        if m.role == "user" and m.content:
+            return m.content
+    return ""
+
+
+class TelaRecallBlock(BaseMemoryBlock[str]):
+    """Relevant earlier messages from the recall index, one line each, best first.
+
+    Args:
+        index: a Tela recall ``Index`` (for example ``SQLiteIndex.for_store(store)``).
+        user_id: only this user's messages (always set it when serving several users).
+        session_scope: ``"user"`` searches all of the user's threads, ``"session"`` only the
+            current session's thread, ``"others"`` all but the current one.
+        k: how many messages.
+        store: where messages flushed from ``Memory``'s short-term queue are written (and
+            then indexed); without it flushed messages are only indexed if already stored.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str = "recall"
+    description: str | None = "earlier messages relevant to the latest user message"
+    priority: int = 2
+    index: Index = Field(exclude=True)
+    user_id: str | None = None
+    session_scope: str = Field(default="user", pattern="^(user|session|others)$")
+    k: int = Field(default=5, ge=1, le=100)
+    store: MessageStore | None = Field(default=None, exclude=True)
+    tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
+
+    def search_filter(self, session_id: str | None) -> SearchFilter:
+        """The filter one search uses: built fresh on every call."""
+        fields: dict[str, Any] = {"user_id": self.user_id}
+        if self.session_scope == "session" and session_id:
+            fields["thread_ids"] = (session_id,)
+        return SearchFilter(**fields)
+
+    async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
+        query = _latest_user_text(messages)
+        if not query.strip():
+            return ""
+        session_id = block_kwargs.get("session_id")
+        hits = await self.index.asearch(
+            query, filter=self.search_filter(session_id), k=min(1000, self.k + len(messages or []))
+        )
+        shown = {m.content for m in messages or [] if m.content}
+        lines: list[str] = []
+        for hit in hits:
+            if self.session_scope == "others" and hit.message.thread_id == session_id:
+                continue
+            if hit.text in shown:
+                continue  # already in the conversation the model sees
+            when = hit.message.created_at.strftime("%Y-%m-%d")
+            lines.append(f"[{when}] {hit.message.role.value}: {' '.join(hit.text.split())}")
+            if len(lines) == self.k:
+                break
+        return _SEP.join(lines)
+
+    async def _aput(self, messages: list[ChatMessage]) -> None:
+        """Store (when a store is set) and index messages flushed from short-term memory."""
+        if self.store is None or not messages:
+            return
+        session = messages[0].additional_kwargs.get("session_id") or "llamaindex-memory"
+        core = [to_core(m) for m in messages]
+        stored = await self.store.aappend(str(session), core, user_id=self.user_id)
+        await self.index.aupsert(stored)
+
+    async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
+        """Drop the least relevant lines until ``tokens_to_truncate`` tokens are saved."""
+        return _drop_lines(content, tokens_to_truncate, self.tokenizer_fn, oldest=False)
+
+
+class _StoredRecords(BaseMemoryBlock[str]):
+    """A block whose records are messages in one internal thread of the user."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: MessageStore = Field(exclude=True)
+    user_id: str
+    llm: LLM | None = Field(default=None, exclude=True)
+    max_entries: int = Field(default=20, ge=1)
+    tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
+    kind: str = "record"
+
+    @property
+    def thread_id(self) -> str:
+        """The internal thread holding this block's records."""
+        return f"tela-{self.kind}s:{self.user_id}"
+
+    async def records(self) -> list[Message]:
+        """The stored records, oldest first (at most ``max_entries``)."""
+        return await self.store.aread(self.thread_id, last=self.max_entries)
+
+    async def _add(self, text: str, **metadata: Any) -> Message:
+        msg = Message.system(text, metadata={"tela_kind": self.kind, **metadata})
+        first = not await self.store.aread(self.thread_id, last=1)
+        (stored,) = await self.store.aappend(self.thread_id, msg, user_id=self.user_id)
+        if first:
+            await self.store.aupdate_thread(self.thread_id, tags=[INTERNAL_TAG])
+        return stored
+
+    async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
+        """Drop the oldest entries until ``tokens_to_truncate`` tokens are saved."""
+        return _drop_lines(content, tokens_to_truncate, self.tokenizer_fn, oldest=True)
+
+
+class TelaEpisodicBlock(_StoredRecords):
+    """Progressive per-session summaries: earlier sessions first, then the current one.
+
+    When ``Memory`` flushes old messages of a session, the session's summary is extended with
+    them: by ``llm`` when given, else by keeping the user's questions (extractive).
+    """
+
+    name: str = "episodes"
+    description: str | None = "summaries of earlier conversations"
+    priority: int = 3
+    kind: str = "episode"
+
+    async def summary(self, session_id: str) -> Message | None:
+        """The latest summary of one session."""
+        for rec in reversed(await self.records()):
+            if rec.metadata.get("session_id") == session_id:
+                return rec
+        return None
+
+    async def set_summary(self, session_id: str, text: str) -> Message:
+        """Store ``text`` as the session's summary (replacing the previous one)."""
+        old = await self.summary(session_id)
+        if old is not None:
+            new = old.model_copy(update={"content": [TextBlock(text=text)]})
+            return await self.store.aupdate_message(new)
+        return await self._add(text, session_id=session_id)
+
+    async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
+        session_id = block_kwargs.get("session_id")
+        recs = await self.records()
+        recs.sort(key=lambda r: r.metadata.get("session_id") == session_id)  # current last
+        return _SEP.join(" ".join(r.text.split()) for r in recs if r.text)
+
+    async def _aput(self, messages: list[ChatMessage]) -> None:
+        if not messages:
+            return
+        session = str(messages[0].additional_kwargs.get("session_id") or "default")
+        old = await self.summary(session)
+        previous = old.text if old is not None else ""
+        await self.set_summary(session, await self._summarise(previous, messages))
+
+    async def _summarise(self, previous: str, messages: list[ChatMessage]) -> str:
+        turns = _SEP.join(f"{m.role.value}: {m.content or ''}" for m in messages)
+        if self.llm is not None:
+            prompt = (
+                "Extend the summary of a conversation with the new turns. Keep names, numbers "
+                "and decisions; at most five sentences.\n"
+                f"Summary so far: {previous or '(none)'}\nNew turns:\n{turns}\nNew summary:"
+            )
+            return (await self.llm.acomplete(prompt)).text.strip()
+        asked = "; ".join(m.content or "" for m in messages if m.role == "user" and m.content)
+        if not asked:
+            return previous
+        return f"{previous}; {asked}" if previous else f"User asked: {asked}"
+
+
+class TelaFactsBlock(_StoredRecords):
+    """Facts about the user, one per line, newest last.
+
+    Add facts with :meth:`add_fact`; with ``llm`` set, facts are also extracted from
+    messages flushed out of short-term memory.
+    """
+
+    name: str = "facts"
+    description: str | None = "what is known about the user"
+    priority: int = 1
+    kind: str = "fact"
+
+    async def add_fact(self, text: str) -> Message | None:
+        """Store a fact (ignored when the same fact is already stored)."""
+        fact = " ".join(text.split())
+        if not fact or fact in {r.text for r in await self.records()}:
+            return None
+        return await self._add(fact)
+
+    async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
+        return _SEP.join(f"- {r.text}" for r in await self.records() if r.text)
+
+    async def _aput(self, messages: list[ChatMessage]) -> None:
+        if self.llm is None or not messages:
+            return
+        turns = _SEP.join(f"{m.role.value}: {m.content or ''}" for m in messages)
+        prompt = (
+            "List durable facts about the user stated in these turns, one per line, no "
+            f"bullets; answer NONE if there are none.\n{turns}\nFacts:"
+        )
+        reply = (await self.llm.acomplete(prompt)).text
+        for line in reply.splitlines():
+            line = line.strip(" -*\t")
+            if line and line.upper() != "NONE":
+                await self.add_fact(line)
+
+    async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
+        """Drop the oldest facts until ``tokens_to_truncate`` tokens are saved."""
+        return _drop_lines(content, tokens_to_truncate, self.tokenizer_fn, oldest=True)
+
+
+__all__ = ["TelaEpisodicBlock", "TelaFactsBlock", "TelaRecallBlock"]
