@@ -1,0 +1,430 @@
+"""``RedisIndex``: recall over history on the Redis Query Engine (RediSearch) through redisvl.
+
+BM25 over the searchable text, exact cosine KNN (FLAT; HNSW on request) over the embeddings,
+and hybrid search fused by reciprocal rank in the core. Every filter (user, threads, message
+ids, roles, time range, typed metadata) runs inside the RediSearch query, pre-filtering the
+KNN, never on a global top-k afterwards. Filter values never reach the query text: users,
+threads, ids and metadata are stored and matched as hashed TAG tokens, so ``{}|@*:-`` or
+spaces in them cannot change a query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from typing import Any, Literal
+
+import numpy as np
+import redis.exceptions
+from redisvl.index import SearchIndex  # type: ignore[import-untyped]
+from redisvl.query import CountQuery, FilterQuery, TextQuery, VectorQuery  # type: ignore[import-untyped]
+from redisvl.query.filter import FilterExpression, Num, Tag  # type: ignore[import-untyped]
+from redisvl.schema import IndexSchema  # type: ignore[import-untyped]
+
+import redis
+from tela_memory.errors import BackendUnavailable, TelaMemoryError, UnsupportedOperation
+from tela_memory.messages import Message
+from tela_memory.recall.embedder import Embedder, Vectors
+from tela_memory.recall.errors import EmbeddingMismatchError
+from tela_memory.recall.index import Document, Index
+from tela_memory.recall.types import Hit, SearchFilter
+from tela_memory.stores import _common as common
+from tela_memory_redis import connection
+from tela_memory_redis._ops import check_prefix, enc
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_FIELDS = ["msg", "text", "ts"]
+_PAGE = 1000
+
+
+class _Nothing(Exception):
+    """The filter can match nothing (an empty list of allowed values)."""
+
+
+def token(value: str) -> str:
+    """A hashed TAG token for any string: 24 hex characters, nothing to escape."""
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def _meta_token(key: str, value: object) -> str | None:
+    if isinstance(value, bool):
+        return token(f"{key}\x00b:{int(value)}")
+    if isinstance(value, int):
+        return token(f"{key}\x00i:{value}")
+    if isinstance(value, str):
+        return token(f"{key}\x00s:{value}")
+    return None
+
+
+class RedisIndex(Index):
+    """A recall index in Redis (needs the search module: Redis 8 with the Query Engine,
+    Redis Stack or Redis Cloud; not on an OSS Redis Cluster).
+
+    Args:
+        url: a ``redis://`` / ``rediss://`` / ``unix://`` URL (or pass ``client``).
+        client: an existing sync redis-py client (left open on close).
+        embedder: enables dense and hybrid search; the first upsert fixes the model.
+        name: the RediSearch index name; documents live under ``<name>:doc:``.
+        algorithm: ``"flat"`` (exact KNN, default) or ``"hnsw"`` (approximate, for millions).
+
+    Nothing connects until first use.
+    """
+
+    supports_lexical = True
+    supports_dense = True
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        embedder: Embedder | None = None,
+        name: str = "tela-recall",
+        algorithm: Literal["flat", "hnsw"] = "flat",
+        **client_options: Any,
+    ) -> None:
+        super().__init__(embedder)
+        if url is None and client is None:
+            raise TelaMemoryError("RedisIndex needs a url or a client")
+        if algorithm not in ("flat", "hnsw"):
+            raise TelaMemoryError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
+        self.name = check_prefix(name)
+        self.algorithm = algorithm
+        self._url = url
+        self._client = client
+        self._own = client is None
+        self._options = client_options
+        self.address = connection.redact(url) if url else connection.describe(client)
+        self._index: SearchIndex | None = None
+        self._model: tuple[str, int] | None = None
+        self._lock = threading.RLock()
+        self._doc_prefix = f"{self.name}:doc:"
+        self._meta_key = f"{self.name}:meta"
+
+    # -- connection and schema --------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client (built on first use)."""
+        with self._lock:
+            if self._client is None:
+                assert self._url is not None
+                self._client = connection.sync_client(self._url, **self._options)
+            return self._client
+
+    def _schema(self, dims: int | None) -> IndexSchema:
+        fields: list[dict[str, Any]] = [
+            {"name": "text", "type": "text"},
+            {"name": "user", "type": "tag"},
+            {"name": "thread", "type": "tag"},
+            {"name": "mid", "type": "tag"},
+            {"name": "role", "type": "tag"},
+            {"name": "meta", "type": "tag"},
+            {"name": "ts", "type": "numeric", "attrs": {"sortable": True}},
+        ]
+        if dims:
+            fields.append(
+                {
+                    "name": "vec",
+                    "type": "vector",
+                    "attrs": {
+                        "dims": dims,
+                        "algorithm": self.algorithm,
+                        "distance_metric": "cosine",
+                        "datatype": "float32",
+                    },
+                }
+            )
+        return IndexSchema.from_dict(
+            {
+                "index": {
+                    "name": self.name,
+                    "prefix": self._doc_prefix,
+                    "storage_type": "hash",
+                    "stopwords": [],
+                },
+                "fields": fields,
+            }
+        )
+
+    def _wrap(self, exc: Exception, doing: str) -> TelaMemoryError:
+        text = str(exc)
+        if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return BackendUnavailable(f"Redis at {self.address} is unreachable ({doing}): {exc}")
+        if "unknown command" in text.lower() and "FT." in text.upper():
+            return self._no_search()
+        return BackendUnavailable(f"Redis at {self.address} failed ({doing}): {text}")
+
+    def _no_search(self) -> UnsupportedOperation:
+        return UnsupportedOperation(
+            f"RedisIndex needs the Redis Query Engine (the 'search' module, RediSearch), and "
+            f"the Redis at {self.address} does not have it. Use Redis 8 with the Query Engine, "
+            "Redis Stack or Redis Cloud, or the embedded tela_memory.recall.SQLiteIndex; "
+            "RedisStore works without it."
+        )
+
+    def _ensure(self) -> SearchIndex:
+        with self._lock:
+            if self._index is not None:
+                return self._index
+            client = self.client
+            try:
+                client.execute_command("FT._LIST")
+            except redis.exceptions.ResponseError as exc:
+                if "unknown command" in str(exc).lower():
+                    raise self._no_search() from exc
+                raise self._wrap(exc, "checking the search module") from exc
+            except redis.exceptions.RedisError as exc:
+                raise self._wrap(exc, "checking the search module") from exc
+            try:
+                stored = client.hgetall(self._meta_key)
+                model = None
+                if stored:
+                    model = (stored[b"model"].decode(), int(stored[b"dims"]))
+                dims = model[1] if model else (self.embedder.dimension if self.embedder else None)
+                index = SearchIndex(self._schema(dims), redis_client=client)
+                if not index.exists():
+                    index.create(overwrite=False)
+                    if self.embedder is not None:
+                        model = (self.embedder.model_id, self.embedder.dimension)
+                        client.hset(self._meta_key, mapping={"model": model[0], "dims": model[1]})
+            except redis.exceptions.RedisError as exc:
+                raise self._wrap(exc, "creating the index") from exc
+            self._model = model
+            self._index = index
+            return index
+
+    def _check_model(self, model_id: str, dimension: int) -> None:
+        self._ensure()
+        if self._model is None:
+            raise EmbeddingMismatchError(
+                f"index {self.name!r} was created without vectors; use a new index name to "
+                "search by vectors"
+            )
+        if self._model != (model_id, dimension):
+            raise EmbeddingMismatchError(
+                f"index {self.name!r} holds vectors of {self._model[0]} ({self._model[1]} dims), "
+                f"not {model_id} ({dimension} dims): use a new index name or rebuild it"
+            )
+
+    def _key(self, message_id: str) -> str:
+        return self._doc_prefix + enc(message_id)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _upsert(self, docs: list[Document]) -> None:
+        self._ensure()
+        pipe = self.client.pipeline(transaction=True)
+        for doc in docs:
+            m = doc.message
+            meta = [t for k, v in m.metadata.items() if (t := _meta_token(k, v)) is not None]
+            mapping: dict[str, Any] = {
+                "text": doc.text,
+                "user": token(m.user_id) if m.user_id is not None else "",
+                "thread": token(m.thread_id or ""),
+                "mid": token(m.id),
+                "role": m.role.value,
+                "meta": ",".join(meta),
+                "ts": common.to_micros(m.created_at),
+                "msg": m.model_dump_json(),
+            }
+            if doc.vector is not None:
+                mapping["vec"] = np.asarray(doc.vector, dtype=np.float32).tobytes()
+            key = self._key(m.id)
+            pipe.delete(key)
+            pipe.hset(key, mapping=mapping)
+        try:
+            pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise self._wrap(exc, "upserting") from exc
+
+    def _delete(self, ids: list[str]) -> int:
+        self._ensure()
+        try:
+            return int(self.client.delete(*[self._key(i) for i in ids]))
+        except redis.exceptions.RedisError as exc:
+            raise self._wrap(exc, "deleting") from exc
+
+    def _delete_where(self, flt: SearchFilter) -> int:
+        index = self._ensure()
+        try:
+            expr = self._expr(flt)
+        except _Nothing:
+            return 0
+        removed = 0
+        while True:
+            rows = self._query(index, FilterQuery(expr, return_fields=["ts"], num_results=_PAGE))
+            if not rows:
+                return removed
+            try:
+                removed += int(self.client.delete(*[r["id"] for r in rows]))
+            except redis.exceptions.RedisError as exc:
+                raise self._wrap(exc, "deleting") from exc
+
+    def _count(self, flt: SearchFilter) -> int:
+        index = self._ensure()
+        try:
+            expr = self._expr(flt)
+        except _Nothing:
+            return 0
+        return int(self._query(index, CountQuery(expr)))
+
+    # -- searching --------------------------------------------------------------------------
+
+    def _lexical(self, query: str, flt: SearchFilter, k: int) -> list[Hit]:
+        index = self._ensure()
+        words = _WORD.findall(query.lower())
+        if not words:
+            return []
+        try:
+            expr = self._expr(flt)
+        except _Nothing:
+            return []
+        q = TextQuery(
+            " ".join(dict.fromkeys(words)),
+            "text",
+            filter_expression=expr,
+            return_fields=_FIELDS,
+            num_results=k,
+            stopwords=None,
+        )
+        hits = []
+        for row in self._query(index, q):
+            score = float(row.get("score") or 0.0)
+            hits.append(self._hit(row, score=score, lexical_score=score))
+        hits.sort(key=lambda h: -h.score)
+        return hits
+
+    def _dense(self, vector: Vectors, flt: SearchFilter, k: int) -> list[Hit]:
+        index = self._ensure()
+        try:
+            expr = self._expr(flt)
+        except _Nothing:
+            return []
+        q = VectorQuery(
+            np.asarray(vector, dtype=np.float32).tobytes(),
+            "vec",
+            return_fields=_FIELDS,
+            filter_expression=expr,
+            num_results=k,
+        )
+        hits = []
+        for row in self._query(index, q):
+            sim = 1.0 - float(row.get("vector_distance") or 0.0)
+            hits.append(self._hit(row, score=sim, dense_score=sim))
+        return hits
+
+    def _neighbors(self, message_id: str, before: int, after: int, flt: SearchFilter) -> list[Hit]:
+        index = self._ensure()
+        try:
+            found = self.client.hmget(self._key(message_id), ["thread", "ts"])
+        except redis.exceptions.RedisError as exc:
+            raise self._wrap(exc, "reading a message") from exc
+        if found[0] is None or found[1] is None:
+            return []
+        thread, ts = found[0].decode(), int(found[1])
+        try:
+            base = self._expr(flt)
+        except _Nothing:
+            return []
+        same = Tag("thread") == thread
+        if base is not None:
+            same = same & base
+        out: list[Hit] = []
+        if before:
+            q = FilterQuery(
+                same & (Num("ts") < ts),
+                return_fields=_FIELDS,
+                num_results=before,
+                sort_by=("ts", "DESC"),
+            )
+            out += reversed([self._hit(r, score=0.0) for r in self._query(index, q)])
+        if after:
+            q = FilterQuery(
+                same & (Num("ts") > ts),
+                return_fields=_FIELDS,
+                num_results=after,
+                sort_by=("ts", "ASC"),
+            )
+            out += [self._hit(r, score=0.0) for r in self._query(index, q)]
+        return out
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _query(self, index: SearchIndex, q: Any) -> Any:
+        try:
+            return index.query(q)
+        except redis.exceptions.RedisError as exc:
+            raise self._wrap(exc, "searching") from exc
+        except Exception as exc:  # redisvl wraps driver errors in its own exception types
+            cause = exc.__cause__
+            if isinstance(cause, redis.exceptions.RedisError):
+                raise self._wrap(cause, "searching") from exc
+            raise BackendUnavailable(f"Redis at {self.address}: search failed: {exc}") from exc
+
+    @staticmethod
+    def _hit(row: dict[str, Any], **scores: Any) -> Hit:
+        raw = row["msg"]
+        message = Message.model_validate_json(raw)
+        return Hit(message=message, text=str(row.get("text") or ""), **scores)
+
+    @staticmethod
+    def _expr(flt: SearchFilter) -> FilterExpression | None:
+        parts: list[FilterExpression] = []
+
+        def any_of(field: str, values: list[str]) -> None:
+            if not values:
+                raise _Nothing
+            parts.append(Tag(field) == values)
+
+        if flt.user_id is not None:
+            any_of("user", [token(flt.user_id)])
+        if flt.thread_ids is not None:
+            any_of("thread", [token(t) for t in flt.thread_ids])
+        if flt.message_ids is not None:
+            any_of("mid", [token(i) for i in flt.message_ids])
+        if flt.roles is not None:
+            any_of("role", [r.value for r in flt.roles])
+        if flt.since is not None:
+            parts.append(Num("ts") >= common.to_micros(flt.since))
+        if flt.until is not None:
+            parts.append(Num("ts") < common.to_micros(flt.until))
+        for key, want in flt.metadata.items():
+            options = want if isinstance(want, tuple) else (want,)
+            any_of("meta", [t for o in options if (t := _meta_token(key, o)) is not None])
+        if not parts:
+            return None
+        expr = parts[0]
+        for part in parts[1:]:
+            expr = expr & part
+        return expr
+
+    def drop(self) -> None:
+        """Delete the RediSearch index, every document in it and its model record."""
+        with self._lock:
+            client = self.client
+            try:
+                client.execute_command("FT.DROPINDEX", self.name, "DD")
+            except redis.exceptions.ResponseError as exc:
+                text = str(exc).lower()
+                if "unknown command" in text:
+                    raise self._no_search() from exc
+                if "unknown index" not in text and "no such index" not in text:
+                    raise self._wrap(exc, "dropping the index") from exc
+            except redis.exceptions.RedisError as exc:
+                raise self._wrap(exc, "dropping the index") from exc
+            client.delete(self._meta_key)
+            self._index = None
+            self._model = None
+
+    def close(self) -> None:
+        """Close the client this index built (an injected client is left open)."""
+        with self._lock:
+            if self._own and self._client is not None:
+                self._client.close()
+            self._client = None
+            self._index = None
+
+
+__all__ = ["RedisIndex", "token"]

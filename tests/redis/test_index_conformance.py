@@ -1,0 +1,41 @@
+"""The core index conformance suite on Redis 8 with the search module, and the clear error
+on a server without it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from redis_servers import RedisServer
+
+from tela_memory.errors import UnsupportedOperation
+from tela_memory.messages import Message
+from tela_memory.testing.embedders import HashEmbedder
+from tela_memory.testing.index_suite import IndexConformance
+from tela_memory_redis.index import RedisIndex
+
+pytestmark = pytest.mark.integration
+
+
+class TestRedisIndex(IndexConformance):
+    lexical = True
+    dense = True
+
+    @pytest.fixture
+    def index(self, redis_stack: RedisServer, embedder: HashEmbedder) -> Iterator[RedisIndex]:
+        name = f"test-idx-{uuid.uuid4().hex[:10]}"
+        idx = RedisIndex(redis_stack.url, embedder=embedder, name=name)
+        yield idx
+        idx.drop()
+        idx.close()
+
+
+def test_index_without_search_module_says_what_it_needs(redis_plain: RedisServer) -> None:
+    idx = RedisIndex(redis_plain.url, embedder=HashEmbedder(8), name="no-search")
+    m = Message.user("hello", thread_id="t", user_id="u")
+    with pytest.raises(UnsupportedOperation, match=r"Query Engine.*search"):
+        idx.upsert(m)
+    with pytest.raises(UnsupportedOperation, match="RediSearch"):
+        idx.search("hello")
+    idx.close()
