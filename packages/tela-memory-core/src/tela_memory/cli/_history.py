@@ -1,0 +1,190 @@
+"""What ``search``, ``context`` and ``demo`` use from recall and the context engine.
+
+Recall: the embedded index (``tela_memory.recall.SQLiteIndex``) kept in step with a SQLite
+store by ``StoreIndexer``; other stores are indexed into an in-memory index per call.
+Context: ``tela_memory.context`` when it provides an engine; until then a plain, clearly
+labelled fallback (pinned system prefix + the newest whole turns that fit).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from tela_memory.errors import TelaMemoryError
+from tela_memory.messages import Message, Role
+from tela_memory.stores.base import MessageStore
+from tela_memory.stores.sqlite import SQLiteStore
+
+
+@dataclass
+class SearchResult:
+    """Hits as ``(score, message)`` and how they were found."""
+
+    hits: list[tuple[float, Message]]
+    method: str
+
+
+def _user_messages(store: MessageStore, user: str, threads: list[str] | None) -> list[Message]:
+    from tela_memory.formats.store_io import load_conversation, user_thread_ids
+
+    out: list[Message] = []
+    for tid in threads or user_thread_ids(store, user):
+        out.extend(load_conversation(store, tid).messages)
+    return out
+
+
+def search_history(
+    store: MessageStore,
+    query: str,
+    *,
+    user: str,
+    k: int = 5,
+    threads: list[str] | None = None,
+) -> SearchResult:
+    """Search a user's history with the recall index (lexical BM25 offline)."""
+    try:
+        from tela_memory.recall import SQLiteIndex
+    except ImportError as exc:  # pragma: no cover - recall is part of the core
+        raise TelaMemoryError(f"recall is not available in this install: {exc}") from exc
+    flt: dict[str, Any] = {"user_id": user}
+    if threads:
+        flt["thread_ids"] = tuple(threads)
+    if isinstance(store, SQLiteStore):
+        from tela_memory.recall.indexer import StoreIndexer
+
+        index = SQLiteIndex.for_store(store)
+        try:
+            StoreIndexer(store, index).sync()
+            hits = index.search(query, filter=flt, k=k, mode="lexical")
+        finally:
+            index.close()
+        method = "recall: SQLite FTS5 BM25 index following the store"
+    else:
+        with SQLiteIndex(":memory:") as index:
+            index.upsert(_user_messages(store, user, threads))
+            hits = index.search(query, filter=flt, k=k, mode="lexical")
+        method = "recall: BM25 over a temporary in-memory index"
+    return SearchResult([(h.score, h.message) for h in hits], method)
+
+
+@dataclass
+class ContextView:
+    """What would be sent for a budget, and why."""
+
+    sent: list[Message]
+    dropped: list[Message]
+    tokens_total: int
+    tokens_sent: int
+    budget: int
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def saved(self) -> float:
+        """Share of the history's tokens not sent."""
+        return 1 - self.tokens_sent / self.tokens_total if self.tokens_total else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "method": self.method,
+            "budget": self.budget,
+            "tokens_total": self.tokens_total,
+            "tokens_sent": self.tokens_sent,
+            "saved": round(self.saved, 4),
+            "sent": [m.id for m in self.sent],
+            "dropped": [m.id for m in self.dropped],
+            "notes": self.notes,
+        }
+
+
+def _engine() -> Any | None:
+    """The context engine's entry point, when ``tela_memory.context`` provides one."""
+    try:
+        module = importlib.import_module("tela_memory.context")
+    except ImportError:
+        return None
+    return getattr(module, "build_context", None)
+
+
+def context_view(
+    store: MessageStore,
+    thread_id: str,
+    budget: int,
+    *,
+    branch: str | None = None,
+    model: str = "gpt-4o",
+    counter: Any | None = None,
+) -> ContextView:
+    """The messages of a thread that fit ``budget`` tokens, with what was dropped.
+
+    ``counter`` (a ``tela_memory.tokens`` counter) overrides the one ``model`` implies.
+    """
+    from tela_memory.tokens import counter_for_model
+
+    if budget <= 0:
+        raise TelaMemoryError(f"the budget must be a positive number of tokens, got {budget}")
+    history = store.read(thread_id, branch=branch)
+    if not history:
+        raise TelaMemoryError(f"thread {thread_id!r} has no messages")
+    counter = counter if counter is not None else counter_for_model(model)
+    total = counter.count_messages(history)
+    engine = _engine()
+    if engine is not None:
+        result = engine(history, budget=budget, counter=counter)
+        sent = list(result.messages)
+        sent_ids = {m.id for m in sent}
+        return ContextView(
+            sent=sent,
+            dropped=[m for m in history if m.id not in sent_ids],
+            tokens_total=total,
+            tokens_sent=counter.count_messages(sent),
+            budget=budget,
+            method="context engine (tela_memory.context)",
+        )
+    return _fallback(history, budget, counter, total)
+
+
+def _turns(messages: list[Message]) -> list[list[Message]]:
+    """Runs that start at a user message: a turn keeps its tool calls with their results."""
+    turns: list[list[Message]] = []
+    for m in messages:
+        if m.role is Role.USER or not turns:
+            turns.append([m])
+        else:
+            turns[-1].append(m)
+    return turns
+
+
+def _fallback(history: list[Message], budget: int, counter: Any, total: int) -> ContextView:
+    prefix: list[Message] = []
+    for m in history:
+        if m.role not in (Role.SYSTEM, Role.DEVELOPER):
+            break
+        prefix.append(m)
+    used = counter.count_messages(prefix) if prefix else 0
+    if used > budget:
+        raise TelaMemoryError(f"the system prompt alone ({used} tokens) exceeds the budget")
+    kept: list[list[Message]] = []
+    for turn in reversed(_turns(history[len(prefix) :])):
+        cost = counter.count_messages(turn)
+        if used + cost > budget:
+            break
+        kept.append(turn)
+        used += cost
+    sent = prefix + [m for t in reversed(kept) for m in t]
+    sent_ids = {m.id for m in sent}
+    return ContextView(
+        sent=sent,
+        dropped=[m for m in history if m.id not in sent_ids],
+        tokens_total=total,
+        tokens_sent=counter.count_messages(sent),
+        budget=budget,
+        method="fallback: system prefix + newest whole turns",
+        notes=["the context engine (tela_memory.context) is not installed yet"],
+    )
+
+
+__all__ = ["ContextView", "SearchResult", "context_view", "search_history"]

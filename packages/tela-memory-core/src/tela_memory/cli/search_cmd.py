@@ -1,0 +1,92 @@
+"""``tela-memory search QUERY`` and ``tela-memory context THREAD --budget N``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tela_memory.cli._common import (
+    DEFAULT_USER,
+    DbOption,
+    JsonOption,
+    UserOption,
+    console,
+    emit_json,
+    open_db,
+)
+from tela_memory.cli._history import context_view, search_history
+from tela_memory.cli.show_cmd import render
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    user: UserOption = DEFAULT_USER,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many hits.")] = 5,
+    thread: Annotated[
+        list[str] | None, typer.Option("--thread", "-t", help="Only these threads.")
+    ] = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Search a user's past conversations (all threads)."""
+    with open_db(db) as store:
+        result = search_history(store, query, user=user, k=k, threads=thread)
+    if json_out:
+        emit_json(
+            {
+                "query": query,
+                "method": result.method,
+                "hits": [
+                    {"score": s, "message": m.model_dump(mode="json")} for s, m in result.hits
+                ],
+            }
+        )
+        return
+    if not result.hits:
+        console.print(f"No match for {escape(query)!r}.")
+    table = Table("score", "thread", "when", "role", "text", title=f"[dim]{result.method}[/]")
+    for score, m in result.hits:
+        table.add_row(
+            f"{score:.2f}",
+            escape(m.thread_id or ""),
+            f"{m.created_at:%Y-%m-%d}",
+            m.role.value,
+            render(m)[:300],
+        )
+    console.print(table)
+
+
+def context(
+    thread: Annotated[str, typer.Argument(help="Thread id.")],
+    budget: Annotated[int, typer.Option("--budget", "-b", help="Token budget.")] = 4000,
+    branch: Annotated[str | None, typer.Option("--branch", help="Branch name.")] = None,
+    model: Annotated[str, typer.Option("--model", help="Model whose tokenizer counts.")] = (
+        "gpt-4o"
+    ),
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Show what would be sent to the model for a token budget, and what was left out."""
+    with open_db(db) as store:
+        view = context_view(store, thread, budget, branch=branch, model=model)
+    if json_out:
+        emit_json({"thread": thread, **view.to_json()})
+        return
+    console.print(
+        f"[bold]{len(view.sent)}[/] of {len(view.sent) + len(view.dropped)} messages sent: "
+        f"[bold]{view.tokens_sent}[/] of {view.tokens_total} tokens "
+        f"(budget {view.budget}, [green]{view.saved:.0%} saved[/])  [dim]{view.method}[/]"
+    )
+    for note in view.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
+    for m in view.sent:
+        console.print(f"  [green]sent[/] {m.role.value:9} {escape(m.text[:90])!s}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``search`` and ``context``."""
+    app.command("search")(search)
+    app.command("context")(context)
