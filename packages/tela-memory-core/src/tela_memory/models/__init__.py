@@ -20,7 +20,13 @@ from tela_memory.models.base import (
     ToolSpec,
     Usage,
 )
-from tela_memory.models.roles import ProviderFamily, RoleMap, family_for, role_map
+from tela_memory.models.roles import (
+    ProviderFamily,
+    RoleMap,
+    adapt_roles,
+    family_for,
+    role_map,
+)
 
 if TYPE_CHECKING:
     from tela_memory.models.openai import OpenAICompatible
@@ -48,6 +54,7 @@ __all__ = [
     "ToolCallDelta",
     "ToolSpec",
     "Usage",
+    "adapt_roles",
     "family_for",
     "role_map",
 ]

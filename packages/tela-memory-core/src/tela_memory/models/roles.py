@@ -10,12 +10,13 @@ asks :func:`role_map` instead of deciding for itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
 from tela_memory.errors import InvalidMessageError
-from tela_memory.messages import Role
+from tela_memory.messages import Message, Role
 
 
 class ProviderFamily(StrEnum):
@@ -113,6 +114,18 @@ def role_map(family: ProviderFamily | str) -> RoleMap:
         raise InvalidMessageError(f"unknown provider family {family!r}; known: {known}") from exc
 
 
+def adapt_roles(messages: Sequence[Message], family: ProviderFamily | str) -> list[Message]:
+    """Rewrite roles a family does not have: ``developer`` becomes ``system`` where the
+    family has no developer role (everything but OpenAI). Other messages are returned as is."""
+    rules = role_map(family)
+    if rules.developer == "developer":
+        return list(messages)
+    return [
+        m.model_copy(update={"role": Role.SYSTEM}) if m.role is Role.DEVELOPER else m
+        for m in messages
+    ]
+
+
 def family_for(provider: str | None) -> ProviderFamily:
     """Guess the family from a provider or class name (``"ChatAnthropic"``, ``"gemini"`` ...).
 
@@ -128,4 +141,4 @@ def family_for(provider: str | None) -> ProviderFamily:
     return ProviderFamily.OPENAI_COMPATIBLE
 
 
-__all__ = ["ProviderFamily", "RoleMap", "family_for", "role_map"]
+__all__ = ["ProviderFamily", "RoleMap", "adapt_roles", "family_for", "role_map"]
