@@ -7,10 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from tela_memory.recall import SQLiteIndex
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.memory import InMemoryStore
 from tela_memory.stores.sqlite import SQLiteStore
+from tela_memory.testing.embedders import HashEmbedder
+from tela_memory_llamaindex.embeddings import LlamaIndexEmbedder
 
 
 @pytest.fixture(params=["sqlite", "memory"])
@@ -27,3 +31,41 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageSto
 def key() -> str:
     """A unique chat store key."""
     return f"k-{uuid.uuid4().hex[:10]}"
+
+
+class HashEmbedding(BaseEmbedding):
+    """A real LlamaIndex ``BaseEmbedding`` computing offline hashed bag-of-words vectors."""
+
+    dim: int = 64
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HashEmbedding"
+
+    def _vec(self, text: str) -> list[float]:
+        return [float(x) for x in HashEmbedder(self.dim).embed([text])[0]]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._vec(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._vec(text)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._vec(query)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    """An empty SQLite store in a file."""
+    with SQLiteStore(tmp_path / "tela.db") as s:
+        yield s
+
+
+@pytest.fixture
+def index(sqlite_store: SQLiteStore) -> Iterator[SQLiteIndex]:
+    """A hybrid recall index in the store's file, embedding through a LlamaIndex model."""
+    with SQLiteIndex.for_store(
+        sqlite_store, embedder=LlamaIndexEmbedder(HashEmbedding(model_name="hash-64"))
+    ) as idx:
+        yield idx

@@ -55,7 +55,7 @@ class TelaMemory(BaseMemory):
     blocks_token_ratio: float = Field(
         default=0.3, ge=0, le=1, description="largest share of the budget memory blocks may take"
     )
-    memory_blocks: list[BaseMemoryBlock[Any]] = Field(default_factory=list)
+    memory_blocks: list[BaseMemoryBlock] = Field(default_factory=list)  # type: ignore[type-arg]
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
     _chat: TelaChatStore = PrivateAttr()
     _cache: CountCache = PrivateAttr()
@@ -236,7 +236,8 @@ class TelaMemory(BaseMemory):
             raise InvalidMessageError(
                 f"initial_token_count must be >= 0, got {initial_token_count}"
             )
-        return max(0, self.token_limit - initial_token_count)
+        priming = int(getattr(self._cache.counter, "reply_priming", 0))
+        return max(0, self.token_limit - initial_token_count - priming)
 
     def _window(self, budget: int) -> tuple[list[Message], list[Message]]:
         """Read only as far back as the budget needs (O(window)); the prefix is cached."""
