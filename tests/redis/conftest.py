@@ -22,8 +22,8 @@ def redis_stack() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def redis_plain() -> Iterator[RedisServer]:
-    """The same Redis 8.2 binary without modules."""
-    server = RedisServer().start()
+    """The same Redis 8.2 binary without modules (also on a unix socket)."""
+    server = RedisServer(unixsocket=True).start()
     yield server
     server.stop()
 

@@ -63,6 +63,7 @@ class RedisServer:
     modules: list[Path] = field(default_factory=list)
     cluster: bool = False
     persistent: bool = False
+    unixsocket: bool = False
     port: int = 0
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tela-redis-")))
     proc: subprocess.Popen[bytes] | None = None
@@ -70,6 +71,10 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.dir / "redis.sock"
 
     def start(self, timeout: float = 15.0) -> RedisServer:
         if not self.port:
@@ -83,6 +88,8 @@ class RedisServer:
             "--protected-mode", "no",
             "--logfile", str(self.dir / "redis.log"),
         ]  # fmt: skip
+        if self.unixsocket:
+            args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         if self.persistent:
             args += ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
         else:

@@ -1,0 +1,279 @@
+"""Redis-specific behaviour of RedisStore: round trips, key layout, TTL, bad input, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis.cluster
+from redis_servers import RedisClusterServers, RedisServer
+
+import redis
+from tela_memory import open_store
+from tela_memory.errors import (
+    BackendUnavailable,
+    InvalidMessageError,
+    NotFoundError,
+    SchemaError,
+    TelaMemoryError,
+)
+from tela_memory.messages import Message, ToolCallBlock
+from tela_memory_redis import RedisStore
+
+pytestmark = pytest.mark.integration
+
+ODD_IDS = ["a{b}c", "{x}", "}{", "a|b@c*d:e-f g", "x:*", "тред 🧵", "%41", "a" * 190]
+
+
+def _prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+class CountingRedis(redis.Redis):
+    """A real redis-py client that counts the commands it sends (one per round trip here)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[str] = []
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.sent.append(str(args[0]).upper())
+        return super().execute_command(*args, **options)
+
+
+@pytest.fixture
+def counting(redis_plain: RedisServer) -> Iterator[tuple[RedisStore, CountingRedis]]:
+    client = CountingRedis(host="127.0.0.1", port=redis_plain.port)
+    store = RedisStore(client=client, prefix=_prefix())
+    yield store, client
+    client.close()
+
+
+@pytest.fixture
+def store(redis_plain: RedisServer) -> Iterator[RedisStore]:
+    with RedisStore(redis_plain.url, prefix=_prefix()) as s:
+        yield s
+
+
+# -- round trips and key layout ---------------------------------------------------------------
+
+
+def test_append_and_reads_are_one_round_trip(counting: tuple[RedisStore, CountingRedis]) -> None:
+    store, client = counting
+    tid = "rt"
+    store.append(tid, Message.system("warm up"))  # loads the script once
+    store.read(tid)
+    for _ in range(3):
+        client.sent.clear()
+        store.append(tid, [Message.user("q"), Message.assistant("a")])
+        assert client.sent == ["EVALSHA"]
+    client.sent.clear()
+    assert len(store.read(tid, last=2)) == 2
+    assert client.sent == ["EVALSHA"]
+    client.sent.clear()
+    assert len(store.read(tid)) == 7
+    assert client.sent == ["EVALSHA"]
+    client.sent.clear()
+    store.fork(tid, store.read(tid)[2].id, name="alt")
+    client.sent.clear()
+    store.append(tid, Message.user("on alt"), branch="alt")
+    assert client.sent == ["EVALSHA"]
+
+
+def test_tool_result_after_its_call_is_still_one_round_trip(
+    counting: tuple[RedisStore, CountingRedis],
+) -> None:
+    store, client = counting
+    store.append("tools", Message.user("weather?"))
+    store.append("tools", Message.assistant("", tool_calls=[ToolCallBlock(id="c1", name="wx")]))
+    client.sent.clear()
+    store.append("tools", Message.tool("c1", "sunny"))
+    assert client.sent == ["EVALSHA"]
+    assert store.read("tools")[-1].tool_results[0].tool_call_id == "c1"
+
+
+def test_no_keyspace_scans(counting: tuple[RedisStore, CountingRedis]) -> None:
+    store, client = counting
+    for i in range(5):
+        store.append(f"th-{i}", Message.user("hi"), user_id="scan-user")
+    store.list_threads("scan-user", limit=2)
+    store.erase_user("scan-user")
+    from datetime import timedelta
+
+    store.apply_retention(max_age=timedelta(days=1), max_messages=10)
+    assert not {"SCAN", "KEYS"} & set(client.sent)
+
+
+def test_keys_of_a_thread_share_one_slot_on_the_cluster(redis_cluster: RedisClusterServers) -> None:
+    prefix = _prefix()
+    with RedisStore(redis_cluster.url, prefix=prefix) as store:
+        for tid in ODD_IDS:
+            stored = store.append(tid, [Message.user(f"in {tid}"), Message.assistant("ok")])
+            store.fork(tid, stored[0].id, name="b")
+            store.append(tid, Message.assistant("alt"), branch="b")
+            assert [m.text for m in store.read(tid, branch="b")] == [f"in {tid}", "alt"]
+            assert store.get(stored[1].id) == stored[1]
+        client = store.client
+        slots: dict[str, set[int]] = {}
+        for node in client.get_primaries():
+            conn = client.get_redis_connection(node)
+            for key in conn.scan_iter(match=f"{prefix}:t:*"):  # test inspection only
+                tag = key.decode().split("{", 1)[1].split("}", 1)[0]
+                slots.setdefault(tag, set()).add(redis.cluster.key_slot(key))
+        assert len(slots) == len(ODD_IDS)
+        assert all(len(s) == 1 for s in slots.values())
+        assert len(set().union(*slots.values())) > 1  # threads do spread over the nodes
+
+
+def test_odd_ids_are_escaped(store: RedisStore) -> None:
+    for tid in ODD_IDS:
+        store.append(tid, Message.user(tid), user_id=f"user {tid}")
+    for tid in ODD_IDS:
+        assert [m.text for m in store.read(tid)] == [tid]
+        page = store.list_threads(f"user {tid}")
+        assert [t.id for t in page.threads] == [tid]
+    keys = [k.decode() for k in store.client.scan_iter(match=f"{store.prefix}:*")]
+    for key in keys:  # exactly one hash tag per key, and it is the escaped id
+        assert key.count("{") == 1
+        assert key.count("}") == 1
+
+
+def test_open_store_by_url_and_unix_socket(redis_plain: RedisServer) -> None:
+    prefix = _prefix()
+    with open_store(redis_plain.url, prefix=prefix) as s:
+        assert isinstance(s, RedisStore)
+        s.append("u1", Message.user("over tcp"))
+    with open_store(f"unix://{redis_plain.socket_path}", prefix=prefix) as s:
+        assert [m.text for m in s.read("u1")] == ["over tcp"]
+
+
+def test_constructor_does_no_io_and_errors_name_the_address() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
+        store.read("x")
+    with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
+        store.append("x", Message.user("y"))
+    store.close()
+    with pytest.raises(TelaMemoryError, match="must name the service"):
+        RedisStore("redis+sentinel://h:26379").read("x")
+    with pytest.raises(TelaMemoryError, match="prefix"):
+        RedisStore("redis://h", prefix="a{b}")
+
+
+# -- TTL ----------------------------------------------------------------------------------------
+
+
+def test_thread_ttl_expires_and_refreshes(redis_plain: RedisServer) -> None:
+    prefix = _prefix()
+    with RedisStore(redis_plain.url, prefix=prefix, ttl=100, refresh_ttl_on_read=True) as store:
+        store.append("ttl", [Message.user("a"), Message.assistant("b")])
+        meta = f"{prefix}:t:{{ttl}}:meta"
+        assert 90_000 < store.client.pttl(meta) <= 100_000
+        store.client.pexpire(meta, 5_000)
+        store.read("ttl")
+        assert store.client.pttl(meta) > 90_000  # the read restarted the clock
+        store.set_ttl("ttl", 0.3)
+        assert 0 < store.client.pttl(meta) <= 300
+        time.sleep(0.5)
+        assert store.read("ttl") == []
+        with pytest.raises(NotFoundError):
+            store.get_thread("ttl")
+    with RedisStore(redis_plain.url, prefix=prefix) as plain:
+        plain.append("forever", Message.user("x"))
+        assert plain.client.pttl(f"{prefix}:t:{{forever}}:meta") == -1
+
+
+def test_expired_threads_leave_no_ghosts_in_listings(redis_plain: RedisServer) -> None:
+    with RedisStore(redis_plain.url, prefix=_prefix(), ttl=0.2) as store:
+        store.append("gone", Message.user("x"), user_id="ghost")
+        (m,) = store.append("gone2", Message.user("y"), user_id="ghost")
+        time.sleep(0.4)
+        assert store.list_threads("ghost").threads == ()
+        with pytest.raises(NotFoundError):
+            store.get(m.id)
+        store.append("again", Message.user("reuse id", id=m.id), user_id="ghost")
+        assert store.get(m.id).thread_id == "again"
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+def test_wrong_type_key_gives_a_clear_error_and_spares_other_threads(store: RedisStore) -> None:
+    store.append("fine", Message.user("ok"))
+    store.client.set(f"{store.prefix}:t:{{broken}}:meta", "not a hash")
+    with pytest.raises(SchemaError, match="wrong kind of value"):
+        store.append("broken", Message.user("x"))
+    with pytest.raises(SchemaError):
+        store.read("broken")
+    assert [m.text for m in store.read("fine")] == ["ok"]
+
+
+def test_binary_junk_in_a_message(redis_plain: RedisServer) -> None:
+    prefix = _prefix()
+    with RedisStore(redis_plain.url, prefix=prefix) as store:
+        stored = store.append("junk", [Message.user(f"m{i}") for i in range(4)])
+        store.client.hset(f"{prefix}:t:{{junk}}:m", stored[1].id, b"\xff\x00\x9c{junk")
+        with pytest.raises(SchemaError, match=stored[1].id):
+            store.read("junk")
+        assert [m.text for m in store.read("junk", last=2)] == ["m2", "m3"]
+        assert store.get(stored[0].id).text == "m0"
+    with RedisStore(redis_plain.url, prefix=prefix, on_corrupt="skip") as lenient:
+        assert [m.text for m in lenient.read("junk")] == ["m0", "m2", "m3"]
+
+
+def test_invalid_arguments(store: RedisStore) -> None:
+    with pytest.raises(InvalidMessageError):
+        store.append("x", Message.user("y"), branch="")
+    with pytest.raises(InvalidMessageError):
+        store.list_threads("u", limit=0)
+    with pytest.raises(InvalidMessageError):
+        store.list_threads("u", cursor="%%%")
+    with pytest.raises(InvalidMessageError):
+        store.append("x", [Message.user("y"), "not a message"])  # type: ignore[list-item]
+
+
+def test_server_restart_loses_nothing_acknowledged() -> None:
+    server = RedisServer(persistent=True).start()
+    try:
+        store = RedisStore(server.url, prefix="restart")
+        acked = store.append("r", [Message.user(f"m{i}") for i in range(10)])
+        server.stop(cleanup=False)
+        with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{server.port}"):
+            store.append("r", Message.user("while down"))
+        server.start()
+        back = store.read("r")
+        assert back == acked  # the store reconnects by itself
+        more = store.append("r", Message.user("after"))
+        assert store.read("r")[-1] == more[0]
+        assert more[0].parent_id == acked[-1].id
+        store.close()
+    finally:
+        server.stop()
+
+
+# -- async ----------------------------------------------------------------------------------
+
+
+async def test_native_async_matches_sync(redis_plain: RedisServer) -> None:
+    prefix = _prefix()
+    async with RedisStore(redis_plain.url, prefix=prefix) as store:
+        stored = await store.aappend("as", [Message.user(f"m{i}") for i in range(6)])
+        assert await store.aread("as") == store.read("as") == stored
+        assert await store.aread("as", last=2) == stored[-2:]
+        info = await store.afork("as", stored[2].id, name="alt")
+        assert info.head_id == stored[2].id
+        await asyncio.gather(*(store.aappend("as", Message.user(f"c{i}")) for i in range(20)))
+        assert len(await store.aread("as")) == 26
+        assert (await store.aget_thread("as")).message_count == 26
+        assert store._aclient is not None  # really the redis.asyncio client
+
+
+async def test_async_errors_name_the_address() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
+        await store.aread("x")
+    await store.aclose()
