@@ -1,0 +1,253 @@
+"""``TelaContextMiddleware``: the context engine in front of every model call of an agent.
+
+For ``langchain.agents.create_agent``. Before each model call the middleware
+
+1. persists the messages of the agent state that the store does not hold yet (the turn so
+   far: the user's input, earlier model replies, tool results) to the thread, and
+2. replaces the request's messages by the context engine's view of the whole stored thread:
+   pinned prefix, summary of what left the window, recalled turns, recent window, within the
+   budget, tool calls never separated from their results, a byte-stable prefix.
+
+After the agent finishes, the final reply is persisted too. The agent state itself is never
+rewritten (unlike ``SummarizationMiddleware``, which replaces the state's messages by a
+summary): the store keeps everything, the model sees the view.
+
+Broken tool pairs: a tool result whose call is not in the thread is rejected when persisted
+(``InvalidMessageError``, nothing of that batch is stored); a call whose results never came
+(an interrupted run) is stored, and the engine leaves it out of the view (``on_broken``).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from tela_memory.context.builder import ContextBuilder
+from tela_memory.context.parts import Summary
+from tela_memory.context.policy import ContextPolicy
+from tela_memory.context.report import Context
+from tela_memory.errors import TelaMemoryError
+from tela_memory.messages import Message
+from tela_memory.stores import MessageStore, open_store
+from tela_memory_langchain._optional import require
+from tela_memory_langchain.convert import langchain_id, messages_to_core, messages_to_langchain
+
+require("langchain", "agents")
+
+from langchain.agents.middleware import (  # noqa: E402
+    AgentMiddleware,
+    AgentState,
+    ModelRequest,
+    ModelResponse,
+)
+from langgraph.config import get_config  # noqa: E402
+from langgraph.runtime import Runtime  # noqa: E402
+
+if TYPE_CHECKING:
+    from tela_memory.recall import Index
+
+
+@dataclass
+class _Thread:
+    messages: list[Message] = field(default_factory=list)
+    known: set[str] = field(default_factory=set)
+    builder: ContextBuilder | None = None
+    last: Context | None = None
+
+    def add(self, stored: Sequence[Message]) -> None:
+        self.messages.extend(stored)
+        for m in stored:
+            self.known.add(m.id)
+            lc = langchain_id(m)
+            if lc is not None:
+                self.known.add(lc)
+
+
+class TelaContextMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+    """Apply a Tela context policy before each model call and persist every turn.
+
+    Args:
+        store: a message store or a store URL (``None``: the embedded default file).
+        policy: the :class:`~tela_memory.context.policy.ContextPolicy`, or a token budget
+            (then: pinned prefix, recent window and an extractive summary of what leaves it).
+        thread_id: a fixed thread; by default the run's ``configurable.thread_id``.
+        user_id: owner of the threads this middleware writes.
+        index: an optional recall index; persisted messages are indexed as they are stored.
+
+    The budget covers the conversation; the agent's own system prompt is sent in front of it.
+    """
+
+    def __init__(
+        self,
+        store: MessageStore | str | None = None,
+        *,
+        policy: ContextPolicy | int = 8000,
+        thread_id: str | None = None,
+        user_id: str | None = None,
+        index: Index | None = None,
+    ) -> None:
+        super().__init__()
+        self._store_arg = store
+        self._store: MessageStore | None = store if isinstance(store, MessageStore) else None
+        self.policy = (
+            policy
+            if isinstance(policy, ContextPolicy)
+            else ContextPolicy(policy, summary=Summary())
+        )
+        self.thread_id = thread_id
+        self.user_id = user_id
+        self.index = index
+        self._threads: dict[str, _Thread] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """Middleware name shown in graphs and traces."""
+        return "TelaContextMiddleware"
+
+    @property
+    def store(self) -> MessageStore:
+        """The message store (opened on first use when given as a URL)."""
+        if self._store is None:
+            self._store = open_store(self._store_arg if isinstance(self._store_arg, str) else None)
+        return self._store
+
+    def last_context(self, thread_id: str) -> Context | None:
+        """The last view built for a thread (messages sent and the engine's report)."""
+        state = self._threads.get(thread_id)
+        return state.last if state else None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _thread_id(self) -> str:
+        if self.thread_id is not None:
+            return self.thread_id
+        try:
+            configurable = get_config().get("configurable") or {}
+        except RuntimeError:
+            configurable = {}
+        thread = configurable.get("thread_id")
+        if not thread:
+            raise TelaMemoryError(
+                "TelaContextMiddleware needs a thread: pass thread_id=... or run the agent with "
+                "config={'configurable': {'thread_id': ...}}"
+            )
+        return str(thread)
+
+    def _state(self, thread_id: str) -> _Thread:
+        with self._lock:
+            state = self._threads.get(thread_id)
+            if state is None:
+                state = self._threads[thread_id] = _Thread()
+            return state
+
+    def _fresh(self, state: _Thread, tail: list[Message]) -> bool:
+        """Whether the cached copy of the thread still ends where the store does."""
+        mine = state.messages[-1].id if state.messages else None
+        theirs = tail[-1].id if tail else None
+        return mine == theirs
+
+    @staticmethod
+    def _pending(state: _Thread, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+        for m in messages:  # as SummarizationMiddleware does: every state message gets an id
+            if m.id is None:
+                m.id = str(uuid.uuid4())
+        return [m for m in messages if m.id not in state.known]
+
+    def _builder(self, state: _Thread, thread_id: str) -> ContextBuilder:
+        if state.builder is None:
+            state.builder = self.policy.builder(thread_id=thread_id)
+        return state.builder
+
+    @staticmethod
+    def _query(messages: Sequence[BaseMessage]) -> str | None:
+        for m in reversed(messages):
+            if isinstance(m, HumanMessage):
+                return m.text or None
+        return None
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def _sync(self, thread_id: str, messages: Sequence[BaseMessage]) -> _Thread:
+        state = self._state(thread_id)
+        if not self._fresh(state, self.store.read(thread_id, last=1)):
+            state.messages, state.known = [], set()
+            state.add(self.store.read(thread_id))
+        new = self._pending(state, messages)
+        if new:
+            stored = self.store.append(thread_id, messages_to_core(new), user_id=self.user_id)
+            if self.index is not None:
+                self.index.upsert(stored)
+            state.add(stored)
+        return state
+
+    def _view(self, request: ModelRequest, ctx: Context) -> ModelRequest:
+        return request.override(messages=messages_to_langchain(ctx.messages))
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse],
+    ) -> ModelResponse:
+        """Persist the turn so far, then call the model with the engine's view."""
+        thread_id = self._thread_id()
+        state = self._sync(thread_id, request.messages)
+        ctx = self._builder(state, thread_id).build(
+            state.messages, query=self._query(request.messages)
+        )
+        state.last = ctx
+        return handler(self._view(request, ctx))
+
+    def after_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Persist the final reply (and anything else the store does not hold yet)."""
+        self._sync(self._thread_id(), state["messages"])
+        return None
+
+    # -- async ------------------------------------------------------------------------------
+
+    async def _async(self, thread_id: str, messages: Sequence[BaseMessage]) -> _Thread:
+        state = self._state(thread_id)
+        if not self._fresh(state, await self.store.aread(thread_id, last=1)):
+            state.messages, state.known = [], set()
+            state.add(await self.store.aread(thread_id))
+        new = self._pending(state, messages)
+        if new:
+            items = messages_to_core(new)
+            stored = await self.store.aappend(thread_id, items, user_id=self.user_id)
+            if self.index is not None:
+                await self.index.aupsert(stored)
+            state.add(stored)
+        return state
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
+    ) -> ModelResponse:
+        """Async twin of :meth:`wrap_model_call`."""
+        thread_id = self._thread_id()
+        state = await self._async(thread_id, request.messages)
+        ctx = await self._builder(state, thread_id).abuild(
+            state.messages, query=self._query(request.messages)
+        )
+        state.last = ctx
+        return await handler(self._view(request, ctx))
+
+    async def aafter_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Async twin of :meth:`after_agent`."""
+        await self._async(self._thread_id(), state["messages"])
+        return None
+
+    def close(self) -> None:
+        """Close the store if this middleware opened it from a URL."""
+        if self._store is not None and not isinstance(self._store_arg, MessageStore):
+            self._store.close()
+            self._store = None
+
+
+__all__ = ["TelaContextMiddleware"]

@@ -1,0 +1,198 @@
+"""``TelaContextMiddleware`` in real ``create_agent`` agents, against ``SummarizationMiddleware``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain.agents import create_agent
+from langchain.agents.middleware import SummarizationMiddleware
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from lc_fakes import call, scripted
+
+from tela_memory.context.policy import ContextPolicy
+from tela_memory.context.report import Decision
+from tela_memory.errors import InvalidMessageError, TelaMemoryError
+from tela_memory.stores.base import MessageStore
+from tela_memory.tokens import ApproxCounter
+from tela_memory_langchain.convert import messages_to_core
+from tela_memory_langchain.middleware import TelaContextMiddleware
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def _policy(budget: int) -> ContextPolicy:
+    return ContextPolicy(budget, counter=ApproxCounter())
+
+
+def _cfg(thread: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}}
+
+
+def _pairs_intact(messages: list[BaseMessage]) -> bool:
+    """Every tool result follows its call, every call has all its results."""
+    open_calls: set[str] = set()
+    for m in messages:
+        if isinstance(m, AIMessage):
+            if open_calls:
+                return False
+            open_calls = {c["id"] for c in m.tool_calls if c["id"]}
+        elif isinstance(m, ToolMessage):
+            if m.tool_call_id not in open_calls:
+                return False
+            open_calls.discard(m.tool_call_id)
+        elif open_calls:
+            return False
+    return not open_calls
+
+
+def _long_history(turns: int) -> list[BaseMessage]:
+    out: list[BaseMessage] = [SystemMessage("You are Tela. Always answer in French.", id="sys")]
+    for i in range(turns):
+        filler = " ".join(f"word{i}_{j}" for j in range(40))
+        out.append(HumanMessage(f"question {i}: {filler}", id=f"h{i}"))
+        if i % 3 == 1:
+            out.append(
+                AIMessage(
+                    "",
+                    id=f"c{i}",
+                    tool_calls=[
+                        {"name": "add", "args": {"a": i, "b": 1}, "id": f"call{i}a"},
+                        {"name": "add", "args": {"a": i, "b": 2}, "id": f"call{i}b"},
+                    ],
+                )
+            )
+            out.append(ToolMessage(str(i + 1), tool_call_id=f"call{i}a", id=f"r{i}a"))
+            out.append(ToolMessage(str(i + 2), tool_call_id=f"call{i}b", id=f"r{i}b"))
+        out.append(AIMessage(f"answer {i}: {filler}", id=f"a{i}"))
+    return out
+
+
+def test_agent_turns_are_persisted_and_remembered(store: MessageStore, thread: str) -> None:
+    model = scripted(call("add", "c1", a=2, b=2), "4", "Still 4.")
+    middleware = TelaContextMiddleware(store, policy=_policy(4000), user_id="u1")
+    agent = create_agent(model, tools=[add], system_prompt="Be terse.", middleware=[middleware])
+    out = agent.invoke({"messages": [HumanMessage("2+2?")]}, config=_cfg(thread))
+    assert [m.type for m in out["messages"]] == ["human", "ai", "tool", "ai"]
+    # No checkpointer: the second run knows the first one through the store alone.
+    agent.invoke({"messages": [HumanMessage("And again?")]}, config=_cfg(thread))
+    assert [m.text for m in store.read(thread)] == ["2+2?", "", "4", "4", "And again?", "Still 4."]
+    assert {m.user_id for m in store.read(thread)} == {"u1"}
+    assert [m.text for m in model.seen[-1]] == ["Be terse.", "2+2?", "", "4", "4", "And again?"]
+
+
+async def test_async_agent(store: MessageStore, thread: str) -> None:
+    model = scripted(call("add", "c1", a=1, b=1), "2")
+    middleware = TelaContextMiddleware(store, policy=_policy(4000))
+    agent = create_agent(model, tools=[add], middleware=[middleware])
+    out = await agent.ainvoke({"messages": [HumanMessage("1+1?")]}, config=_cfg(thread))
+    assert out["messages"][-1].text == "2"
+    assert [m.role.value for m in await store.aread(thread)] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
+
+
+def test_with_a_checkpointer_nothing_is_stored_twice(store: MessageStore, thread: str) -> None:
+    model = scripted("one", "two", "three")
+    middleware = TelaContextMiddleware(store, policy=_policy(4000))
+    agent = create_agent(model, middleware=[middleware], checkpointer=InMemorySaver())
+    for text in ("a", "b", "c"):
+        agent.invoke({"messages": [HumanMessage(text)]}, config=_cfg(thread))
+    assert [m.text for m in store.read(thread)] == ["a", "one", "b", "two", "c", "three"]
+
+
+def test_view_fits_the_budget_keeps_pairs_and_pins_the_system(
+    store: MessageStore, thread: str
+) -> None:
+    history = _long_history(12)
+    model = scripted("fin")
+    policy = _policy(900)
+    middleware = TelaContextMiddleware(store, policy=policy)
+    agent = create_agent(model, tools=[add], middleware=[middleware])
+    agent.invoke(
+        {"messages": [*history, HumanMessage("last question", id="hq")]}, config=_cfg(thread)
+    )
+    sent = model.seen[-1]
+    assert sent[0] == history[0]  # the system message is pinned, unchanged
+    assert sent[-1].text == "last question"
+    assert _pairs_intact(sent)
+    ctx = middleware.last_context(thread)
+    assert ctx is not None
+    assert ctx.report.tokens_out <= 900
+    assert ctx.report.ids(Decision.SUMMARISED) or ctx.report.ids(Decision.DROPPED)
+    assert len(store.read(thread)) == len(history) + 2  # the store keeps everything
+
+
+def test_compared_with_summarization_middleware(store: MessageStore, thread: str) -> None:
+    """Same history, same trigger size: SummarizationMiddleware summarises the user's system
+    message away and rewrites the agent state; Tela keeps the system message pinned, keeps
+    tool pairs whole and leaves the state (and the store) complete."""
+    history = [*_long_history(12), HumanMessage("last question", id="hq")]
+    theirs = scripted("fin")
+    summarizer = scripted("A SUMMARY.")
+    summarizing = create_agent(
+        theirs,
+        tools=[add],
+        middleware=[
+            SummarizationMiddleware(summarizer, trigger=("tokens", 900), keep=("messages", 6))
+        ],
+    )
+    out_theirs = summarizing.invoke({"messages": history})
+    ours = scripted("fin")
+    tela = TelaContextMiddleware(store, policy=_policy(900))
+    out_ours = create_agent(ours, tools=[add], middleware=[tela]).invoke(
+        {"messages": history}, config=_cfg(thread)
+    )
+
+    sent_theirs, sent_ours = theirs.seen[-1], ours.seen[-1]
+    assert not any(isinstance(m, SystemMessage) for m in sent_theirs)  # instructions lost
+    assert sent_ours[0].text == "You are Tela. Always answer in French."
+    assert _pairs_intact(sent_theirs)
+    assert _pairs_intact(sent_ours)
+    # SummarizationMiddleware rewrote the state: the original turns are gone from it.
+    assert len(out_theirs["messages"]) < len(history)
+    assert out_ours["messages"][: len(history)] == history
+    assert len(store.read(thread)) == len(history) + 1
+
+
+def test_orphan_tool_result_in_the_state_is_rejected(store: MessageStore, thread: str) -> None:
+    agent = create_agent(
+        scripted("x"), middleware=[TelaContextMiddleware(store, policy=_policy(900))]
+    )
+    broken = [HumanMessage("hi"), ToolMessage("42", tool_call_id="never_called")]
+    with pytest.raises(InvalidMessageError, match="orphan tool result"):
+        agent.invoke({"messages": broken}, config=_cfg(thread))
+    assert store.read(thread) == []
+
+
+def test_interrupted_tool_call_is_left_out_of_the_view(store: MessageStore, thread: str) -> None:
+    # A call whose result never came (a crashed run) is stored but never sent.
+    store.append(thread, messages_to_core([HumanMessage("hi"), call("add", "lost", a=1, b=2)]))
+    model = scripted("ok")
+    agent = create_agent(model, middleware=[TelaContextMiddleware(store, policy=_policy(900))])
+    agent.invoke({"messages": [HumanMessage("hello?")]}, config=_cfg(thread))
+    assert _pairs_intact(model.seen[-1])
+    assert [m.text for m in model.seen[-1]] == ["hi", "hello?"]
+
+
+def test_a_thread_is_required(store: MessageStore) -> None:
+    agent = create_agent(
+        scripted("x"), middleware=[TelaContextMiddleware(store, policy=_policy(900))]
+    )
+    with pytest.raises(TelaMemoryError, match="thread_id"):
+        agent.invoke({"messages": [HumanMessage("hi")]})
