@@ -61,6 +61,14 @@ def parse_json(text: str, source: str = "input", line_offset: int = 0) -> Any:
         raise FormatError("JSON nested too deeply", source) from exc
 
 
+def parse_embedded_json(text: str, where: str) -> Any:
+    """JSON embedded in a text format (a tool call in Markdown ...); errors name ``where``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"invalid JSON ({exc.msg})", where) from exc
+
+
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Non-blank lines of a file as ``(line number, text)``, decoded strictly as UTF-8."""
     with path.open("rb") as fh:
@@ -116,6 +124,7 @@ __all__ = [
     "decode_utf8",
     "expect",
     "iter_lines",
+    "parse_embedded_json",
     "parse_json",
     "split_data_url",
 ]

@@ -96,7 +96,7 @@ def from_anthropic(
 ) -> list[Message]:
     """Anthropic ``messages`` (and ``system``) -> messages."""
     out: list[Message] = []
-    if isinstance(system, str) and system:
+    if isinstance(system, str):
         out.append(Message(role=Role.SYSTEM, content=system))
     elif isinstance(system, list) and system:
         out.append(Message(role=Role.SYSTEM, content=[_block(b, "$.system") for b in system]))

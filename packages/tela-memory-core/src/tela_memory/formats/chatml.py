@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tela_memory.formats._codec import Codec
-from tela_memory.formats._io import parse_json
+from tela_memory.formats._io import parse_embedded_json
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.messages import (
     Message,
@@ -77,7 +77,7 @@ class ChatMLCodec(Codec):
         if r is Role.TOOL:
             results = []
             for m in _RESP.finditer(body):
-                data = parse_json(m.group(1), where)
+                data = parse_embedded_json(m.group(1), where)
                 if not isinstance(data, dict) or "tool_call_id" not in data:
                     raise FormatError(
                         "<tool_response> needs a JSON object with tool_call_id", where
@@ -98,7 +98,7 @@ class ChatMLCodec(Codec):
             body = body[t.end() :]
         calls: list[ToolCallBlock] = []
         for m in _CALL.finditer(body):
-            data = parse_json(m.group(1), where)
+            data = parse_embedded_json(m.group(1), where)
             if not isinstance(data, dict) or "name" not in data:
                 raise FormatError("<tool_call> needs a JSON object with a name", where)
             calls.append(

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tela_memory.formats._codec import Codec
-from tela_memory.formats._io import data_url, parse_json, split_data_url
+from tela_memory.formats._io import data_url, parse_embedded_json, split_data_url
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.messages import (
     ContentBlock,
@@ -31,7 +31,7 @@ _HEADING = re.compile(
 )
 _CONV = re.compile(r"^# (.*)$(?:\n<!-- conversation: (.*) -->)?", re.MULTILINE)
 _SPECIAL = re.compile(
-    r"^```tool_call (?P<head>\{.*\})\n(?P<args>.*?)\n```$"
+    r"^```tool_call (?P<head>\{[^\n]*\})\n(?P<args>.*?)\n```$"
     r"|^<details><summary>Thinking</summary>\n\n(?P<think>.*?)\n\n</details>$"
     r"|^!\[(?P<alt>[^\]\n]*)\]\((?P<src>[^)\s]+)\)$",
     re.MULTILINE | re.DOTALL,
@@ -92,8 +92,8 @@ class MarkdownCodec(Codec):
                 blocks.append(TextBlock(text=text))
             last = m.end()
             if m.group("head") is not None:
-                head = parse_json(m.group("head"), where)
-                args = parse_json(m.group("args"), where)
+                head = parse_embedded_json(m.group("head"), where)
+                args = parse_embedded_json(m.group("args"), where)
                 if not isinstance(head, dict) or not isinstance(args, dict):
                     raise FormatError("a tool_call fence needs JSON objects", where)
                 blocks.append(

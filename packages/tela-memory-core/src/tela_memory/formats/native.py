@@ -104,7 +104,7 @@ class _LineCodec(Codec):
     suffix = ".jsonl"
 
     def units(self, text: str) -> Iterator[tuple[str, Any]]:
-        lines = ((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
+        lines = ((n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip())
         yield from self.units_from_lines(lines)
 
     def units_from_lines(self, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
@@ -115,10 +115,12 @@ class _LineCodec(Codec):
 
 class MessageLinesCodec(_LineCodec):
     """One message per line (our message JSON); consecutive lines of a thread form a
-    conversation. Branch heads are the leaves; only ``main`` keeps its name."""
+    conversation. A thread with branches ends with a line ``{"thread_id", "default_branch",
+    "branches"}`` naming the heads; without it, ``main`` ends at the thread's last line."""
 
     name = "jsonl"
     description = "JSONL, one message per line (Tela Memory message JSON)"
+    lossless = True
 
     def units_from_lines(self, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
         group: list[tuple[str, Any]] = []
@@ -134,65 +136,64 @@ class MessageLinesCodec(_LineCodec):
             yield group[0][0], group
 
     def decode_unit(self, raw: Any, where: str, report: LossReport) -> Conversation:
-        msgs = [_message(obj, w) for w, obj in raw]
-        parents = {m.parent_id for m in msgs}
-        leaves = [m.id for m in msgs if m.id not in parents]
-        branches = {DEFAULT_BRANCH: msgs[-1].id}
-        n = 0
-        for leaf in leaves:
-            if leaf != msgs[-1].id:
-                n += 1
-                branches[f"branch-{n}"] = leaf
+        heads: dict[str, Any] | None = None
+        msgs: list[Message] = []
+        for w, obj in raw:
+            if isinstance(obj, dict) and "branches" in obj and "role" not in obj:
+                heads = obj
+                continue
+            msgs.append(_message(obj, w))
+        if not msgs:
+            raise FormatError("a branches line without messages", where)
         first = msgs[0]
+        if heads is not None:
+            branches = expect(heads.get("branches"), dict, where, "branches")
+            return Conversation(
+                msgs,
+                id=first.thread_id,
+                branches=dict(branches),
+                default_branch=str(heads.get("default_branch") or DEFAULT_BRANCH),
+                user_id=first.user_id,
+            )
         if all(m.parent_id is None for m in msgs):
             return Conversation.linear(msgs, id=first.thread_id, user_id=first.user_id)
-        return Conversation(msgs, id=first.thread_id, branches=branches, user_id=first.user_id)
+        return Conversation(
+            msgs,
+            id=first.thread_id,
+            branches={DEFAULT_BRANCH: msgs[-1].id},
+            user_id=first.user_id,
+        )
 
     def encode(self, conversations: Sequence[Conversation], report: LossReport) -> str:
         lines = []
         for conv in conversations:
-            extra = [b for b in conv.branches if b != conv.default_branch]
-            if extra:
-                report.add(
-                    "branch_name",
-                    f"conversation {conv.id!r}",
-                    f"branch names {extra} become branch-N (the tree is kept)",
-                )
             if conv.title or conv.tags or conv.metadata:
                 report.add(
                     "thread_metadata",
                     f"conversation {conv.id!r}",
-                    "thread title, tags and metadata are not kept",
+                    "thread title, tags and metadata are not kept (use 'tela')",
                 )
-            default_path = {m.id for m in conv.path()} if conv.messages else set()
-            # off-branch messages first, so that the default head is the thread's last line
-            ordered = [m for m in conv.messages if m.id not in default_path]
-            ordered += [m for m in conv.messages if m.id in default_path]
-            if ordered and extra:
-                ordered = _parents_first(ordered)
-            for m in ordered:
+            for m in conv.messages:
                 m2 = m if m.thread_id == conv.id else m.model_copy(update={"thread_id": conv.id})
                 lines.append(m2.model_dump_json())
+            simple = (
+                conv.default_branch == DEFAULT_BRANCH
+                and list(conv.branches) == [DEFAULT_BRANCH]
+                and bool(conv.messages)
+                and conv.branches[DEFAULT_BRANCH] == conv.messages[-1].id
+            )
+            if conv.messages and not simple:
+                lines.append(
+                    json.dumps(
+                        {
+                            "thread_id": conv.id,
+                            "default_branch": conv.default_branch,
+                            "branches": conv.branches,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
         return "\n".join(lines) + ("\n" if lines else "")
-
-
-def _parents_first(msgs: list[Message]) -> list[Message]:
-    """Stable order where each message comes after its parent, the default head last."""
-    placed: set[str] = set()
-    out: list[Message] = []
-    pending = list(msgs)
-    while pending:
-        rest = []
-        for m in pending:
-            if m.parent_id is None or m.parent_id in placed:
-                out.append(m)
-                placed.add(m.id)
-            else:
-                rest.append(m)
-        if len(rest) == len(pending):
-            raise FormatError("parent links form a cycle")
-        pending = rest
-    return out
 
 
 class ConversationLinesCodec(_LineCodec):

@@ -100,8 +100,7 @@ def message_from_openai(item: Any, where: str) -> Message:
     if isinstance(item.get("reasoning_content"), str):
         blocks.append(ThinkingBlock(text=item["reasoning_content"]))
     if isinstance(content, str):
-        if content or not item.get("tool_calls"):
-            blocks.append(TextBlock(text=content))
+        blocks.append(TextBlock(text=content))
     elif isinstance(content, list):
         blocks.extend(_part_to_block(p, f"{where}.content[{i}]") for i, p in enumerate(content))
     elif content is not None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tela_memory.formats._codec import Codec
-from tela_memory.formats._io import parse_json
+from tela_memory.formats._io import parse_embedded_json
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.messages import ContentBlock, Message, Role, TextBlock, ToolCallBlock
 
@@ -68,7 +68,7 @@ class PlainTextCodec(Codec):
                 continue
             blocks: list[ContentBlock] = []
             for c in _CALL.finditer(text):
-                args = parse_json(c.group(3), w)
+                args = parse_embedded_json(c.group(3), w)
                 blocks.append(ToolCallBlock(id=c.group(1), name=c.group(2), arguments=args))
             rest = _CALL.sub("", text).strip("\n")
             if rest or not blocks:

@@ -144,7 +144,7 @@ def detect_format(text: str) -> str:
     if head.startswith("<|im_start|>"):
         return "chatml"
     if head[:1] in "[{":
-        lines = [line for line in text.splitlines()[:3] if line.strip()]
+        lines = [line for line in text.split("\n", 3)[:3] if line.strip()]
         if len(lines) >= 2 and lines[1].lstrip().startswith("{"):
             try:
                 first = parse_json(lines[0])

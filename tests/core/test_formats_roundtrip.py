@@ -1,0 +1,262 @@
+"""Round-trip properties of the codecs.
+
+Lossless formats (``tela``, ``jsonl``) give back exactly what they were given, branches and
+all. Every other codec gives back the roles and content blocks it can hold, and when a
+conversation holds only such content its loss report is empty.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tela_memory.formats import Conversation, detect_format, read_text, write_text
+from tela_memory.messages import (
+    DocumentBlock,
+    ImageBlock,
+    Message,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+    ToolResultBlock,
+)
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# -- strategies -------------------------------------------------------------------------------
+
+any_text = st.text(min_size=0, max_size=40)
+safe_text = st.text(
+    alphabet=string.ascii_letters + string.digits + " .,?'-", min_size=1, max_size=40
+).filter(lambda s: s.strip() == s and s != "")
+names = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=12)
+json_scalars = st.one_of(st.integers(-1000, 1000), st.booleans(), safe_text, st.none())
+arguments = st.dictionaries(names, json_scalars, max_size=3)
+b64 = st.sampled_from(["iVBORw0KGgo=", "AAAA", "SGVsbG8="])
+
+
+def images(with_url: bool = True, with_data: bool = True) -> st.SearchStrategy[ImageBlock]:
+    options = []
+    if with_data:
+        options.append(st.builds(ImageBlock, data=b64, mime_type=st.just("image/png")))
+    if with_url:
+        options.append(st.builds(ImageBlock, url=st.just("https://example.com/a.png")))
+    return st.one_of(*options)
+
+
+@st.composite
+def dialogue(
+    draw: st.DrawFn,
+    *,
+    text: st.SearchStrategy[str] = any_text,
+    thinking: bool = False,
+    signatures: bool = False,
+    image: st.SearchStrategy[ImageBlock] | None = None,
+    calls_with_text: bool = True,
+    system: bool = True,
+) -> list[Message]:
+    """A valid conversation: system?, then turns of user -> assistant (maybe tool calls)."""
+    msgs: list[Message] = []
+    if system and draw(st.booleans()):
+        msgs.append(Message.system(draw(text)))
+    n_calls = 0
+    for _ in range(draw(st.integers(1, 4))):
+        user_blocks: list[Any] = [TextBlock(text=draw(text))]
+        if image is not None and draw(st.booleans()):
+            user_blocks.append(draw(image))
+        msgs.append(Message.user(user_blocks))
+        blocks: list[Any] = []
+        if thinking and draw(st.booleans()):
+            sig = draw(st.one_of(st.none(), names)) if signatures else None
+            blocks.append(ThinkingBlock(text=draw(text), signature=sig))
+        if draw(st.booleans()):
+            calls = []
+            for _ in range(draw(st.integers(1, 2))):
+                n_calls += 1
+                calls.append(
+                    ToolCallBlock(id=f"call_{n_calls}", name=draw(names), arguments=draw(arguments))
+                )
+            if calls_with_text and draw(st.booleans()):
+                blocks.append(TextBlock(text=draw(text)))
+            msgs.append(Message.assistant(blocks, tool_calls=calls))
+            for c in calls:
+                msgs.append(Message.tool(c.id, draw(text)))
+            msgs.append(Message.assistant(draw(text)))
+        else:
+            blocks.append(TextBlock(text=draw(text)))
+            msgs.append(Message.assistant(blocks))
+    return msgs
+
+
+def shape(messages: list[Message]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """What a codec must keep: roles and blocks (ids, times and metadata aside)."""
+    return [(m.role.value, [b.model_dump() for b in m.content]) for m in messages]
+
+
+def renumber_calls(messages: list[Message]) -> list[Message]:
+    """Tool call ids in order of appearance (for formats that do not keep them)."""
+    mapping: dict[str, str] = {}
+    out = []
+    for m in messages:
+        blocks: list[Any] = []
+        for b in m.content:
+            if isinstance(b, ToolCallBlock):
+                mapping[b.id] = f"call_{len(mapping) + 1}"
+                b = b.model_copy(update={"id": mapping[b.id]})
+            elif isinstance(b, ToolResultBlock):
+                b = b.model_copy(update={"tool_call_id": mapping.get(b.tool_call_id, "?")})
+            blocks.append(b)
+        out.append(m.model_copy(update={"content": blocks}))
+    return out
+
+
+# -- lossless formats -------------------------------------------------------------------------
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> Conversation:
+    """A conversation with branches: a main path plus forks at random points."""
+    main = draw(dialogue(thinking=True, signatures=True, image=images()))
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    main = [
+        m.model_copy(
+            update={
+                "created_at": t0 + timedelta(seconds=i),
+                "metadata": draw(st.dictionaries(names, json_scalars, max_size=2)),
+                "name": draw(st.one_of(st.none(), names)),
+            }
+        )
+        for i, m in enumerate(main)
+    ]
+    conv = Conversation.linear(
+        main,
+        id=draw(names),
+        title=draw(st.one_of(st.none(), any_text)),
+        tags=tuple(draw(st.lists(names, max_size=2))),
+        metadata={"k": draw(json_scalars)},
+        user_id="u1",
+    )
+    for b in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(main) - 1))
+        parent = main[at].id
+        extra = []
+        for _ in range(draw(st.integers(1, 2))):
+            m = Message.user(draw(any_text), parent_id=parent)
+            extra.append(m)
+            parent = m.id
+        conv.messages.extend(extra)
+        conv.branches[f"alt-{b}"] = parent
+    return conv.validate()
+
+
+@SETTINGS
+@given(trees())
+def test_tela_json_is_lossless(conv: Conversation) -> None:
+    text, report = write_text([conv], "tela")
+    assert not report
+    assert not report.notes
+    assert detect_format(text) == "tela"
+    (back,) = read_text(text).conversations
+    assert back.messages == conv.messages
+    assert back.branches == conv.branches
+    assert (back.id, back.title, back.tags, back.metadata, back.user_id) == (
+        conv.id,
+        conv.title,
+        conv.tags,
+        conv.metadata,
+        conv.user_id,
+    )
+    for name in conv.branches:
+        assert back.path(name) == conv.path(name)
+
+
+@SETTINGS
+@given(st.lists(trees(), min_size=1, max_size=3, unique_by=lambda c: c.id))
+def test_jsonl_keeps_every_message_and_every_branch(convs: list[Conversation]) -> None:
+    text, _ = write_text(convs, "jsonl")
+    back = read_text(text, "jsonl").conversations
+    assert len(back) == len(convs)
+    for b, c in zip(back, convs, strict=True):
+        bound = {m.id: m.model_copy(update={"thread_id": c.id}) for m in c.messages}
+        assert {m.id: m for m in b.messages} == bound
+        assert b.branches == c.branches
+        for name in c.branches:
+            assert b.path(name) == [bound[m.id] for m in c.path(name)]
+
+
+# -- codecs that hold part of the model --------------------------------------------------------
+
+CASES: dict[str, tuple[st.SearchStrategy[list[Message]], Callable[[list[Message]], Any]]] = {
+    "openai": (dialogue(image=images()), shape),
+    "jsonl-conversations": (dialogue(image=images()), shape),
+    "openai-responses": (dialogue(thinking=True, signatures=True, image=images()), shape),
+    "anthropic": (dialogue(thinking=True, signatures=True, image=images()), shape),
+    "gemini": (
+        dialogue(text=safe_text, thinking=True, signatures=True, image=images(with_url=False)),
+        shape,
+    ),
+    "chatml": (dialogue(text=safe_text, thinking=True), shape),
+    "markdown": (dialogue(text=safe_text, thinking=True, image=images()), shape),
+    "text": (dialogue(text=safe_text), shape),
+    "sharegpt": (dialogue(calls_with_text=False), lambda ms: shape(renumber_calls(ms))),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(CASES))
+def test_codec_round_trips_what_it_can_hold(fmt: str) -> None:
+    strategy, key = CASES[fmt]
+
+    @SETTINGS
+    @given(strategy)
+    def check(msgs: list[Message]) -> None:
+        conv = Conversation.linear(msgs, id="c1")
+        text, report = write_text([conv], fmt)
+        assert not report, report.summary()
+        (back,) = read_text(text, fmt).conversations
+        assert key(back.messages) == key(msgs)
+        # detection may pick a format that reads the same (plain-text messages are valid
+        # OpenAI and Anthropic alike); what it reads must be the same
+        (auto,) = read_text(text).conversations
+        assert key(auto.messages) == key(msgs)
+        back.validate()
+
+    check()
+
+
+def test_losses_are_reported_not_dropped() -> None:
+    msgs = [
+        Message.user(
+            [
+                TextBlock(text="look"),
+                ImageBlock(data="AAAA", mime_type="image/png"),
+                DocumentBlock(url="https://example.com/x.pdf"),
+            ]
+        ),
+        Message.assistant(
+            [ThinkingBlock(text="hmm", signature="s")],
+            tool_calls=[ToolCallBlock(id="c1", name="f")],
+        ),
+        Message.tool("c1", "ok"),
+        Message.assistant("done"),
+    ]
+    conv = Conversation.linear(msgs, id="c")
+    conv.messages.append(Message.user("alt", parent_id=msgs[0].id))
+    conv.branches["alt"] = conv.messages[-1].id
+    expected = {
+        "sharegpt": {"image", "document", "thinking", "branch"},
+        "text": {"image", "document", "thinking", "branch"},
+        "openai": {"thinking", "document", "branch"},
+        "chatml": {"image", "document", "thinking_signature", "branch"},
+        "gemini": {"document", "branch"},
+        "markdown": {"document", "thinking_signature", "branch"},
+    }
+    for fmt, kinds in expected.items():
+        _, report = write_text([conv], fmt)
+        assert set(report.counts()) == kinds, (fmt, report.counts())
+        assert report.summary() != "nothing lost"
