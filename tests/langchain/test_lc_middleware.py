@@ -1,4 +1,4 @@
-"""``TelaContextMiddleware`` in real ``create_agent`` agents, against ``SummarizationMiddleware``."""
+"""``TelaContextMiddleware`` in real ``create_agent`` agents, next to SummarizationMiddleware."""
 
 from __future__ import annotations
 
