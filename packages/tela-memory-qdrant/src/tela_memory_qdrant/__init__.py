@@ -1,1 +1,5 @@
-"""Tela Memory for qdrant (filled by its own issue)."""
+"""Tela Memory on Qdrant: the recall index on a Qdrant server, local mode or injected client."""
+
+from tela_memory_qdrant.index import QdrantIndex
+
+__all__ = ["QdrantIndex"]

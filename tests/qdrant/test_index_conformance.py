@@ -1,0 +1,64 @@
+"""``QdrantIndex`` passes the index conformance suite in every way it can be opened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tela_memory.testing.embedders import HashEmbedder
+from tela_memory.testing.index_suite import IndexConformance
+from tela_memory_qdrant import QdrantIndex
+
+
+class TestQdrantLocalMemory(IndexConformance):
+    """qdrant-client local mode, in memory."""
+
+    @pytest.fixture
+    def index(self, embedder: HashEmbedder) -> Iterator[QdrantIndex]:
+        with QdrantIndex(location=":memory:", embedder=embedder) as idx:
+            yield idx
+
+
+class TestQdrantLocalPath(IndexConformance):
+    """qdrant-client local mode, persisted in a folder."""
+
+    @pytest.fixture
+    def index(self, embedder: HashEmbedder, tmp_path: Path) -> Iterator[QdrantIndex]:
+        with QdrantIndex(path=tmp_path / "qdrant", embedder=embedder) as idx:
+            yield idx
+
+
+class TestQdrantServer(IndexConformance):
+    """The server (``QDRANT_URL``) when given, else an injected local-mode client."""
+
+    @pytest.fixture
+    def index(self, embedder: HashEmbedder, qdrant_target: dict[str, Any]) -> Iterator[QdrantIndex]:
+        with QdrantIndex(embedder=embedder, **qdrant_target) as idx:
+            yield idx
+
+
+class TestQdrantEngineFusion(IndexConformance):
+    """Hybrid fused in the engine (``prefetch`` + ``FusionQuery(RRF)``), one round trip."""
+
+    @pytest.fixture
+    def index(self, embedder: HashEmbedder, qdrant_target: dict[str, Any]) -> Iterator[QdrantIndex]:
+        with QdrantIndex(embedder=embedder, fusion="qdrant", **qdrant_target) as idx:
+            yield idx
+
+
+class _LexicalOnly(QdrantIndex):
+    supports_dense = False
+
+
+class TestQdrantLexicalOnly(IndexConformance):
+    """No embedder: sparse vectors only; hybrid falls back to the lexical side."""
+
+    dense = False
+
+    @pytest.fixture
+    def index(self, qdrant_target: dict[str, Any]) -> Iterator[QdrantIndex]:
+        with _LexicalOnly(**qdrant_target) as idx:
+            yield idx
