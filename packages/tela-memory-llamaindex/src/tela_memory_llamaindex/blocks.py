@@ -59,7 +59,7 @@ def _latest_user_text(messages: Sequence[ChatMessage] | None) -> str:
 class TelaRecallBlock(BaseMemoryBlock[str]):
     """Relevant earlier messages from the recall index, one line each, best first.
 
-    Args:
+    Attributes:
         index: a Tela recall ``Index`` (for example ``SQLiteIndex.for_store(store)``).
         user_id: only this user's messages (always set it when serving several users).
         session_scope: ``"user"`` searches all of the user's threads, ``"session"`` only the
