@@ -1,4 +1,4 @@
-"""``TelaStore``: the LangGraph ``BaseStore`` contract, checked against LangGraph's InMemoryStore."""
+"""``TelaStore``: the LangGraph ``BaseStore`` contract, checked against InMemoryStore."""
 
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ def test_bad_values_are_refused(graph_store: TelaStore) -> None:
     graph_store.put(("n",), "k", {"v": 1})
     with pytest.raises(InvalidMessageError, match="operator"):
         graph_store.search(("n",), filter={"v": {"$in": [1]}})
-    with pytest.raises(ValueError, match="[Nn]amespace"):
+    with pytest.raises(ValueError, match=r"[Nn]amespace"):
         graph_store.put(("a.b",), "k", {"v": 1})
 
 
