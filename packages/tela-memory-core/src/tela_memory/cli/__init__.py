@@ -51,8 +51,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import warnings
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from tela_memory.errors import MissingDependency, TelaMemoryError
 
@@ -106,6 +107,7 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tela-memory`` script."""
+    warnings.showwarning = _warning
     try:
         app = build_app()
         app(args=argv, prog_name="tela-memory")
@@ -114,6 +116,17 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def _warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _fail(exc: TelaMemoryError) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tela_memory.formats._model import FormatError
 
-DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_BYTES = 100_000_000
 """Whole-document formats (JSON, Markdown ...) refuse files larger than this by default."""
 
 _DATA_URL = re.compile(

@@ -110,7 +110,10 @@ class _LineCodec(Codec):
     def units_from_lines(self, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
         """Raw units from ``(line number, text)`` pairs."""
         for n, line in lines:
-            yield f"line {n}", parse_json(line, "input", n - 1)
+            try:
+                yield f"line {n}", parse_json(line, "input", n - 1)
+            except FormatError as exc:  # handed on, so that the next lines can still be read
+                yield f"line {n}", exc
 
 
 class MessageLinesCodec(_LineCodec):
@@ -126,6 +129,12 @@ class MessageLinesCodec(_LineCodec):
         group: list[tuple[str, Any]] = []
         current: object = object()
         for where, obj in super().units_from_lines(lines):
+            if isinstance(obj, FormatError):
+                if group:
+                    yield group[0][0], group
+                    group, current = [], object()
+                yield where, obj
+                continue
             thread = obj.get("thread_id") if isinstance(obj, dict) else None
             if group and thread != current:
                 yield group[0][0], group

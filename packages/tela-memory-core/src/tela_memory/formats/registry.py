@@ -194,18 +194,10 @@ def _decode_units(
     result = ReadResult(codec.name, [])
     conv_ids: set[str] = set()
     msg_ids: set[str] = set()
-    it = iter(units)
-    while True:
+    for where, raw in units:
         try:
-            where, raw = next(it)
-        except StopIteration:
-            break
-        except FormatError as exc:
-            if not continue_on_error or not codec.line_based:
-                raise
-            result.skipped.append(exc)  # a bad line; the next lines can still be read
-            continue
-        try:
+            if isinstance(raw, FormatError):  # a line that is not JSON (JSONL formats)
+                raise raw
             conv = codec.safe_decode_unit(raw, where, result.report)
             if conv.id is not None and conv.id in conv_ids:
                 raise FormatError(f"duplicate conversation id {conv.id!r}", where)

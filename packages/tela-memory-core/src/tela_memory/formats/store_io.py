@@ -121,9 +121,7 @@ def import_conversations(
             if not continue_on_error:
                 for done in report.threads:
                     _forget(store, done)
-                raise type(exc)(
-                    f"conversation {conv.id or i!r} not imported: {exc}; nothing was imported"
-                ) from exc
+                raise ImportAborted(repr(conv.id) if conv.id else f"#{i}", exc) from exc
             report.skipped.append((str(conv.id or f"#{i}"), str(exc)))
         else:
             report.threads.append(tid)
