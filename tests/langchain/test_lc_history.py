@@ -190,3 +190,24 @@ async def test_runnable_with_message_history_async(store: MessageStore, thread: 
     await chain.ainvoke({"question": "second"}, config=config)
     assert [m.content for m in recorder.calls[1]][1:] == ["first", "one", "second"]
     assert len(store.read(thread)) == 4
+
+
+async def test_context_policy_view(store: MessageStore, thread: str) -> None:
+    from tela_memory.context.policy import ContextPolicy
+    from tela_memory.tokens import ApproxCounter
+
+    history = TelaChatMessageHistory(
+        thread, store=store, context=ContextPolicy(300, counter=ApproxCounter())
+    )
+    turns: list[BaseMessage] = [SystemMessage("Rules: be kind.")]
+    for i in range(30):
+        turns += [HumanMessage(f"question {i} " + "x " * 30), AIMessage(f"answer {i} " + "y " * 30)]
+    history.add_messages(turns)
+    view = history.messages
+    assert view[0] == turns[0]  # pinned
+    assert view[-1] == turns[-1]  # the newest turn
+    assert len(view) < len(turns)
+    assert history.last_context is not None
+    assert history.last_context.report.tokens_out <= 300
+    assert len(history.stored()) == len(turns)  # the store keeps everything
+    assert await history.aget_messages() == view

@@ -435,7 +435,7 @@ def _tool_content_in(
         )
     inner, hints, _ = _content_in(content)
     if all(isinstance(b, TextBlock | ImageBlock) for b in inner):
-        result = ToolResultBlock(tool_call_id=call_id, content=inner, is_error=is_error)  # type: ignore[arg-type]
+        result = ToolResultBlock(tool_call_id=call_id, content=inner, is_error=is_error)
         return [result], hints, True
     # Blocks a tool result cannot hold: keep the list verbatim, the text for search and tokens.
     meta["tool_content"] = _json(list(content), "tool message content")
@@ -553,24 +553,24 @@ def _to_langchain(message: Message) -> list[BaseMessage]:
         usage = lc.get("usage_metadata")
         return [
             AIMessage(
-                content=content,  # type: ignore[arg-type]
-                tool_calls=calls,  # type: ignore[arg-type]
+                content=content,
+                tool_calls=calls,
                 invalid_tool_calls=lc.get("invalid_tool_calls") or [],
                 usage_metadata=usage,
                 **common,
             )
         ]
     if kind == "chat":
-        return [ChatMessage(content=content, role=lc.get("role") or message.role.value, **common)]  # type: ignore[arg-type]
+        return [ChatMessage(content=content, role=lc.get("role") or message.role.value, **common)]
     if message.role is Role.USER and kind in (None, "human"):
-        return [HumanMessage(content=content, **common)]  # type: ignore[arg-type]
+        return [HumanMessage(content=content, **common)]
     if message.role in (Role.SYSTEM, Role.DEVELOPER) and kind in (None, "system"):
         if message.role is Role.DEVELOPER:
             common["additional_kwargs"].setdefault(_DEVELOPER_KWARG, "developer")
-        return [SystemMessage(content=content, **common)]  # type: ignore[arg-type]
+        return [SystemMessage(content=content, **common)]
     # The role was changed in the core after the message came from LangChain: follow the role.
     role = "assistant" if message.role is Role.ASSISTANT else message.role.value
-    return [ChatMessage(content=content, role=role, **common)]  # type: ignore[arg-type]
+    return [ChatMessage(content=content, role=role, **common)]
 
 
 def to_langchain(message: Message) -> BaseMessage:

@@ -83,7 +83,8 @@ class LangChainEmbedder(BaseEmbedder):
         raw = await self.embeddings.aembed_query(text)
         if self._dimension is None:
             self._dimension = len(raw)
-        return normalize([raw], n=1, dimension=self._dimension, model_id=self.model_id)[0]
+        out: Vectors = normalize([raw], n=1, dimension=self._dimension, model_id=self.model_id)[0]
+        return out
 
 
 __all__ = ["LangChainEmbedder"]

@@ -316,7 +316,8 @@ class TelaStore(BaseStore):
     ) -> list[SearchItem]:
         alive, t = self._alive(now)
         prefix = _ns(op.namespace_prefix)
-        where, args = alive, [t]
+        where = alive
+        args: list[Any] = [t]
         if prefix:
             where += " AND (ns = ? OR substr(ns, 1, ?) = ?)"
             args += [prefix, len(prefix) + 1, prefix + _SEP]
@@ -422,7 +423,7 @@ class TelaStore(BaseStore):
         return out
 
     def _texts_to_embed(self, ops: list[Op]) -> list[tuple[str, str, str, str]]:
-        out = []
+        out: list[tuple[str, str, str, str]] = []
         for op in ops:
             if isinstance(op, PutOp):
                 out.extend((_ns(op.namespace), op.key, p, t) for p, t in self._item_texts(op))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
+from tela_memory.context.builder import ContextBuilder
+from tela_memory.context.policy import ContextPolicy
+from tela_memory.context.report import Context
 from tela_memory.errors import InvalidMessageError
 from tela_memory.messages import Message
 from tela_memory.stores import MessageStore, open_store
@@ -18,19 +21,6 @@ if TYPE_CHECKING:
 
 BRANCH_SEPARATOR = "#"
 """``session_id="thread#branch"`` addresses a branch of a thread."""
-
-
-class ContextView(Protocol):
-    """What :class:`TelaChatMessageHistory` needs of a context policy: stored messages in, the
-    messages to send out (a subset, possibly with summaries), sync and async."""
-
-    def select(self, messages: Sequence[Message]) -> list[Message]:
-        """The messages to show the model."""
-        ...
-
-    async def aselect(self, messages: Sequence[Message]) -> list[Message]:
-        """Async twin of :meth:`select`."""
-        ...
 
 
 def split_session_id(session_id: str, branch: str | None = None) -> tuple[str, str | None]:
@@ -60,8 +50,9 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
             :meth:`close`). ``None`` opens the embedded default file.
         user_id: owner of the thread (set on first append; a different owner is refused).
         branch: the branch to read and append to (the thread's default when ``None``).
-        context: an optional context policy: ``messages`` returns its pruned view while the
-            store keeps everything.
+        context: an optional :class:`~tela_memory.context.policy.ContextPolicy`: ``messages``
+            returns its view (pinned prefix, summary, recent window within the budget, tool
+            pairs whole) while the store keeps everything; :attr:`last_context` has the report.
         index: an optional recall index; appended messages are indexed as they are stored.
     """
 
@@ -72,7 +63,7 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         store: MessageStore | str | None = None,
         user_id: str | None = None,
         branch: str | None = None,
-        context: ContextView | None = None,
+        context: ContextPolicy | None = None,
         index: Index | None = None,
     ) -> None:
         self.thread_id, self.branch = split_session_id(session_id, branch)
@@ -80,6 +71,8 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         self.user_id = user_id
         self.context = context
         self.index = index
+        self.last_context: Context | None = None
+        self._builder: ContextBuilder | None = None
         self._owns_store = not isinstance(store, MessageStore)
         self._store_arg = store
         self._store: MessageStore | None = store if isinstance(store, MessageStore) else None
@@ -107,15 +100,23 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         """The conversation as LangChain messages (the context policy's view, if one is set)."""
         stored = self.stored()
         if self.context is not None:
-            stored = self.context.select(stored)
+            self.last_context = self._context_builder().build(stored)
+            stored = self.last_context.messages
         return messages_to_langchain(stored)
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of :attr:`messages`."""
         stored = await self.astored()
         if self.context is not None:
-            stored = await self.context.aselect(stored)
+            self.last_context = await self._context_builder().abuild(stored)
+            stored = self.last_context.messages
         return messages_to_langchain(stored)
+
+    def _context_builder(self) -> ContextBuilder:
+        assert self.context is not None
+        if self._builder is None:
+            self._builder = self.context.builder(thread_id=self.thread_id)
+        return self._builder
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -191,4 +192,4 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         )
 
 
-__all__ = ["BRANCH_SEPARATOR", "ContextView", "TelaChatMessageHistory", "split_session_id"]
+__all__ = ["BRANCH_SEPARATOR", "TelaChatMessageHistory", "split_session_id"]

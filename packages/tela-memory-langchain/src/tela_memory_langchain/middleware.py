@@ -68,7 +68,7 @@ class _Thread:
                 self.known.add(lc)
 
 
-class TelaContextMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class TelaContextMiddleware(AgentMiddleware):
     """Apply a Tela context policy before each model call and persist every turn.
 
     Args:
@@ -187,7 +187,8 @@ class TelaContextMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         return state
 
     def _view(self, request: ModelRequest, ctx: Context) -> ModelRequest:
-        return request.override(messages=messages_to_langchain(ctx.messages))
+        view: list[Any] = messages_to_langchain(ctx.messages)
+        return request.override(messages=view)
 
     def wrap_model_call(
         self,
