@@ -61,6 +61,7 @@ class TelaMemory(BaseMemory):
     _cache: CountCache = PrivateAttr()
     _index: Index | None = PrivateAttr(default=None)
     _prefix: dict[str, list[Message]] = PrivateAttr(default_factory=dict)
+    _read_size: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def class_name(cls) -> str:
@@ -242,7 +243,7 @@ class TelaMemory(BaseMemory):
     def _window(self, budget: int) -> tuple[list[Message], list[Message]]:
         """Read only as far back as the budget needs (O(window)); the prefix is cached."""
         thread = self.thread_id
-        size = _FIRST_READ
+        size = self._read_size.get(thread, _FIRST_READ)
         while True:
             newest = self.store.read(thread, last=size)
             whole = len(newest) < size
@@ -250,11 +251,13 @@ class TelaMemory(BaseMemory):
                 prefix = pinned_prefix(newest)
                 self._prefix[thread] = prefix
             else:
-                prefix = self._prefix.get(thread) or self._read_prefix(thread)
+                cached = self._prefix.get(thread)
+                prefix = cached if cached is not None else self._read_prefix(thread)
             pinned = {m.id for m in prefix}
             recent = [m for m in newest if m.id not in pinned]
             kept, window, _used, complete = fit(prefix, recent, budget, self._cache)
             if whole or not complete:
+                self._read_size[thread] = max(_FIRST_READ, size if not whole else len(newest) + 1)
                 return kept, window
             size *= 4
 
