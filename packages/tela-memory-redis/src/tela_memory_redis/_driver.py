@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.exceptions
@@ -27,18 +27,17 @@ from tela_memory.errors import (
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class Script:
     """Run a Lua script (EVALSHA, loading it on NOSCRIPT)."""
 
-    source: str
-    keys: list[str]
-    args: list[Any]
-    context: str = ""
-    sha: str = field(init=False)
+    __slots__ = ("args", "context", "keys", "sha", "source")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sha", _sha(self.source))
+    def __init__(self, source: str, keys: list[str], args: list[Any], context: str = "") -> None:
+        self.source = source
+        self.keys = keys
+        self.args = args
+        self.context = context
+        self.sha = _sha(source)
 
 
 @dataclass(frozen=True)

@@ -124,8 +124,9 @@ local function thread_keys()
   for _, n in ipairs(redis.call('HKEYS', B .. 'segs')) do keys[#keys + 1] = seg_key(n) end
   return keys
 end
-local function touch_ttl(default_ttl)
-  local ttl = tonumber(redis.call('HGET', META, 'ttl') or default_ttl) or 0
+local function touch_ttl(default_ttl, own)
+  if own == nil then own = redis.call('HGET', META, 'ttl') end
+  local ttl = tonumber(own or default_ttl) or 0
   if ttl > 0 then
     for _, k in ipairs(thread_keys()) do redis.call('PEXPIRE', k, ttl) end
   end
@@ -154,10 +155,10 @@ local np = tonumber(ARGV[p]); p = p + 1
 for i = 1, np do produced[i] = {ARGV[p], ARGV[p + 1]}; p = p + 2 end
 local tid = ARGV[p]
 
-local exists = redis.call('EXISTS', META) == 1
+local m = redis.call('HMGET', META, 'user', 'ukey', 'default', 'ttl')
+local exists = m[3] ~= false
 local owner, ukey = new_owner, new_ukey
 if exists then
-  local m = redis.call('HMGET', META, 'user', 'ukey', 'default')
   owner, ukey = m[1] or '', m[2] or ''
   if bname == '' then bname = m[3] end
 elseif bname == '' then
@@ -176,19 +177,15 @@ if exists then
   if not seg then return err('NOTFOUND', 'no branch ' .. bname) end
 end
 for _, msg in ipairs(msgs) do
-  if redis.call('HEXISTS', B .. 'm', msg[1]) == 1 then
+  -- on a standalone server the global id map answers for every thread at once
+  local holder = B
+  if #KEYS > 1 then holder = redis.call('HGET', KEYS[2], msg[1]) end
+  if holder and redis.call('HEXISTS', holder .. 'm', msg[1]) == 1 then
     return err('CONFLICT', 'message id ' .. msg[1] .. ' is already stored')
   end
 end
-if #KEYS > 1 then
-  for _, msg in ipairs(msgs) do
-    local other = redis.call('HGET', KEYS[2], msg[1])
-    if other and other ~= B and redis.call('HEXISTS', other .. 'm', msg[1]) == 1 then
-      return err('CONFLICT', 'message id ' .. msg[1] .. ' is already stored in another thread')
-    end
-  end
-end
-local ch = exists and chain(seg) or {}
+local ch = {}
+if exists and #needed > 0 then ch = chain(seg) end
 if #needed > 0 then
   local missing = {}
   for _, cid in ipairs(needed) do
@@ -198,7 +195,15 @@ if #needed > 0 then
   if #missing > 0 then return {'TOOLS', missing} end
 end
 local parent = ''
-if exists then parent = walk(ch, 1, nil)[1] or '' end
+if exists then
+  local last = redis.call('LINDEX', seg_key(seg), -1)
+  if last then
+    parent = last
+  else  -- an empty segment (a fresh fork): the head is in the parent segment
+    if #ch == 0 then ch = chain(seg) end
+    parent = walk(ch, 1, nil)[1] or ''
+  end
+end
 -- all checks passed: write
 if not exists then
   redis.call('HSET', META, 'id', tid, 'user', owner, 'ukey', ukey, 'default', bname,
@@ -223,7 +228,7 @@ bulk('ZADD', B .. 'ts', zs)
 for _, pc in ipairs(produced) do redis.call('HSET', B .. 'calls', pc[1], pc[2]) end
 redis.call('HINCRBY', META, 'count', n)
 redis.call('HSET', META, 'updated', now)
-touch_ttl(dttl)
+touch_ttl(dttl, m[4])
 if #KEYS > 1 then
   local ih = {}
   for _, id in ipairs(ids) do ih[#ih + 1] = id; ih[#ih + 1] = B end

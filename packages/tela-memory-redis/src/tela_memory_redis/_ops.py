@@ -172,7 +172,6 @@ class Ops:
                 raise InvalidMessageError(
                     f"message {m.id} names thread {m.thread_id!r} but is appended to {thread_id!r}"
                 )
-            common.check_id("message id", m.id)
         owner = common.thread_user(user_id, items)
         users = {u for u in [user_id, *(m.user_id for m in items)] if u is not None}
         for u in users:
