@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from pydantic import JsonValue
 
@@ -40,6 +40,8 @@ log = logging.getLogger("tela_memory.session")
 
 Content = str | Sequence[ContentBlock] | Message | Sequence[Message] | None
 
+T = TypeVar("T")
+
 _FINAL_ATTEMPTS = 3
 _RETRY_DELAYS = (0.05, 0.25)
 
@@ -48,6 +50,11 @@ def _as_model_error(exc: BaseException) -> TelaMemoryError:
     if isinstance(exc, TelaMemoryError):
         return exc
     return ModelError(f"the chat model failed: {type(exc).__name__}: {exc}", provider_error=exc)
+
+
+async def _shielded(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to the end even if the awaiting task is being cancelled."""
+    return await asyncio.shield(asyncio.ensure_future(coro))
 
 
 class Session:
@@ -435,7 +442,9 @@ class Session:
         if not (writer.created or writer.assembler.chunks):
             return
         try:
-            stored = await self._afinal(writer, write)
+            # shielded: under a cancelled task (a client that went away) the write must still
+            # happen; anyio-style cancel scopes would otherwise cancel every await here
+            stored = await _shielded(self._afinal(writer, write))
         except TelaMemoryError as exc:
             error.add_note(f"the partial reply could not be stored: {exc}")
             return
@@ -499,14 +508,14 @@ class Session:
                         await self._afinal_after_error(writer, writer.interrupted("stopped"), exc)
                         raise
                 write, problem = writer.finished()
-                stored = await self._afinal(writer, write)
+                stored = await _shielded(self._afinal(writer, write))
                 if problem is not None:
                     problem.partial = stored
                     raise problem
             finally:
                 aclose = getattr(source, "aclose", None)
                 if aclose is not None:
-                    await aclose()
+                    await _shielded(aclose())
 
     async def aadd(self, messages: Message | Sequence[Message]) -> list[Message]:
         """Async twin of :meth:`add`."""
