@@ -105,9 +105,10 @@ def main() -> None:
             out = agent.invoke({"messages": [HumanMessage(question)]}, config=config)
             context = middleware.last_context(thread)
             assert context is not None
+            stored = len(store.read(thread))
             print(
                 f"user: {question}\n  assistant: {out['messages'][-1].text[:60]}\n"
-                f"  model saw {len(context.messages)} messages ({len(store.read(thread))} stored now), "
+                f"  model saw {len(context.messages)} messages ({stored} stored now), "
                 f"{context.report.tokens_out}/{context.report.budget} tokens"
             )
         print("\nlong-term facts:", [i.value["text"] for i in long_term.search(("user",))])
