@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "redis"))
+from redis_servers import RedisServer  # noqa: E402 - the Redis suite's real-server helper
 
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.memory import InMemoryStore
@@ -27,3 +31,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageSto
 def thread() -> str:
     """A unique thread id."""
     return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis 8 server on a free loopback port (fails, never skips, if it cannot start)."""
+    server = RedisServer().start()
+    yield server.url
+    server.stop()

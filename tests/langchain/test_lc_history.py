@@ -211,3 +211,13 @@ async def test_context_policy_view(store: MessageStore, thread: str) -> None:
     assert history.last_context.report.tokens_out <= 300
     assert len(history.stored()) == len(turns)  # the store keeps everything
     assert await history.aget_messages() == view
+
+
+@pytest.mark.integration
+def test_history_on_redis_url(redis_url: str, thread: str) -> None:
+    """The same history, the same equality, on the Redis backend opened by URL."""
+    with TelaChatMessageHistory(thread, store=redis_url, user_id="u1") as history:
+        history.add_messages(TURN)
+        assert history.messages == TURN
+        history.clear()
+        assert history.messages == []
