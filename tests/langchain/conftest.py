@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "redis"))
-from redis_servers import RedisServer  # noqa: E402 - the Redis suite's real-server helper
+from redis_servers import RedisServer
 
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.memory import InMemoryStore
