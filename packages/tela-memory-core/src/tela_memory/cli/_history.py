@@ -51,22 +51,40 @@ def search_history(
     flt: dict[str, Any] = {"user_id": user}
     if threads:
         flt["thread_ids"] = tuple(threads)
+    ranker = _recaller()
     if isinstance(store, SQLiteStore):
         from tela_memory.recall.indexer import StoreIndexer
 
         index = SQLiteIndex.for_store(store)
+        where = "the SQLite FTS5 index following the store"
         try:
             StoreIndexer(store, index).sync()
-            hits = index.search(query, filter=flt, k=k, mode="lexical")
+            hits = _run(ranker, index, query, flt, k)
         finally:
             index.close()
-        method = "recall: SQLite FTS5 BM25 index following the store"
     else:
+        where = "a temporary in-memory index"
         with SQLiteIndex(":memory:") as index:
             index.upsert(_user_messages(store, user, threads))
-            hits = index.search(query, filter=flt, k=k, mode="lexical")
-        method = "recall: BM25 over a temporary in-memory index"
+            hits = _run(ranker, index, query, flt, k)
+    method = f"recall: {'hybrid ranking (Recaller)' if ranker else 'BM25'} over {where}"
     return SearchResult([(h.score, h.message) for h in hits], method)
+
+
+def _recaller() -> Any | None:
+    """``tela_memory.recall.recaller.Recaller`` when this install has it."""
+    try:
+        module = importlib.import_module("tela_memory.recall.recaller")
+    except ImportError:
+        return None
+    return getattr(module, "Recaller", None)
+
+
+def _run(ranker: Any | None, index: Any, query: str, flt: dict[str, Any], k: int) -> list[Any]:
+    if ranker is None:
+        return list(index.search(query, filter=flt, k=k, mode="lexical"))
+    rest = {key: v for key, v in flt.items() if key != "user_id"}
+    return list(ranker(index).search(query, user_id=flt["user_id"], filter=rest or None, k=k))
 
 
 @dataclass
@@ -79,7 +97,11 @@ class ContextView:
     tokens_sent: int
     budget: int
     method: str
+    history: int = 0
+    """How many messages the branch holds."""
     notes: list[str] = field(default_factory=list)
+    decisions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """message id -> (decision, reason) for every message of the history."""
 
     @property
     def saved(self) -> float:
@@ -91,22 +113,24 @@ class ContextView:
         return {
             "method": self.method,
             "budget": self.budget,
+            "history": self.history,
             "tokens_total": self.tokens_total,
             "tokens_sent": self.tokens_sent,
             "saved": round(self.saved, 4),
             "sent": [m.id for m in self.sent],
             "dropped": [m.id for m in self.dropped],
             "notes": self.notes,
+            "decisions": {k: {"decision": d, "reason": r} for k, (d, r) in self.decisions.items()},
         }
 
 
-def _engine() -> Any | None:
-    """The context engine's entry point, when ``tela_memory.context`` provides one."""
+def _policy_class() -> Any | None:
+    """``tela_memory.context.ContextPolicy`` when this install has the context engine."""
     try:
         module = importlib.import_module("tela_memory.context")
     except ImportError:
         return None
-    return getattr(module, "build_context", None)
+    return getattr(module, "ContextPolicy", None)
 
 
 def context_view(
@@ -131,18 +155,26 @@ def context_view(
         raise TelaMemoryError(f"thread {thread_id!r} has no messages")
     counter = counter if counter is not None else counter_for_model(model)
     total = counter.count_messages(history)
-    engine = _engine()
-    if engine is not None:
-        result = engine(history, budget=budget, counter=counter)
-        sent = list(result.messages)
-        sent_ids = {m.id for m in sent}
+    policy_class = _policy_class()
+    if policy_class is not None:
+        from tela_memory.context import Summary
+
+        policy = policy_class(budget=budget, counter=counter, summary=Summary())
+        ctx = policy.build(history)
+        rep = ctx.report
+        decisions = {r.id: (str(r.decision), str(r.reason)) for r in rep.messages}
+        decisions.update({i: (str(rep.folded_as), "window") for i in rep.folded})
+        sent_ids = {m.id for m in ctx.messages}
         return ContextView(
-            sent=sent,
+            sent=list(ctx.messages),
             dropped=[m for m in history if m.id not in sent_ids],
             tokens_total=total,
-            tokens_sent=counter.count_messages(sent),
+            tokens_sent=int(rep.tokens_out),
             budget=budget,
-            method="context engine (tela_memory.context)",
+            history=len(history),
+            method="context engine: pinned prefix + summary of the dropped span + recent window",
+            notes=list(ctx.report.notes),
+            decisions=decisions,
         )
     return _fallback(history, budget, counter, total)
 
@@ -182,6 +214,7 @@ def _fallback(history: list[Message], budget: int, counter: Any, total: int) -> 
         tokens_total=total,
         tokens_sent=counter.count_messages(sent),
         budget=budget,
+        history=len(history),
         method="fallback: system prefix + newest whole turns",
         notes=["the context engine (tela_memory.context) is not installed yet"],
     )

@@ -92,10 +92,23 @@ def demo(
             summary["context"] = view.to_json()
             if not quiet:
                 console.print(
-                    f"thread {latest}: sends [bold]{len(view.sent)}[/] of "
-                    f"{len(view.sent) + len(view.dropped)} messages, [bold]{view.tokens_sent}[/]"
-                    f" of {view.tokens_total} tokens: [green]{view.saved:.0%} fewer tokens[/]"
+                    f"thread {latest} holds {view.history} messages ({view.tokens_total} tokens);"
+                    f" the model gets [bold]{len(view.sent)}[/] messages, "
+                    f"[bold]{view.tokens_sent}[/] tokens: [green]{view.saved:.0%} fewer tokens[/]"
                 )
+                summary_msg = next(
+                    (
+                        m
+                        for m in view.sent
+                        if m.id not in view.decisions or view.decisions[m.id][0] == "summary"
+                    ),
+                    None,
+                )
+                if summary_msg is not None:
+                    console.print(
+                        f"  summary of the older turns: [italic]"
+                        f"{escape(summary_msg.text[:160].replace(chr(10), ' / '))}…[/]"
+                    )
                 console.print(f"[dim]{view.method}; tokens {how}[/]")
                 for note in view.notes:
                     console.print(f"[dim]note: {escape(note)}[/]")

@@ -76,14 +76,23 @@ def context(
         emit_json({"thread": thread, **view.to_json()})
         return
     console.print(
-        f"[bold]{len(view.sent)}[/] of {len(view.sent) + len(view.dropped)} messages sent: "
-        f"[bold]{view.tokens_sent}[/] of {view.tokens_total} tokens "
-        f"(budget {view.budget}, [green]{view.saved:.0%} saved[/])  [dim]{view.method}[/]"
+        f"{view.history} messages ({view.tokens_total} tokens) -> [bold]{len(view.sent)}[/] "
+        f"messages, [bold]{view.tokens_sent}[/] tokens (budget {view.budget}, "
+        f"[green]{view.saved:.0%} saved[/])  [dim]{view.method}[/]"
     )
     for note in view.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
+    counts: dict[str, int] = {}
+    for decision, _ in view.decisions.values():
+        counts[decision] = counts.get(decision, 0) + 1
+    if counts:
+        console.print("decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    table = Table("sent", "role", "why", "text")
     for m in view.sent:
-        console.print(f"  [green]sent[/] {m.role.value:9} {escape(m.text[:90])!s}")
+        decision, reason = view.decisions.get(m.id, ("kept", ""))
+        why = decision + (f" ({reason})" if reason else "")
+        table.add_row("✓", m.role.value, why, escape(m.text[:90]))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
