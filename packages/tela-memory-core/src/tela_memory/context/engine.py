@@ -1,0 +1,238 @@
+"""``ContextEngine``: contexts for threads of a :class:`~tela_memory.stores.base.MessageStore`.
+
+The engine keeps one :class:`~tela_memory.context.builder.ContextBuilder` per thread and
+branch. The first build reads the branch; later builds read only the newest messages
+(``read(last=k)``, doubling ``k`` until the previously seen head is found), so a new turn costs
+O(window). The running summary is persisted in the thread's metadata under
+:data:`SUMMARY_KEY` (``{"<branch>": {"text", "upto", "covers", "at", "version"}}``) so a span
+is never summarised twice, even across processes; deleting or erasing the thread removes it,
+and a summary whose last message no longer exists (retention) is discarded and rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import JsonValue
+
+from tela_memory.context.budget import TaskKind
+from tela_memory.context.builder import ContextBuilder, SummaryState
+from tela_memory.context.policy import ContextPolicy
+from tela_memory.context.report import Context
+from tela_memory.errors import NotFoundError
+from tela_memory.messages import Message
+from tela_memory.stores.base import MessageStore, ThreadInfo
+
+SUMMARY_KEY = "tela.summary"
+"""Reserved thread-metadata key holding the persisted summaries, per branch."""
+
+
+@dataclass
+class _Thread:
+    builder: ContextBuilder
+    branch: str
+    messages: list[Message] = field(default_factory=list)
+    persisted_upto: str | None = None
+
+
+def _stored_summary(info: ThreadInfo | None, branch: str) -> SummaryState | None:
+    if info is None:
+        return None
+    entry = info.metadata.get(SUMMARY_KEY)
+    if not isinstance(entry, dict):
+        return None
+    return SummaryState.from_json(entry.get(branch))
+
+
+def _with_summary(info: ThreadInfo, branch: str, state: SummaryState) -> dict[str, JsonValue]:
+    meta = dict(info.metadata)
+    entry = meta.get(SUMMARY_KEY)
+    entries: dict[str, JsonValue] = dict(entry) if isinstance(entry, dict) else {}
+    entries[branch] = state.to_json()
+    meta[SUMMARY_KEY] = entries
+    return meta
+
+
+def _after(messages: Sequence[Message], last_id: str) -> list[Message] | None:
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].id == last_id:
+            return list(messages[i + 1 :])
+    return None
+
+
+class ContextEngine:
+    """Builds contexts for stored threads with one policy.
+
+    Args:
+        store: the message store the threads live in.
+        policy: the context policy.
+        persist: store summaries in thread metadata (on by default).
+
+    Not for concurrent builds of the *same* thread from several threads of execution without
+    the engine's own locking: ``build`` and ``abuild`` serialise per thread.
+    """
+
+    def __init__(self, store: MessageStore, policy: ContextPolicy, *, persist: bool = True) -> None:
+        self.store = store
+        self.policy = policy
+        self.persist = persist
+        self._threads: dict[tuple[str, str | None], _Thread] = {}
+        self._locks: dict[tuple[str, str | None], threading.Lock] = {}
+        self._alocks: dict[tuple[str, str | None], asyncio.Lock] = {}
+        self._guard = threading.Lock()
+
+    def forget(self, thread_id: str | None = None) -> None:
+        """Drop in-process state (all threads, or one); the next build re-reads the store.
+
+        Call it after editing or deleting messages of a thread outside this engine.
+        """
+        with self._guard:
+            for key in [k for k in self._threads if thread_id is None or k[0] == thread_id]:
+                del self._threads[key]
+
+    def close(self) -> None:
+        """Forget all state (the store is not closed: it is the caller's)."""
+        self.forget()
+
+    def __enter__(self) -> ContextEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _lock(self, key: tuple[str, str | None]) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _alock(self, key: tuple[str, str | None]) -> asyncio.Lock:
+        with self._guard:
+            return self._alocks.setdefault(key, asyncio.Lock())
+
+    def _new_thread(self, thread_id: str, branch: str | None, info: ThreadInfo | None) -> _Thread:
+        name = branch or (info.default_branch if info else "main")
+        builder = self.policy.builder(thread_id=thread_id)
+        stored = _stored_summary(info, name) if self.persist else None
+        builder.load_summary(stored)
+        return _Thread(builder, name, persisted_upto=stored.upto if stored else None)
+
+    def _needs_persist(self, state: _Thread) -> SummaryState | None:
+        summary = state.builder.summary
+        if not self.persist or self.policy.summary is None or summary is None:
+            return None
+        if summary.upto == state.persisted_upto:
+            return None
+        return summary
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def _info(self, thread_id: str) -> ThreadInfo | None:
+        try:
+            return self.store.get_thread(thread_id)
+        except NotFoundError:
+            return None
+
+    def _refresh(self, thread_id: str, branch: str | None) -> _Thread:
+        key = (thread_id, branch)
+        state = self._threads.get(key)
+        if state is not None and state.messages:
+            k = 8
+            while True:
+                tail = self.store.read(thread_id, branch=branch, last=k)
+                new = _after(tail, state.messages[-1].id)
+                if new is not None:
+                    state.messages.extend(new)
+                    return state
+                if len(tail) < k:
+                    break
+                k *= 4
+        state = self._new_thread(thread_id, branch, self._info(thread_id))
+        state.messages = self.store.read(thread_id, branch=branch)
+        self._threads[key] = state
+        return state
+
+    def build(
+        self,
+        thread_id: str,
+        *,
+        branch: str | None = None,
+        query: str | None = None,
+        task: TaskKind | str | None = None,
+    ) -> Context:
+        """The context for a stored thread (its default branch unless ``branch`` is given)."""
+        with self._lock((thread_id, branch)):
+            state = self._refresh(thread_id, branch)
+            ctx = state.builder.build(state.messages, query=query, task=task)
+            summary = self._needs_persist(state)
+            if summary is not None:
+                info = self.store.get_thread(thread_id)
+                meta = _with_summary(info, state.branch, summary)
+                self.store.update_thread(thread_id, metadata=meta)
+                state.persisted_upto = summary.upto
+            return ctx
+
+    # -- async ------------------------------------------------------------------------------
+
+    async def _ainfo(self, thread_id: str) -> ThreadInfo | None:
+        try:
+            return await self.store.aget_thread(thread_id)
+        except NotFoundError:
+            return None
+
+    async def _arefresh(self, thread_id: str, branch: str | None) -> _Thread:
+        key = (thread_id, branch)
+        state = self._threads.get(key)
+        if state is not None and state.messages:
+            k = 8
+            while True:
+                tail = await self.store.aread(thread_id, branch=branch, last=k)
+                new = _after(tail, state.messages[-1].id)
+                if new is not None:
+                    state.messages.extend(new)
+                    return state
+                if len(tail) < k:
+                    break
+                k *= 4
+        state = self._new_thread(thread_id, branch, await self._ainfo(thread_id))
+        state.messages = await self.store.aread(thread_id, branch=branch)
+        self._threads[key] = state
+        return state
+
+    async def abuild(
+        self,
+        thread_id: str,
+        *,
+        branch: str | None = None,
+        query: str | None = None,
+        task: TaskKind | str | None = None,
+    ) -> Context:
+        """Async twin of :meth:`build`."""
+        async with self._alock((thread_id, branch)):
+            state = await self._arefresh(thread_id, branch)
+            ctx = await state.builder.abuild(state.messages, query=query, task=task)
+            summary = self._needs_persist(state)
+            if summary is not None:
+                info = await self.store.aget_thread(thread_id)
+                meta = _with_summary(info, state.branch, summary)
+                await self.store.aupdate_thread(thread_id, metadata=meta)
+                state.persisted_upto = summary.upto
+            return ctx
+
+    def stored_summary(self, thread_id: str, *, branch: str | None = None) -> SummaryState | None:
+        """The summary persisted for a thread's branch, if any."""
+        info = self._info(thread_id)
+        if info is None:
+            return None
+        return _stored_summary(info, branch or info.default_branch)
+
+
+def summary_of(metadata: dict[str, Any], branch: str) -> SummaryState | None:
+    """Read a persisted summary out of thread metadata (for tools and tests)."""
+    entry = metadata.get(SUMMARY_KEY)
+    return SummaryState.from_json(entry.get(branch)) if isinstance(entry, dict) else None
+
+
+__all__ = ["SUMMARY_KEY", "ContextEngine", "summary_of"]
