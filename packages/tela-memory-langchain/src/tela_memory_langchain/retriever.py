@@ -41,7 +41,7 @@ class TelaRetriever(BaseRetriever):
     The scope (``user_id``, ``thread_ids``, ``filter``) is applied by the index inside its own
     query, so a retriever scoped to one user never returns another user's messages.
 
-    Args:
+    Attributes:
         index: a :class:`~tela_memory.recall.Index` (for example
             ``SQLiteIndex.for_store(store)``).
         k: how many documents to return (``invoke(query, k=...)`` overrides it per call).
