@@ -1,8 +1,15 @@
-"""What a session sends to the model: the branch, shaped by an optional context policy.
+"""What a session sends to the model: the branch, shaped by a context policy.
 
-Until the context engine (:mod:`tela_memory.context`) is wired in, a policy is anything with a
-``select(messages)`` method or a plain callable, returning the messages to send, or a pair
-``(messages, report)``. Without a policy the whole branch is sent.
+A policy is one of:
+
+- a :class:`~tela_memory.context.ContextPolicy` (the context engine: budget, pinned prefix,
+  window, summary, recall ...); the session builds through a
+  :class:`~tela_memory.context.ContextEngine` on its store, so a turn reads O(window), and the
+  report is a :class:`~tela_memory.context.ContextReport`;
+- a :class:`~tela_memory.context.ContextEngine` already bound to the session's store;
+- anything with a ``select(messages)`` method, or a plain callable, returning the messages to
+  send or ``(messages, report)``;
+- ``None``: the whole branch is sent.
 """
 
 from __future__ import annotations
@@ -11,33 +18,41 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from tela_memory.context import ContextEngine, ContextPolicy, Decision
 from tela_memory.errors import InvalidMessageError
 from tela_memory.messages import Message
+from tela_memory.stores import MessageStore
 
 
 @runtime_checkable
 class SelectsContext(Protocol):
-    """A context policy: picks the messages to send from a branch."""
+    """A simple context policy: picks the messages to send from a branch."""
 
     def select(self, messages: Sequence[Message]) -> Any:
         """Return the messages to send, or ``(messages, report)``."""
 
 
-ContextPolicyLike = SelectsContext | Callable[[Sequence[Message]], Any]
+ContextPolicyLike = (
+    ContextPolicy | ContextEngine | SelectsContext | Callable[[Sequence[Message]], Any]
+)
 
 
 @dataclass(frozen=True, slots=True)
 class SessionContext:
-    """The messages a turn would send now, and the policy's report on how they were chosen."""
+    """The messages a turn would send now, and the policy's report on how they were chosen.
+
+    ``history_size`` is the branch length when the whole branch was read (``None`` with the
+    context engine, which reads O(window)); ``dropped`` lists ids left out by this build.
+    """
 
     messages: list[Message]
     report: Any = None
-    history_size: int = 0
+    history_size: int | None = None
     dropped: list[str] = field(default_factory=list)
 
 
 def build_context(policy: ContextPolicyLike | None, history: list[Message]) -> SessionContext:
-    """Apply ``policy`` to a branch's ``history`` (the whole branch when ``policy`` is None)."""
+    """Apply a simple ``policy`` (callable / ``select``) to a branch's ``history``."""
     if policy is None:
         return SessionContext(
             messages=list(history),
@@ -50,15 +65,12 @@ def build_context(policy: ContextPolicyLike | None, history: list[Message]) -> S
         out = policy(history)
     else:
         raise InvalidMessageError(
-            f"a context policy needs a select(messages) method or must be callable; "
-            f"got {type(policy).__name__}"
+            "a context policy must be a ContextPolicy, a ContextEngine, have a "
+            f"select(messages) method or be callable; got {type(policy).__name__}"
         )
     report: Any = None
     if isinstance(out, tuple) and len(out) == 2:
         out, report = out
-    if hasattr(out, "messages") and not isinstance(out, list):
-        report = getattr(out, "report", report)
-        out = out.messages
     messages = list(out)
     if not all(isinstance(m, Message) for m in messages):
         raise InvalidMessageError("a context policy must return Message objects")
@@ -71,4 +83,72 @@ def build_context(policy: ContextPolicyLike | None, history: list[Message]) -> S
     )
 
 
-__all__ = ["ContextPolicyLike", "SelectsContext", "SessionContext", "build_context"]
+class ContextPlanner:
+    """Builds a session's context with whatever kind of policy it was given."""
+
+    def __init__(self, store: MessageStore, policy: ContextPolicyLike | None) -> None:
+        if isinstance(policy, ContextEngine) and policy.store is not store:
+            raise InvalidMessageError(
+                "the ContextEngine given as policy works on another store than the session"
+            )
+        self.policy = policy
+        self._store = store
+        self._engine: ContextEngine | None = policy if isinstance(policy, ContextEngine) else None
+
+    @property
+    def uses_engine(self) -> bool:
+        """True when the context engine reads the store itself (no full branch read needed)."""
+        return isinstance(self.policy, ContextPolicy | ContextEngine)
+
+    def _engine_for(self) -> ContextEngine:
+        if self._engine is None:
+            assert isinstance(self.policy, ContextPolicy)
+            self._engine = ContextEngine(self._store, self.policy)
+        return self._engine
+
+    @staticmethod
+    def _from_engine(ctx: Any) -> SessionContext:
+        report = ctx.report
+        dropped = report.ids(Decision.DROPPED)  # dropped by this build (earlier ones: summary)
+        return SessionContext(messages=list(ctx.messages), report=report, dropped=dropped)
+
+    def build(
+        self,
+        thread_id: str,
+        branch: str | None,
+        history: list[Message] | None,
+        query: str | None = None,
+    ) -> SessionContext:
+        """The context of ``thread_id`` (``history`` is the branch, unless the engine reads it)."""
+        if self.uses_engine:
+            return self._from_engine(
+                self._engine_for().build(thread_id, branch=branch, query=query)
+            )
+        return build_context(self.policy, history or [])
+
+    async def abuild(
+        self,
+        thread_id: str,
+        branch: str | None,
+        history: list[Message] | None,
+        query: str | None = None,
+    ) -> SessionContext:
+        """Async twin of :meth:`build`."""
+        if self.uses_engine:
+            ctx = await self._engine_for().abuild(thread_id, branch=branch, query=query)
+            return self._from_engine(ctx)
+        return build_context(self.policy, history or [])
+
+    def forget(self) -> None:
+        """Drop the engine's cached state (after a fork or switch it re-reads the store)."""
+        if self._engine is not None:
+            self._engine.forget()
+
+
+__all__ = [
+    "ContextPlanner",
+    "ContextPolicyLike",
+    "SelectsContext",
+    "SessionContext",
+    "build_context",
+]

@@ -30,7 +30,7 @@ from tela_memory.models import (
     ModelError,
     ToolSpec,
 )
-from tela_memory.session.context import ContextPolicyLike, SessionContext, build_context
+from tela_memory.session.context import ContextPlanner, ContextPolicyLike, SessionContext
 from tela_memory.session.lock import Concurrency, turn_lock
 from tela_memory.session.shared import acquire_store, release_store, store_key
 from tela_memory.session.writer import FlushPolicy, ReplyWriter, Write
@@ -44,6 +44,15 @@ T = TypeVar("T")
 
 _FINAL_ATTEMPTS = 3
 _RETRY_DELAYS = (0.05, 0.25)
+
+
+def _query(content: Content) -> str | None:
+    """The text of a user turn, for policies that recall by query."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Message):
+        return content.text or None
+    return None
 
 
 def _as_model_error(exc: BaseException) -> TelaMemoryError:
@@ -105,7 +114,7 @@ class Session:
         self.thread_id = thread_id or new_id()
         self.user_id = user_id
         self._branch = branch
-        self.policy = policy
+        self._planner = ContextPlanner(self.store, policy)
         self.system = system
         self.tools = list(tools)
         self.flush = flush or FlushPolicy()
@@ -114,6 +123,11 @@ class Session:
         self.options = dict(options or {})
         self._lock = turn_lock(store_key(self.store), self.thread_id)
         self._closed = False
+
+    @property
+    def policy(self) -> ContextPolicyLike | None:
+        """The context policy (``None``: the whole branch is sent)."""
+        return self._planner.policy
 
     @property
     def branch(self) -> str | None:
@@ -189,9 +203,9 @@ class Session:
 
     # -- sync -------------------------------------------------------------------------------
 
-    def _read_branch(self) -> list[Message]:
+    def _read_branch(self, last: int | None = None) -> list[Message]:
         try:
-            return self.store.read(self.thread_id, branch=self._branch)
+            return self.store.read(self.thread_id, branch=self._branch, last=last)
         except NotFoundError:
             try:
                 self.store.get_thread(self.thread_id)
@@ -207,9 +221,12 @@ class Session:
         )
 
     def _begin(self, content: Content) -> SessionContext:
+        if self._planner.uses_engine:  # the engine reads the store itself, O(window)
+            self._append(self._new_messages(content, self._read_branch(last=1)))
+            return self._planner.build(self.thread_id, self._branch, None, _query(content))
         history = self._read_branch()
         history += self._append(self._new_messages(content, history))
-        return build_context(self.policy, history)
+        return self._planner.build(self.thread_id, self._branch, history)
 
     def _do(self, write: Write) -> Message:
         if write.op == "append":
@@ -339,16 +356,12 @@ class Session:
 
     def history(self, *, last: int | None = None) -> list[Message]:
         """The messages of the current branch, oldest first."""
-        if last is None:
-            return self._read_branch()
-        try:
-            return self.store.read(self.thread_id, branch=self._branch, last=last)
-        except NotFoundError:
-            return self._read_branch()
+        return self._read_branch(last)
 
     def context(self) -> SessionContext:
         """What the next turn would send now (without a new user message), with its report."""
-        return build_context(self.policy, self._read_branch())
+        history = None if self._planner.uses_engine else self._read_branch()
+        return self._planner.build(self.thread_id, self._branch, history)
 
     def fork(self, at: str | Message | None = None, *, name: str | None = None) -> BranchInfo:
         """Start a branch whose head is ``at`` (default: the current head) and switch to it.
@@ -388,9 +401,9 @@ class Session:
 
     # -- async ------------------------------------------------------------------------------
 
-    async def _aread_branch(self) -> list[Message]:
+    async def _aread_branch(self, last: int | None = None) -> list[Message]:
         try:
-            return await self.store.aread(self.thread_id, branch=self._branch)
+            return await self.store.aread(self.thread_id, branch=self._branch, last=last)
         except NotFoundError:
             try:
                 await self.store.aget_thread(self.thread_id)
@@ -406,9 +419,13 @@ class Session:
         )
 
     async def _abegin(self, content: Content) -> SessionContext:
+        if self._planner.uses_engine:
+            recent = await self._aread_branch(last=1)
+            await self._aappend(self._new_messages(content, recent))
+            return await self._planner.abuild(self.thread_id, self._branch, None, _query(content))
         history = await self._aread_branch()
         history += await self._aappend(self._new_messages(content, history))
-        return build_context(self.policy, history)
+        return await self._planner.abuild(self.thread_id, self._branch, history)
 
     async def _ado(self, write: Write) -> Message:
         if write.op == "append":
@@ -531,16 +548,12 @@ class Session:
 
     async def ahistory(self, *, last: int | None = None) -> list[Message]:
         """Async twin of :meth:`history`."""
-        if last is None:
-            return await self._aread_branch()
-        try:
-            return await self.store.aread(self.thread_id, branch=self._branch, last=last)
-        except NotFoundError:
-            return await self._aread_branch()
+        return await self._aread_branch(last)
 
     async def acontext(self) -> SessionContext:
         """Async twin of :meth:`context`."""
-        return build_context(self.policy, await self._aread_branch())
+        history = None if self._planner.uses_engine else await self._aread_branch()
+        return await self._planner.abuild(self.thread_id, self._branch, history)
 
     async def afork(
         self, at: str | Message | None = None, *, name: str | None = None
