@@ -13,10 +13,10 @@ from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import MockLLM
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "redis"))
-from redis_servers import RedisServer  # noqa: E402
+from redis_servers import RedisServer
 
-from tela_memory_llamaindex import TelaChatStore, TelaMemory  # noqa: E402
-from tela_memory_redis import RedisStore  # noqa: E402
+from tela_memory_llamaindex import TelaChatStore, TelaMemory
+from tela_memory_redis import RedisStore
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,8 @@
 
 * :class:`TelaRecallBlock` searches the recall index for the latest user message, each call
   with a fresh filter (user and, optionally, session): filters never pile up between calls.
-* :class:`TelaEpisodicBlock` keeps one progressive summary per session and shows the user's
-  most recent ones (other sessions first: what happened before).
+* :class:`TelaEpisodicBlock` shows the context engine's progressive summaries of the user's
+  other threads, and keeps one progressive summary per session of ``Memory`` (what it flushes).
 * :class:`TelaFactsBlock` shows the facts stored for a user.
 
 Summaries and facts are stored as messages in two threads per user (``tela-episodes:<user>``
@@ -24,6 +24,7 @@ from llama_index.core.llms import LLM
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
+from tela_memory.context.engine import summary_of
 from tela_memory.messages import Message, TextBlock
 from tela_memory.recall.index import Index
 from tela_memory.recall.types import SearchFilter
@@ -186,9 +187,25 @@ class TelaEpisodicBlock(_StoredRecords):
 
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
         session_id = block_kwargs.get("session_id")
+        lines = await self.engine_summaries(exclude=session_id)
         recs = await self.records()
         recs.sort(key=lambda r: r.metadata.get("session_id") == session_id)  # current last
-        return _SEP.join(" ".join(r.text.split()) for r in recs if r.text)
+        lines.extend(" ".join(r.text.split()) for r in recs if r.text)
+        return _SEP.join(lines)
+
+    async def engine_summaries(self, *, exclude: str | None = None) -> list[str]:
+        """The context engine's progressive summaries of the user's recent threads (those
+        whose dropped turns it summarised), oldest first, one line each."""
+        page = await self.store.alist_threads(self.user_id, limit=self.max_entries)
+        lines: list[str] = []
+        for info in reversed(page.threads):
+            if info.id == exclude or INTERNAL_TAG in info.tags:
+                continue
+            state = summary_of(dict(info.metadata), info.default_branch)
+            if state is not None and state.text.strip():
+                label = info.title or info.id
+                lines.append(f"[{label}] " + " ".join(state.text.split()))
+        return lines
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
         if not messages:

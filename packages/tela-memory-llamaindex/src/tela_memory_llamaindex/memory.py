@@ -21,6 +21,7 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
+from tela_memory.context import ContextEngine, ContextPolicy
 from tela_memory.errors import InvalidMessageError, UnsupportedOperation
 from tela_memory.ids import new_id
 from tela_memory.messages import Message
@@ -60,6 +61,7 @@ class TelaMemory(BaseMemory):
     _chat: TelaChatStore = PrivateAttr()
     _cache: CountCache = PrivateAttr()
     _index: Index | None = PrivateAttr(default=None)
+    _engine: ContextEngine | None = PrivateAttr(default=None)
     _prefix: dict[str, list[Message]] = PrivateAttr(default_factory=dict)
     _read_size: dict[str, int] = PrivateAttr(default_factory=dict)
 
@@ -80,6 +82,7 @@ class TelaMemory(BaseMemory):
         memory_blocks: Sequence[BaseMemoryBlock[Any]] = (),
         counter: Counter | None = None,
         index: Index | None = None,
+        policy: ContextPolicy | None = None,
         **kwargs: Any,
     ) -> TelaMemory:
         """Create a memory.
@@ -95,6 +98,10 @@ class TelaMemory(BaseMemory):
             counter: token counter (a ``tela_memory.tokens`` counter; tiktoken by default).
             index: a recall index every stored message is added to (so that a
                 :class:`~tela_memory_llamaindex.blocks.TelaRecallBlock` can find it later).
+            policy: a context-engine policy (``tela_memory.context.ContextPolicy``: pinned
+                first turns, progressive summary, importance ...) that builds the view; the
+                result is still cut to ``token_limit``. Without it, a pinned system prefix
+                and the newest turns that fit.
         """
         memory = cls(
             session_id=session_id or new_id(),
@@ -108,6 +115,8 @@ class TelaMemory(BaseMemory):
             memory._chat = TelaChatStore(store, user_id=user_id)
         memory._cache = CountCache(counter or default_counter())
         memory._index = index
+        if policy is not None:
+            memory._engine = ContextEngine(memory.store, policy)
         if chat_history is not None:
             memory.set(list(chat_history))
         return memory
@@ -162,7 +171,7 @@ class TelaMemory(BaseMemory):
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Make the history equal ``messages`` (an unchanged prefix stays as stored)."""
-        self._prefix.pop(self.thread_id, None)
+        self._forget()
         self._chat.set_messages(self.session_id, messages)
         if self._index is not None:
             self._index.upsert(self.store.read(self.thread_id))
@@ -173,13 +182,20 @@ class TelaMemory(BaseMemory):
 
     def reset(self) -> None:
         """Delete the thread."""
-        self._prefix.pop(self.thread_id, None)
+        self._forget()
         self.store.delete_thread(self.thread_id)
 
     async def areset(self) -> None:
         """Async twin of :meth:`reset`."""
-        self._prefix.pop(self.thread_id, None)
+        self._forget()
         await self.store.adelete_thread(self.thread_id)
+
+    def _forget(self) -> None:
+        """Drop cached state about the thread (after it was rewritten or deleted)."""
+        self._prefix.pop(self.thread_id, None)
+        self._read_size.pop(self.thread_id, None)
+        if self._engine is not None:
+            self._engine.forget(self.thread_id)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -204,7 +220,7 @@ class TelaMemory(BaseMemory):
                 "TelaMemory with memory_blocks has no sync get(); use aget() (achat / agents)"
             )
         budget = self._budget(initial_token_count)
-        prefix, window = self._window(budget)
+        prefix, window = self._select(budget, input)
         return [from_core(m) for m in (*prefix, *window)]
 
     async def aget(
@@ -212,10 +228,9 @@ class TelaMemory(BaseMemory):
     ) -> list[ChatMessage]:
         """Async twin of :meth:`get`, with memory blocks."""
         budget = self._budget(initial_token_count)
+        prefix, recent = await self._aselect(budget, input)
         if not self.memory_blocks:
-            prefix, window = await asyncio.to_thread(self._window, budget)
-            return [from_core(m) for m in (*prefix, *window)]
-        prefix, recent = await asyncio.to_thread(self._window, budget)
+            return [from_core(m) for m in (*prefix, *recent)]
         history = [from_core(m) for m in (*prefix, *recent)]
         if input:
             history.append(ChatMessage(role="user", content=input))
@@ -223,14 +238,37 @@ class TelaMemory(BaseMemory):
         if not block_text:
             return history[: len(prefix) + len(recent)]
         memory_msg = to_core(ChatMessage(role="system", content=block_text))
-        prefix, window = await asyncio.to_thread(
-            self._window, budget - self._cache.count(memory_msg)
-        )
+        prefix, window = await self._aselect(budget - self._cache.count(memory_msg), input)
         return [
             *(from_core(m) for m in prefix),
             from_core(memory_msg),
             *(from_core(m) for m in window),
         ]
+
+    @property
+    def engine(self) -> ContextEngine | None:
+        """The context engine building the view (``None`` without a ``policy``)."""
+        return self._engine
+
+    def _select(self, budget: int, query: str | None) -> tuple[list[Message], list[Message]]:
+        if self._engine is None:
+            return self._window(budget)
+        ctx = self._engine.build(self.thread_id, query=query or None)
+        return self._fit_context(ctx.messages, budget)
+
+    async def _aselect(self, budget: int, query: str | None) -> tuple[list[Message], list[Message]]:
+        if self._engine is None:
+            return await asyncio.to_thread(self._window, budget)
+        ctx = await self._engine.abuild(self.thread_id, query=query or None)
+        return self._fit_context(ctx.messages, budget)
+
+    def _fit_context(
+        self, messages: list[Message], budget: int
+    ) -> tuple[list[Message], list[Message]]:
+        """The engine's view, cut further (oldest turns first) if this call has less room."""
+        prefix = pinned_prefix(messages)
+        kept, window, _used, _complete = fit(prefix, messages[len(prefix) :], budget, self._cache)
+        return kept, window
 
     def _budget(self, initial_token_count: int) -> int:
         if initial_token_count < 0:
