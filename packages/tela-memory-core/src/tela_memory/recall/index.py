@@ -37,11 +37,27 @@ RRF_K = 60
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A message as an index stores it: its searchable text and, with an embedder, a vector."""
+    """A message as an index stores it: its text and, with an embedder, a vector.
+
+    ``text`` is what hits show; :attr:`search_text` (the text led by the speaker's name, when
+    the message has one) is what backends rank by and what the vector embeds.
+    """
 
     message: Message
     text: str
     vector: Vectors | None
+
+    @property
+    def search_text(self) -> str:
+        """The text to rank by: ``"name: text"`` when the message is named."""
+        return searchable(self.message, self.text)
+
+
+def searchable(message: Message, text: str) -> str:
+    """The text an index ranks a message by: its name (speaker) first, when it has one."""
+    if message.name and text.strip():
+        return f"{message.name}: {text}"
+    return text
 
 
 class Index(ABC):
@@ -121,7 +137,7 @@ class Index(ABC):
         vectors = None
         if self.supports_dense and self.embedder is not None and items:
             texts = [extract_text(m) for m in items]
-            wanted = [t for t in texts if t.strip()]
+            wanted = [searchable(m, t) for m, t in zip(items, texts, strict=True) if t.strip()]
             vectors = await self.embedder.aembed(wanted) if wanted else None
         docs = self._documents(items, vectors)
         if docs:
@@ -140,7 +156,7 @@ class Index(ABC):
         embed = self.supports_dense and self.embedder is not None
         if embed and self.embedder is not None:
             self._check_model(self.embedder.model_id, self.embedder.dimension)
-            wanted = [t for t in texts if t.strip()]
+            wanted = [searchable(m, t) for m, t in zip(items, texts, strict=True) if t.strip()]
             if vectors is None and wanted:
                 vectors = self.embedder.embed(wanted)
             if vectors is not None:
@@ -382,4 +398,4 @@ def rrf_fuse(lists: Sequence[Sequence[Hit]], k: int, *, rrf_k: int = RRF_K) -> l
     return [best[i].model_copy(update={"score": scores[i]}) for i in order]
 
 
-__all__ = ["Document", "FilterLike", "Index", "rrf_fuse"]
+__all__ = ["Document", "FilterLike", "Index", "rrf_fuse", "searchable"]

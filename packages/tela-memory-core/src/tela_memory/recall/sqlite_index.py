@@ -264,14 +264,15 @@ class SQLiteIndex(Index):
         while True:
             with self._read() as conn:
                 rows = conn.execute(
-                    "SELECT rowid, text FROM recall_docs WHERE vec IS NULL AND trim(text) != '' "
+                    "SELECT rowid, text, json_extract(message, '$.name') FROM recall_docs "
+                    "WHERE vec IS NULL AND trim(text) != '' "
                     "ORDER BY rowid LIMIT ?",
                     (batch_size,),
                 ).fetchall()
             if not rows:
                 return done
             self._check_model(self.embedder.model_id, self.embedder.dimension)
-            vecs = self.embedder.embed([r[1] for r in rows])
+            vecs = self.embedder.embed([f"{r[2]}: {r[1]}" if r[2] else r[1] for r in rows])
             with self._write() as conn:
                 self._remember_model(conn)
                 conn.executemany(
@@ -322,7 +323,7 @@ class SQLiteIndex(Index):
                 scope = f"{_token('u', m.user_id)} {_token('t', m.thread_id)}"
                 conn.execute(
                     "INSERT INTO recall_fts(rowid, text, scope) VALUES (?, ?, ?)",
-                    (cur.lastrowid, d.text, scope),
+                    (cur.lastrowid, d.search_text, scope),
                 )
 
     def _delete(self, ids: list[str]) -> int:

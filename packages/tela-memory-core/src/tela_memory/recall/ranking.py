@@ -1,0 +1,164 @@
+"""Hybrid ranking: fuse lexical and dense lists, add recency and neighbour evidence, de-dup.
+
+Pure functions over :class:`~tela_memory.recall.types.Hit` lists, so any index can use them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from tela_memory.recall.types import Hit
+
+Fusion = Literal["rrf", "score"]
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    """How candidates are scored.
+
+    Attributes:
+        fusion: ``score`` (weighted sum of scores scaled to [0, 1] per list) or ``rrf``
+            (reciprocal rank fusion).
+        lexical_weight / dense_weight: the two sides' shares.
+        rrf_k: the RRF constant.
+        neighbor_weight: share of the best adjacent turn's score (parent or child in the
+            thread) added to a turn: a question and its answer lift each other.
+        recency_weight: added at most for the newest turn, decaying with ``half_life_days``.
+        dedup: drop hits whose normalised text repeats a better hit's.
+    """
+
+    fusion: Fusion = "score"
+    lexical_weight: float = 0.5
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+    neighbor_weight: float = 0.3
+    recency_weight: float = 0.0
+    half_life_days: float = 30.0
+    dedup: bool = True
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Rescores candidates for a query (a cross-encoder, an LLM judge ...)."""
+
+    def rerank(self, query: str, hits: Sequence[Hit]) -> list[float]:
+        """One score per hit, higher is better."""
+        ...
+
+    async def arerank(self, query: str, hits: Sequence[Hit]) -> list[float]:
+        """Async twin of :meth:`rerank`."""
+        ...
+
+
+def _scaled(hits: Sequence[Hit], attr: str) -> dict[str, float]:
+    values = [getattr(h, attr) for h in hits]
+    nums = [v for v in values if v is not None]
+    if not nums:
+        return {}
+    hi, lo = max(nums), min(nums)
+    out: dict[str, float] = {}
+    for h, v in zip(hits, values, strict=True):
+        if v is None:
+            continue
+        if attr == "lexical_score":
+            out[h.message.id] = v / hi if hi > 0 else 0.0
+        else:
+            out[h.message.id] = (v - lo) / (hi - lo) if hi > lo else 1.0
+    return out
+
+
+def fuse(lexical: Sequence[Hit], dense: Sequence[Hit], config: RankingConfig) -> list[Hit]:
+    """One list from the lexical and dense candidates, best first (``score`` set)."""
+    best: dict[str, Hit] = {}
+    for h in [*lexical, *dense]:
+        prev = best.get(h.message.id)
+        if prev is None:
+            best[h.message.id] = h
+        else:
+            best[h.message.id] = prev.model_copy(
+                update={
+                    "lexical_score": prev.lexical_score
+                    if prev.lexical_score is not None
+                    else h.lexical_score,
+                    "dense_score": prev.dense_score
+                    if prev.dense_score is not None
+                    else h.dense_score,
+                }
+            )
+    scores: dict[str, float] = dict.fromkeys(best, 0.0)
+    if config.fusion == "rrf":
+        for hits, weight in ((lexical, config.lexical_weight), (dense, config.dense_weight)):
+            for rank, h in enumerate(hits, start=1):
+                scores[h.message.id] += weight / (config.rrf_k + rank)
+    else:
+        lex = _scaled(lexical, "lexical_score")
+        den = _scaled(dense, "dense_score")
+        # a side that returned nothing does not count against the other
+        wl = config.lexical_weight if lex else 0.0
+        wd = config.dense_weight if den else 0.0
+        total = (wl + wd) or 1.0
+        for mid in scores:
+            scores[mid] = (wl * lex.get(mid, 0.0) + wd * den.get(mid, 0.0)) / total
+    return _sorted(best, scores)
+
+
+def with_neighbors(hits: Sequence[Hit], weight: float) -> list[Hit]:
+    """Add ``weight`` x the best score of a turn's parent or child among the candidates."""
+    if weight <= 0 or not hits:
+        return list(hits)
+    by_id = {h.message.id: h for h in hits}
+    children: dict[str, list[str]] = {}
+    for h in hits:
+        if h.message.parent_id is not None:
+            children.setdefault(h.message.parent_id, []).append(h.message.id)
+    scores: dict[str, float] = {}
+    for h in hits:
+        near = [by_id[c].score for c in children.get(h.message.id, [])]
+        parent = h.message.parent_id
+        if parent is not None and parent in by_id:
+            near.append(by_id[parent].score)
+        scores[h.message.id] = h.score + weight * max(near, default=0.0)
+    return _sorted(by_id, scores)
+
+
+def with_recency(
+    hits: Sequence[Hit], weight: float, half_life_days: float, now: datetime
+) -> list[Hit]:
+    """Add up to ``weight`` for new turns, halving every ``half_life_days``."""
+    if weight <= 0 or not hits:
+        return list(hits)
+    by_id = {h.message.id: h for h in hits}
+    scores = {}
+    for h in hits:
+        age = max(0.0, (now - h.message.created_at).total_seconds() / 86400.0)
+        scores[h.message.id] = h.score + weight * math.pow(0.5, age / half_life_days)
+    return _sorted(by_id, scores)
+
+
+_SPACE = re.compile(r"\W+", re.UNICODE)
+
+
+def dedup(hits: Sequence[Hit]) -> list[Hit]:
+    """Keep the first (best) of hits whose text is the same once case and punctuation go."""
+    seen: set[str] = set()
+    out: list[Hit] = []
+    for h in hits:
+        key = _SPACE.sub(" ", h.text.lower()).strip()
+        if key and key in seen:
+            continue
+        seen.add(key)
+        out.append(h)
+    return out
+
+
+def _sorted(by_id: dict[str, Hit], scores: dict[str, float]) -> list[Hit]:
+    order = sorted(scores, key=lambda i: (-scores[i], i))
+    return [by_id[i].model_copy(update={"score": scores[i]}) for i in order]
+
+
+__all__ = ["Fusion", "RankingConfig", "Reranker", "dedup", "fuse", "with_neighbors", "with_recency"]

@@ -1,0 +1,332 @@
+"""``Recaller``: hybrid search over a user's history and token-budgeted recall for the context
+engine's recall slot ("the best turns within 1,000 tokens")."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tela_memory.messages import Message
+from tela_memory.recall.embedder import Vectors
+from tela_memory.recall.errors import InvalidQueryError
+from tela_memory.recall.index import FilterLike, Index
+from tela_memory.recall.ranking import (
+    RankingConfig,
+    Reranker,
+    dedup,
+    fuse,
+    with_neighbors,
+    with_recency,
+)
+from tela_memory.recall.types import Hit, SearchFilter, check_k, check_query
+from tela_memory.tokens.base import TokenCounter
+from tela_memory.tokens.counters import ApproxCounter
+
+
+@dataclass(frozen=True)
+class RecallConfig:
+    """Knobs of :class:`Recaller`.
+
+    Attributes:
+        ranking: fusion, neighbour and recency weights.
+        candidates: hits asked of each side (lexical, dense) before fusion.
+        rerank_top: how many fused candidates a reranker rescores.
+        expand_top: the best this many hits bring their adjacent turns into a budgeted
+            result, when they fit.
+        neighbors: adjacent turns on each side that such a hit brings.
+        session_dates: put each thread's date in the rendered result.
+    """
+
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    candidates: int = 60
+    rerank_top: int = 30
+    expand_top: int = 5
+    neighbors: int = 1
+    session_dates: bool = True
+
+
+@dataclass(frozen=True)
+class RecalledTurn:
+    """One turn of a budgeted recall."""
+
+    message: Message
+    text: str
+    score: float
+    tokens: int
+    rank: int | None
+    """Rank among the hits (0 = best); ``None`` for a turn brought in as a neighbour."""
+
+
+@dataclass(frozen=True)
+class RecallResult:
+    """What fit the budget: turns in time order (grouped by thread), plus the ranking."""
+
+    query: str
+    budget: int
+    turns: tuple[RecalledTurn, ...]
+    hits: tuple[Hit, ...]
+    tokens: int
+
+    @property
+    def messages(self) -> list[Message]:
+        """The recalled messages, oldest first."""
+        return [t.message for t in self.turns]
+
+    def render(self, *, session_dates: bool = True) -> str:
+        """Plain text for a prompt: one block per thread, dated, one line per turn."""
+        return render(self.turns, session_dates=session_dates)
+
+
+def _speaker(m: Message) -> str:
+    return m.name or m.role.value
+
+
+def line(turn_text: str, message: Message) -> str:
+    """How one turn is written in a rendered recall."""
+    return f"{_speaker(message)}: {turn_text}"
+
+
+def header(message: Message) -> str:
+    """The line that opens a thread's block (with the date of its first turn)."""
+    return f"[{message.created_at:%Y-%m-%d %H:%M} | thread {message.thread_id}]"
+
+
+def render(turns: Sequence[RecalledTurn], *, session_dates: bool = True) -> str:
+    """Render turns (already in order) as text."""
+    out: list[str] = []
+    thread = None
+    for t in turns:
+        if t.message.thread_id != thread:
+            thread = t.message.thread_id
+            if session_dates:
+                out.append(header(t.message))
+        out.append(line(t.text, t.message))
+    return "\n".join(out)
+
+
+class Recaller:
+    """Hybrid recall over an index.
+
+    Args:
+        index: where to search (lexical, dense or both).
+        config: ranking and budgeting knobs.
+        reranker: optional second-stage scorer of the fused candidates.
+        counter: counts tokens for budgets (default: :class:`ApproxCounter`).
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        *,
+        config: RecallConfig | None = None,
+        reranker: Reranker | None = None,
+        counter: TokenCounter | None = None,
+    ) -> None:
+        self.index = index
+        self.config = config or RecallConfig()
+        self.reranker = reranker
+        self.counter: TokenCounter = counter or ApproxCounter()
+
+    # -- ranking ----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        filter: FilterLike = None,
+        k: int = 10,
+        now: datetime | None = None,
+        query_vector: Vectors | None = None,
+    ) -> list[Hit]:
+        """The best ``k`` turns for a query among ``user_id``'s (``None``: every user's).
+
+        Both sides run with the same filter inside the index; results are fused, lifted by
+        adjacent matches and recency, optionally reranked, and de-duplicated. Pass
+        ``query_vector`` when the query is already embedded.
+        """
+        text, flt = self._prepare(query, user_id, filter, k)
+        lexical, dense = self._candidates(text, flt, query_vector)
+        fused = self._fuse(lexical, dense, now)
+        if self.reranker is not None and fused:
+            top = fused[: self.config.rerank_top]
+            fused = _apply_rerank(top, self.reranker.rerank(text, top)) + fused[len(top) :]
+        return self._finish(fused, k)
+
+    async def asearch(
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        filter: FilterLike = None,
+        k: int = 10,
+        now: datetime | None = None,
+    ) -> list[Hit]:
+        """Async twin of :meth:`search`."""
+        text, flt = self._prepare(query, user_id, filter, k)
+        vector = None
+        if self.index.dense_enabled and self.index.embedder is not None:
+            vector = await self.index.embedder.aembed_query(text)
+        lexical, dense = await asyncio.to_thread(self._candidates, text, flt, vector)
+        fused = self._fuse(lexical, dense, now)
+        if self.reranker is not None and fused:
+            top = fused[: self.config.rerank_top]
+            fused = _apply_rerank(top, await self.reranker.arerank(text, top)) + fused[len(top) :]
+        return self._finish(fused, k)
+
+    # -- budgeted recall --------------------------------------------------------------------
+
+    def recall(
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        budget: int = 1000,
+        filter: FilterLike = None,
+        k: int = 50,
+        now: datetime | None = None,
+    ) -> RecallResult:
+        """The best turns that fit in ``budget`` tokens (rendered lines and headers counted),
+        the best hits bringing their adjacent turns when those fit; oldest first."""
+        self._check_budget(budget)
+        hits = self.search(query, user_id=user_id, filter=filter, k=k, now=now)
+        return self.pack(query, budget, hits, user_id, filter=filter)
+
+    async def arecall(
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        budget: int = 1000,
+        filter: FilterLike = None,
+        k: int = 50,
+        now: datetime | None = None,
+    ) -> RecallResult:
+        """Async twin of :meth:`recall`."""
+        self._check_budget(budget)
+        hits = await self.asearch(query, user_id=user_id, filter=filter, k=k, now=now)
+        return await asyncio.to_thread(self.pack, query, budget, hits, user_id, filter=filter)
+
+    def pack(
+        self,
+        query: str,
+        budget: int,
+        hits: Sequence[Hit],
+        user_id: str | None,
+        *,
+        filter: FilterLike = None,
+        neighbors: bool = True,
+    ) -> RecallResult:
+        """Fit ranked hits into ``budget`` tokens (what :meth:`recall` does after searching).
+
+        With ``neighbors`` the best ``expand_top`` hits bring their adjacent turns (looked up
+        in the index under the same filter) when they fit.
+        """
+        self._check_budget(budget)
+        flt = SearchFilter.coerce(filter)
+        if user_id is not None:
+            flt = flt.narrowed(user_id=user_id)
+        return self._pack(query, budget, list(hits), flt, neighbors)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        query: str,
+        user_id: str | None,
+        filter: FilterLike,
+        k: int,
+    ) -> tuple[str, SearchFilter]:
+        text = check_query(query)
+        check_k(k)
+        flt = SearchFilter.coerce(filter)
+        if user_id is not None:
+            if flt.user_id is not None and flt.user_id != user_id:
+                raise InvalidQueryError(
+                    f"user_id {user_id!r} and filter user_id {flt.user_id!r} disagree"
+                )
+            flt = flt.narrowed(user_id=user_id)
+        return text, flt
+
+    @staticmethod
+    def _check_budget(budget: int) -> None:
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            raise InvalidQueryError(f"budget must be a positive number of tokens, got {budget!r}")
+
+    def _candidates(
+        self, text: str, flt: SearchFilter, vector: Vectors | None = None
+    ) -> tuple[list[Hit], list[Hit]]:
+        n = self.config.candidates
+        lexical: list[Hit] = []
+        dense: list[Hit] = []
+        if self.index.supports_lexical:
+            lexical = self.index.search(text, filter=flt, k=n, mode="lexical")
+        if self.index.dense_enabled:
+            dense = self.index.search(text, filter=flt, k=n, mode="dense", query_vector=vector)
+        return lexical, dense
+
+    def _fuse(self, lexical: list[Hit], dense: list[Hit], now: datetime | None) -> list[Hit]:
+        cfg = self.config.ranking
+        fused = fuse(lexical, dense, cfg)
+        fused = with_neighbors(fused, cfg.neighbor_weight)
+        return with_recency(fused, cfg.recency_weight, cfg.half_life_days, now or datetime.now(UTC))
+
+    def _finish(self, fused: list[Hit], k: int) -> list[Hit]:
+        if self.config.ranking.dedup:
+            fused = dedup(fused)
+        return fused[:k]
+
+    def _cost(self, text: str, message: Message) -> int:
+        return self.counter.count_text(line(text, message)) + 1
+
+    def _pack(
+        self, query: str, budget: int, hits: list[Hit], flt: SearchFilter, neighbors: bool
+    ) -> RecallResult:
+        chosen: dict[str, RecalledTurn] = {}
+        threads: set[str | None] = set()
+        used = 0
+
+        def take(hit: Hit, rank: int | None) -> bool:
+            nonlocal used
+            if hit.message.id in chosen:
+                return True
+            cost = self._cost(hit.text, hit.message)
+            new_thread = hit.message.thread_id not in threads
+            if new_thread and self.config.session_dates:
+                cost += self.counter.count_text(header(hit.message)) + 1
+            if used + cost > budget:
+                return False
+            used += cost
+            threads.add(hit.message.thread_id)
+            chosen[hit.message.id] = RecalledTurn(hit.message, hit.text, hit.score, cost, rank)
+            return True
+
+        for rank, hit in enumerate(hits):
+            if not take(hit, rank):
+                continue
+            if neighbors and rank < self.config.expand_top and self.config.neighbors > 0:
+                n = self.config.neighbors
+                for near in self.index.neighbors(hit.message.id, before=n, after=n, filter=flt):
+                    take(near, None)
+        turns = sorted(
+            chosen.values(),
+            key=lambda t: (t.message.thread_id or "", t.message.created_at, t.message.id),
+        )
+        # threads in order of their first turn's time
+        first: dict[str | None, datetime] = {}
+        for t in turns:
+            first.setdefault(t.message.thread_id, t.message.created_at)
+        turns.sort(key=lambda t: (first[t.message.thread_id], t.message.thread_id or ""))
+        return RecallResult(query, budget, tuple(turns), tuple(hits), used)
+
+
+def _apply_rerank(hits: list[Hit], scores: Sequence[float]) -> list[Hit]:
+    if len(scores) != len(hits):
+        raise InvalidQueryError(f"reranker gave {len(scores)} scores for {len(hits)} hits")
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])
+    return [hits[i].model_copy(update={"score": float(scores[i])}) for i in order]
+
+
+__all__ = ["RecallConfig", "RecallResult", "RecalledTurn", "Recaller", "render"]
