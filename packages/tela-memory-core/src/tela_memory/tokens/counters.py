@@ -57,7 +57,7 @@ class ApproxCounter(BaseCounter):
         else:
             wide = sum(1 for ch in text if ord(ch) > 127)
             base = math.ceil((len(text) - wide) / 4) + wide
-        return base if self._ratio == 1.0 else math.ceil(base * self._ratio)
+        return base if self._ratio == 1.0 else math.ceil(base * self._ratio - 1e-9)
 
 
 _warned: set[str] = set()
