@@ -39,3 +39,18 @@ def test_index_without_search_module_says_what_it_needs(redis_plain: RedisServer
     with pytest.raises(UnsupportedOperation, match="RediSearch"):
         idx.search("hello")
     idx.close()
+
+
+class TestRedisIndexHNSW(IndexConformance):
+    """The approximate index still honours every filter (RediSearch pre-filters HNSW too)."""
+
+    lexical = True
+    dense = True
+
+    @pytest.fixture
+    def index(self, redis_stack: RedisServer, embedder: HashEmbedder) -> Iterator[RedisIndex]:
+        name = f"test-hnsw-{uuid.uuid4().hex[:10]}"
+        idx = RedisIndex(redis_stack.url, embedder=embedder, name=name, algorithm="hnsw")
+        yield idx
+        idx.drop()
+        idx.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -66,6 +67,18 @@ def _message_validator() -> Callable[[bytes], Message]:
 
 
 _validate_message = _message_validator()
+
+
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but " and \
+
+
+def _jstr(value: str | None) -> bytes:
+    """A JSON string literal (``null`` for None); plain ASCII ids skip ``json.dumps``."""
+    if value is None:
+        return b"null"
+    if _PLAIN.fullmatch(value):
+        return f'"{value}"'.encode()
+    return json.dumps(value).encode()
 
 
 def enc(value: str) -> str:
@@ -131,17 +144,19 @@ class Ops:
 
     # -- decoding ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _head(tid: str, user: str) -> bytes:
+        """The JSON fields every message of a thread gets back (before its parent id)."""
+        return f'{{"thread_id":{json.dumps(tid)},"user_id":{json.dumps(user or None)},'.encode()
+
     def _decode(
-        self, raw: Any, *, mid: str, tid: str, user: str, parent: str | None
+        self, raw: Any, *, mid: str, tid: str, user: str, parent: str | None, head: bytes = b""
     ) -> Message | None:
-        head = (
-            f'{{"thread_id":{json.dumps(tid)},"user_id":{json.dumps(user or None)},'
-            f'"parent_id":{json.dumps(parent)},'
-        ).encode()
+        head = head or self._head(tid, user)
         try:
             if not isinstance(raw, bytes) or not raw.startswith(b"{") or raw == b"{}":
                 raise ValueError("not a stored message (JSON object expected)")
-            return _validate_message(head + raw[1:])
+            return _validate_message(head + b'"parent_id":' + _jstr(parent) + b"," + raw[1:])
         except (ValueError, ValidationError) as exc:
             problem = SchemaError(
                 f"message {mid!r} of thread {tid!r} holds unreadable data "
@@ -265,11 +280,14 @@ class Ops:
                 raise NotFoundError(f"no thread {thread_id!r}")
             return []
         user = text(reply[1])
+        head = self._head(thread_id, user)
         parent: str | None = text(reply[2]) or None
         out: list[Message] = []
         for i in range(3, len(reply), 2):
             mid = text(reply[i])
-            m = self._decode(reply[i + 1], mid=mid, tid=thread_id, user=user, parent=parent)
+            m = self._decode(
+                reply[i + 1], mid=mid, tid=thread_id, user=user, parent=parent, head=head
+            )
             if m is not None:
                 out.append(m)
             parent = mid
