@@ -402,11 +402,18 @@ def check_targets(rows: list[Row], n: int) -> None:
     def med(op: str, impl: str) -> float:
         return next(r.median_s for r in rows if r.operation == op and r.impl == impl)
 
+    raw, parsed = Raw.name, RawParsed.name
     checks = [
-        ("append vs raw RPUSH", med(f"append x{n}", "tela") / med(f"append x{n}", Raw.name), 1.2),
-        ("read whole vs raw LRANGE", med("read whole", "tela") / med("read whole", Raw.name), 1.5),
-        ("read last 50 vs raw LRANGE", med("read last 50", "tela") / med("read last 50", Raw.name), 1.5),
-    ]  # fmt: skip
+        ("append vs raw RPUSH", med(f"append x{n}", "tela") / med(f"append x{n}", raw), 1.2),
+        ("read whole vs raw LRANGE", med("read whole", "tela") / med("read whole", raw), 1.5),
+        ("read last 50 vs raw LRANGE", med("read last 50", "tela") / med("read last 50", raw), 1.5),
+        ("read whole vs LRANGE+json", med("read whole", "tela") / med("read whole", parsed), 1.5),
+        (
+            "read last 50 vs LRANGE+json",
+            med("read last 50", "tela") / med("read last 50", parsed),
+            1.5,
+        ),
+    ]
     recall = [
         r
         for r in rows
