@@ -95,6 +95,11 @@ def test_truncated_json_fails_and_imports_nothing(cli: Any, tmp_path: Path) -> N
     assert "truncated JSON" in proc.stderr
     assert "line" in proc.stderr
     assert threads_in(cli) == 0
+    scripted = cli("import", str(bad), "--json")
+    assert scripted.returncode == 1
+    error = json.loads(scripted.stdout)["error"]
+    assert error["type"] == "FormatError"
+    assert error["where"].startswith("input line ")
 
 
 def test_conflicting_import_is_atomic_unless_continue_on_error(cli: Any, tmp_path: Path) -> None:

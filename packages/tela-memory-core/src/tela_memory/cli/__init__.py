@@ -49,6 +49,7 @@ whose value is such a ``register`` function.
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import sys
 import warnings
@@ -112,6 +113,12 @@ def main(argv: list[str] | None = None) -> None:
         app = build_app()
         app(args=argv, prog_name="tela-memory")
     except TelaMemoryError as exc:
+        args = sys.argv[1:] if argv is None else argv
+        if "--json" in args:  # scripts get the error as JSON on stdout too
+            error = {"type": type(exc).__name__, "message": str(exc)}
+            if getattr(exc, "where", None):
+                error["where"] = str(exc.where)  # type: ignore[attr-defined]
+            print(json.dumps({"error": error}, ensure_ascii=False))
         _fail(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

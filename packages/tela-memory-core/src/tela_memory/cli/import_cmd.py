@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,9 +50,14 @@ def import_file(
     json_out: JsonOption = False,
 ) -> None:
     """Import conversations from a file into the store (all or nothing by default)."""
-    result = read_file(
-        file, format, continue_on_error=continue_on_error, max_bytes=max_size * 1_000_000
-    )
+    with (
+        err_console.status(f"reading {file.name}", spinner="dots")
+        if not json_out
+        else (nullcontext())
+    ):
+        result = read_file(
+            file, format, continue_on_error=continue_on_error, max_bytes=max_size * 1_000_000
+        )
     skipped: list[dict[str, Any]] = [{"where": e.where, "error": e.reason} for e in result.skipped]
     with open_db(db) as store, progress(disable=json_out) as bar:
         task = bar.add_task(f"importing {file.name}", total=len(result.conversations))
