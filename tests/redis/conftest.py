@@ -1,4 +1,5 @@
-"""Session-scoped real Redis servers: Redis 8 + search/JSON, Redis 8 plain, a 3-node cluster.
+"""Session-scoped real Redis servers: Redis 8 + search/JSON, Redis 8 plain (+ a Sentinel),
+a 3-node cluster.
 
 A server that cannot start fails the tests that use it (never a skip). All are stopped at the
 end of the session.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from redis_servers import RedisClusterServers, RedisServer, stack_modules
+from redis_servers import RedisClusterServers, RedisSentinel, RedisServer, stack_modules
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,11 @@ def redis_cluster() -> Iterator[RedisClusterServers]:
     cluster = RedisClusterServers().start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(redis_plain: RedisServer) -> Iterator[RedisSentinel]:
+    """A Sentinel serving the plain server as ``mymaster``."""
+    sentinel = RedisSentinel(redis_plain).start()
+    yield sentinel
+    sentinel.stop()

@@ -200,3 +200,57 @@ def _cluster_ok(info: object, size: int) -> bool:
         and fields.get("cluster_known_nodes") == str(size)
         and fields.get("cluster_slots_assigned") == "16384"
     )
+
+
+@dataclass
+class RedisSentinel:
+    """A Sentinel (same binary, ``--sentinel``) watching one master as service ``mymaster``."""
+
+    master: RedisServer
+    port: int = 0
+    dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tela-sentinel-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.port}/mymaster/0"
+
+    def start(self, timeout: float = 15.0) -> RedisSentinel:
+        self.port = free_port()
+        conf = self.dir / "sentinel.conf"
+        conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"logfile {self.dir / 'sentinel.log'}\n"
+            f"sentinel monitor mymaster 127.0.0.1 {self.master.port} 1\n"
+            "sentinel down-after-milliseconds mymaster 60000\n"
+        )
+        cmd = [redis_server_binary(), str(conf), "--sentinel"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if self.proc.poll() is not None:
+                    log = self.dir / "sentinel.log"
+                    tail = log.read_text()[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"sentinel exited early:\n{tail}")
+                try:
+                    master = client.execute_command(
+                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"
+                    )
+                    if master:
+                        return self
+                except redis.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("sentinel did not come up")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)

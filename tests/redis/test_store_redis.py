@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import redis.cluster
-from redis_servers import RedisClusterServers, RedisServer
+from redis_servers import RedisClusterServers, RedisSentinel, RedisServer
 
 import redis
 from tela_memory import open_store
@@ -291,3 +291,12 @@ def test_big_threads_pass_lua_unpack_limits(store: RedisStore) -> None:
     report = store.apply_retention(max_messages=9_000)
     assert report.messages == n + 1 - 9_000
     assert store.delete_thread("big") == 9_000
+
+
+async def test_sentinel_url(redis_sentinel: RedisSentinel) -> None:
+    prefix = _prefix()
+    async with RedisStore(redis_sentinel.url, prefix=prefix) as store:
+        stored = store.append("s", [Message.user("via sentinel"), Message.assistant("ok")])
+        assert await store.aread("s") == stored
+        assert (await store.aappend("s", Message.user("async")))[0].parent_id == stored[1].id
+        assert [m.text for m in store.read("s")] == ["via sentinel", "ok", "async"]
