@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from tela_memory import Message
 from tela_memory.models import ChatChunk, ChatModel, ToolCallDelta, ToolSpec, Usage
 
-Step = ChatChunk | BaseException
+Step = ChatChunk | BaseException | Callable[[], object]  # a callable runs as a side effect
 
 
 def text_reply(text: str, *, size: int = 3, usage: Usage | None = None) -> list[Step]:
@@ -69,6 +69,9 @@ class ScriptedModel(ChatModel):
                     time.sleep(self.delay)
                 if isinstance(step, BaseException):
                     raise step
+                if callable(step):
+                    step()
+                    continue
                 yield step
         finally:
             self.closed_streams += 1
@@ -82,6 +85,9 @@ class ScriptedModel(ChatModel):
                 await asyncio.sleep(self.delay)
                 if isinstance(step, BaseException):
                     raise step
+                if callable(step):
+                    step()
+                    continue
                 yield step
         finally:
             self.closed_streams += 1

@@ -448,3 +448,41 @@ async def test_async_fork_and_switch(store: SQLiteStore) -> None:
     assert len(await session.abranches()) == 2
     with pytest.raises(NotFoundError):
         await session.aswitch("missing")
+
+
+def test_a_failed_first_write_is_retried_by_the_batch_policy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "first.db"
+    store = SQLiteStore(path, timeout=0.01)
+    store.append("t", Message.user("earlier"))
+    blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
+    steps = [
+        lambda: blocker.execute("BEGIN EXCLUSIVE"),  # the store goes away before chunk 1
+        *text_reply("abc", size=1)[:-1],
+        lambda: blocker.execute("COMMIT"),
+        *text_reply("defgh", size=1),
+    ]
+    session = Session(
+        store, ScriptedModel(steps), thread_id="t", flush=FlushPolicy(interval=3600, max_chunks=3)
+    )
+    assert "".join(c.text for c in session.stream("go")) == "abcdefgh"
+    blocker.close()
+    # one failed attempt at chunk 1, then the batch policy, not one attempt per chunk
+    assert caplog.text.count("could not persist the growing reply") == 1
+    reply = store.read("t", last=1)[0]
+    assert reply.text == "abcdefgh"
+    assert reply.metadata["incomplete"] is False
+    store.close()
+
+
+def test_every_public_method_has_an_async_twin() -> None:
+    methods = {
+        name
+        for name, value in vars(Session).items()
+        if not name.startswith("_") and callable(value)
+    }
+    twins = {name for name in methods if f"a{name}" in methods}
+    singles = methods - twins - {f"a{name}" for name in twins}
+    assert singles == set()
+    assert {"send", "stream", "add", "add_tool_result", "fork", "switch", "close"} <= twins

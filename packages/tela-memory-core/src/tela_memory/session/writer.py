@@ -77,8 +77,8 @@ class ReplyWriter:
         self._chunks_since += 1
         self._chars_since += len(chunk.text) + len(chunk.reasoning)
         self._chars_since += sum(len(d.arguments) for d in chunk.tool_calls)
-        if not self._created:
-            return True
+        if not self._created and not self.write_errors:
+            return True  # the first chunk creates the message at once
         p = self.policy
         return (
             self._chunks_since >= p.max_chunks
