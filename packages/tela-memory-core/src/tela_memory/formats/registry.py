@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,7 +253,7 @@ def read_file(
     codec = get_codec(name) if name else None
     if codec is not None and codec.line_based:
         assert isinstance(codec, MessageLinesCodec | ConversationLinesCodec)
-        units = codec.units_from_lines(_prefixed(iter_lines(p)))
+        units = codec.units_from_lines(iter_lines(p))
         try:
             return _decode_units(codec, units, continue_on_error=continue_on_error)
         except FormatError as exc:
@@ -261,10 +261,6 @@ def read_file(
     check_size(p, max_bytes)
     text = decode_utf8(p.read_bytes(), p.name)
     return read_text(text, format, continue_on_error=continue_on_error)
-
-
-def _prefixed(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    yield from lines
 
 
 def _with_hint(exc: FormatError, codec: Codec, asked: str, detect: Any) -> FormatError:
