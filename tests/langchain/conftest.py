@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "redis"))
-from redis_servers import RedisServer
-
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.memory import InMemoryStore
 from tela_memory.stores.sqlite import SQLiteStore
@@ -36,6 +33,9 @@ def thread() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real Redis 8 server on a free loopback port (fails, never skips, if it cannot start)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "redis"))
+    from redis_servers import RedisServer  # the Redis suite's real-server helper
+
     server = RedisServer().start()
     yield server.url
     server.stop()

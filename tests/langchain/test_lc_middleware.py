@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -145,13 +146,15 @@ def test_compared_with_summarization_middleware(store: MessageStore, thread: str
     history = [*_long_history(12), HumanMessage("last question", id="hq")]
     theirs = scripted("fin")
     summarizer = scripted("A SUMMARY.")
-    summarizing = create_agent(
-        theirs,
-        tools=[add],
-        middleware=[
-            SummarizationMiddleware(summarizer, trigger=("tokens", 900), keep=("messages", 6))
-        ],
-    )
+    if "trigger" in inspect.signature(SummarizationMiddleware).parameters:
+        summarization = SummarizationMiddleware(
+            summarizer, trigger=("tokens", 900), keep=("messages", 6)
+        )
+    else:  # langchain 1.0's arguments
+        summarization = SummarizationMiddleware(
+            summarizer, max_tokens_before_summary=900, messages_to_keep=6
+        )
+    summarizing = create_agent(theirs, tools=[add], middleware=[summarization])
     out_theirs = summarizing.invoke({"messages": history})
     ours = scripted("fin")
     tela = TelaContextMiddleware(store, policy=_policy(900))

@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from langchain_core._api import LangChainBetaWarning
 from langchain_core.documents import Document
-from langchain_core.load import dumpd, load
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -357,19 +354,22 @@ def _role_of(message: BaseMessage) -> Role:
 
 
 def _artifact_in(artifact: Any) -> Any:
-    """A tool artifact as JSON: JSON data as it is, ``Document`` s through LangChain's dumpd."""
+    """A tool artifact as JSON: JSON data as it is, ``Document`` s field by field."""
     docs = artifact if isinstance(artifact, list) else [artifact]
     if docs and all(isinstance(d, Document) for d in docs):
-        return {"lc": _json(dumpd(artifact), "artifact")}
+        fields = [
+            {"page_content": d.page_content, "metadata": d.metadata, "id": d.id} for d in docs
+        ]
+        out = {"documents": fields, "list": isinstance(artifact, list)}
+        return _json(out, "the tool message's Document artifact")
     return {"json": _json(artifact, "the tool message's artifact (only JSON or Documents)")}
 
 
 def _artifact_out(stored: dict[str, Any]) -> Any:
     if "json" in stored:
         return stored["json"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LangChainBetaWarning)
-        return load(stored["lc"], allowed_objects=[Document])
+    docs = [Document(**fields) for fields in stored["documents"]]
+    return docs if stored.get("list") else docs[0]
 
 
 def to_core(message: BaseMessage, **fields: Any) -> Message:
