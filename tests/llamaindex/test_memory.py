@@ -223,3 +223,16 @@ async def test_agent_workflow_with_memory_blocks(
     assert "window seats" in memory_msg.content  # type: ignore[operator]
     assert _tokens(view) <= 3_000
     assert [m.role.value for m in memory.get_all()] == ["user", "assistant"]
+
+
+def test_prefix_found_after_history_was_replaced(store: MessageStore) -> None:
+    memory = TelaMemory.from_defaults(store, session_id="r", token_limit=200)
+    memory.set(_turns(10))
+    memory.set([])
+    memory.put(ChatMessage(role="system", content="Rules."))
+    memory.put_messages(_turns(300, words=5))
+    view = memory.get()
+    assert view[0].content == "Rules."
+    assert _tokens(view) <= 200
+    memory.set([ChatMessage(role="system", content="New rules."), *_turns(300, words=5)])
+    assert memory.get()[0].content == "New rules."

@@ -173,6 +173,8 @@ class TelaMemory(BaseMemory):
         """Make the history equal ``messages`` (an unchanged prefix stays as stored)."""
         self._forget()
         self._chat.set_messages(self.session_id, messages)
+        if messages and not pinned_prefix([to_core(messages[0])]):
+            self._prefix[self.thread_id] = []  # no pinned prefix: nothing to read back for it
         if self._index is not None:
             self._index.upsert(self.store.read(self.thread_id))
 
