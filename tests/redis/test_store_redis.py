@@ -44,6 +44,10 @@ class CountingRedis(redis.Redis):
         self.sent.append(str(args[0]).upper())
         return super().execute_command(*args, **options)
 
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        self.sent.append("PIPELINE")
+        return super().pipeline(transaction, shard_hint)
+
 
 @pytest.fixture
 def counting(redis_plain: RedisServer) -> Iterator[tuple[RedisStore, CountingRedis]]:
@@ -94,6 +98,19 @@ def test_tool_result_after_its_call_is_still_one_round_trip(
     store.append("tools", Message.tool("c1", "sunny"))
     assert client.sent == ["EVALSHA"]
     assert store.read("tools")[-1].tool_results[0].tool_call_id == "c1"
+
+
+def test_a_page_of_threads_is_two_round_trips(
+    counting: tuple[RedisStore, CountingRedis],
+) -> None:
+    store, client = counting
+    for i in range(30):
+        store.append(f"page-{i}", Message.user("hi"), user_id="pager")
+    client.sent.clear()
+    page = store.list_threads("pager", limit=25)
+    assert len(page.threads) == 25
+    assert client.sent == ["ZRANGE", "PIPELINE"]
+    assert [t.id for t in page.threads] == [f"page-{i}" for i in range(29, 4, -1)]
 
 
 def test_no_keyspace_scans(counting: tuple[RedisStore, CountingRedis]) -> None:

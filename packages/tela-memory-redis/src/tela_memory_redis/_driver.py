@@ -48,7 +48,16 @@ class Cmd:
     context: str = ""
 
 
-Request = Script | Cmd
+@dataclass(frozen=True)
+class Batch:
+    """Run independent commands in one pipelined round trip (not a transaction; on a
+    cluster redis-py splits it by node). The reply is the list of replies."""
+
+    cmds: tuple[Cmd, ...]
+    context: str = ""
+
+
+Request = Script | Cmd | Batch
 Op = Generator[Request, Any, T]
 
 _SHAS: dict[str, str] = {}
@@ -108,6 +117,13 @@ def run_sync(client: Any, op: Op[T], address: str) -> T:
 def _exec_sync(client: Any, req: Request) -> Any:
     if isinstance(req, Cmd):
         return client.execute_command(*req.args)
+    if isinstance(req, Batch):
+        if not req.cmds:
+            return []
+        pipe = client.pipeline(transaction=False)
+        for cmd in req.cmds:
+            pipe.execute_command(*cmd.args)
+        return pipe.execute()
     argv = (len(req.keys), *req.keys, *req.args)
     try:
         return client.evalsha(req.sha, *argv)
@@ -136,6 +152,13 @@ async def run_async(client: Any, op: Op[T], address: str) -> T:
 async def _exec_async(client: Any, req: Request) -> Any:
     if isinstance(req, Cmd):
         return await client.execute_command(*req.args)
+    if isinstance(req, Batch):
+        if not req.cmds:
+            return []
+        pipe = client.pipeline(transaction=False)
+        for cmd in req.cmds:
+            pipe.execute_command(*cmd.args)
+        return await pipe.execute()
     argv = (len(req.keys), *req.keys, *req.args)
     try:
         return await client.evalsha(req.sha, *argv)

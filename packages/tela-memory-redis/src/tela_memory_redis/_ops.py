@@ -31,7 +31,7 @@ from tela_memory.stores.base import (
     ThreadPage,
 )
 from tela_memory_redis import _lua
-from tela_memory_redis._driver import Cmd, Op, Script, text
+from tela_memory_redis._driver import Batch, Cmd, Op, Script, text
 
 log = logging.getLogger("tela_memory_redis")
 
@@ -454,10 +454,12 @@ class Ops:
                 break
             offset += len(rows) // 2 if isinstance(rows[0], bytes) else len(rows)
             pairs = _pairs(rows)
-            for score, tid in pairs:
-                if after is not None and (score, tid) >= after:
-                    continue
-                raw = yield Cmd(("HGETALL", self.base(tid) + "meta"), f"thread {tid!r}")
+            wanted = [(sc, t) for sc, t in pairs if after is None or (sc, t) < after]
+            metas = yield Batch(
+                tuple(Cmd(("HGETALL", self.base(t) + "meta")) for _, t in wanted),
+                f"threads of {user_id!r}",
+            )
+            for (score, tid), raw in zip(wanted, metas, strict=True):
                 if not raw:  # expired or deleted: clean the index lazily
                     yield Cmd(("ZREM", ukey, tid))
                     offset -= 1
