@@ -10,7 +10,7 @@ import pytest
 
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory.testing.index_suite import IndexConformance
-from tela_memory_qdrant import QdrantIndex
+from tela_memory_qdrant import QdrantEdgeIndex, QdrantIndex
 
 
 class TestQdrantLocalMemory(IndexConformance):
@@ -61,4 +61,37 @@ class TestQdrantLexicalOnly(IndexConformance):
     @pytest.fixture
     def index(self, qdrant_target: dict[str, Any]) -> Iterator[QdrantIndex]:
         with _LexicalOnly(**qdrant_target) as idx:
+            yield idx
+
+
+class TestQdrantEdge(IndexConformance):
+    """Qdrant Edge: the Qdrant engine embedded (``qdrant-edge-py``), core fusion."""
+
+    @pytest.fixture
+    def index(self, embedder: HashEmbedder, tmp_path: Path) -> Iterator[QdrantEdgeIndex]:
+        with QdrantEdgeIndex(tmp_path / "edge", embedder=embedder) as idx:
+            yield idx
+
+
+class TestQdrantEdgeEngineFusion(IndexConformance):
+    """Qdrant Edge with hybrid fused in the engine."""
+
+    @pytest.fixture
+    def index(self, embedder: HashEmbedder, tmp_path: Path) -> Iterator[QdrantEdgeIndex]:
+        with QdrantEdgeIndex(tmp_path / "edge", embedder=embedder, fusion="qdrant") as idx:
+            yield idx
+
+
+class _EdgeLexicalOnly(QdrantEdgeIndex):
+    supports_dense = False
+
+
+class TestQdrantEdgeLexicalOnly(IndexConformance):
+    """Qdrant Edge without an embedder."""
+
+    dense = False
+
+    @pytest.fixture
+    def index(self, tmp_path: Path) -> Iterator[QdrantEdgeIndex]:
+        with _EdgeLexicalOnly(tmp_path / "edge") as idx:
             yield idx
