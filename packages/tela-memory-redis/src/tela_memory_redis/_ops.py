@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -81,6 +83,11 @@ def _jstr(value: str | None) -> bytes:
     return json.dumps(value).encode()
 
 
+@functools.lru_cache(maxsize=8192)
+def _base(prefix: str, thread_id: str) -> str:
+    return f"{prefix}:t:{{{enc(thread_id)}}}:"
+
+
 def enc(value: str) -> str:
     """Escape an id for use inside a key: every byte but ``[A-Za-z0-9_.~-]`` is %-encoded, so
     ``{ } : * @ |`` and spaces can never change a key's hash tag or shape."""
@@ -95,7 +102,7 @@ def check_prefix(prefix: str) -> str:
 
 
 def _now_us() -> int:
-    return common.to_micros(datetime.now(UTC))
+    return time.time_ns() // 1000
 
 
 def _ms(ttl: float | timedelta | None) -> str:
@@ -134,7 +141,7 @@ class Ops:
     # -- keys -------------------------------------------------------------------------------
 
     def base(self, thread_id: str) -> str:
-        return f"{self.prefix}:t:{{{enc(thread_id)}}}:"
+        return _base(self.prefix, thread_id)
 
     def user_key(self, user_id: str) -> str:
         return self.user_prefix + enc(user_id)
