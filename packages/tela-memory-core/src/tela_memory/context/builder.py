@@ -195,6 +195,13 @@ class ContextBuilder:
             room -= int(pol.recall.share * budget)
         return room
 
+    def _overflow(self) -> float:
+        return self.policy.importance.overflow if self.policy.importance else 1.0
+
+    def _refill(self, budget: int) -> float:
+        """What the window is cut back to when it overflows (and filled to when cold)."""
+        return self.policy.window.low_water * self._overflow() * self._room(budget)
+
     def _check_pinned(self, budget: int, plan: _Plan) -> None:
         priming = self.policy.cached.reply_priming
         system = sum(u.tokens for u in self._pinned if not u.broken and u.first_role in _SYSTEMS)
@@ -247,7 +254,7 @@ class ContextBuilder:
         keep_from = next(
             (k for k in range(n - 1, start - 1, -1) if messages[k].role is Role.USER), None
         )
-        target = int(self.policy.window.low_water * self._room(plan.budget))
+        target = int(self._refill(plan.budget))
         cut = find_cut(messages, start=start, target=target, count=self._count, keep_from=keep_from)
         if cut > region_start:
             plan.span = list(messages[start:cut])
@@ -310,9 +317,8 @@ class ContextBuilder:
         )
         plan.tokens_in = demand
         plan.ratio = demand / budget
-        overflow = self.policy.importance.overflow if self.policy.importance else 1.0
-        if self._region_tokens > overflow * room:
-            target = self.policy.window.low_water * room
+        if self._region_tokens > self._overflow() * room:
+            target = self._refill(budget)
             limit = self._protected_index()
             k = 0
             while k < limit and self._region_tokens > target:

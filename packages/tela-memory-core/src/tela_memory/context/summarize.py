@@ -13,6 +13,7 @@ newly dropped out, never a span it has already seen, and returns the new summary
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +25,7 @@ from tela_memory.tokens.base import TokenCounter
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)
+_ENTITY = re.compile(r"\b(?:\d[\w:./-]*|[A-Z][a-z]+)")
 _STOP = frozenset(
     [
         "the",
@@ -177,29 +179,46 @@ class ExtractiveSummarizer:
         max_tokens: int,
         counter: TokenCounter,
     ) -> str:
-        """Previous lines plus the best sentences of ``messages``, oldest lines cut first."""
+        """Previous lines plus the most distinctive sentences of ``messages``.
+
+        A sentence scores the inverse document frequency of its words within the span (rare
+        words carry information, boilerplate repeated every turn does not), plus a bonus for
+        numbers and capitalised names, favouring user questions; near-duplicates of a chosen
+        sentence are skipped. The oldest lines are cut first when over ``max_tokens``.
+        """
         sentences = self._sentences(messages)
-        freq: Counter[str] = Counter()
-        words_of: list[list[str]] = []
+        df: Counter[str] = Counter()
+        words_of: list[set[str]] = []
         for _, _, s in sentences:
-            words = [w for w in (x.lower() for x in _WORD.findall(s)) if w not in _STOP]
+            words = {w for w in (x.lower() for x in _WORD.findall(s)) if w not in _STOP}
             words_of.append(words)
-            freq.update(set(words))
+            df.update(words)
+        n = len(sentences) or 1
 
         def score(i: int) -> float:
             words = words_of[i]
             if not words:
                 return 0.0
-            base = sum(freq[w] for w in words) / (len(words) ** 0.5)
-            role, text = sentences[i][1], sentences[i][2]
-            if role == Role.USER.value:
-                base *= 1.3
-            if text.endswith("?"):
+            base = sum(math.log(1 + n / df[w]) for w in words) / math.sqrt(len(words) + 4)
+            text = sentences[i][2]
+            base += 0.5 * len(_ENTITY.findall(text[1:]))
+            if sentences[i][1] == Role.USER.value:
                 base *= 1.2
+            if text.endswith("?"):
+                base *= 1.1
             return float(base)
 
-        best = sorted(range(len(sentences)), key=score, reverse=True)[: self.per_span]
-        lines = [f"- {sentences[i][1]}: {sentences[i][2]}" for i in sorted(best)]
+        chosen: list[int] = []
+        for i in sorted(range(len(sentences)), key=score, reverse=True):
+            if len(chosen) >= self.per_span:
+                break
+            w = words_of[i]
+            if any(
+                len(w & words_of[j]) >= 0.8 * max(1, min(len(w), len(words_of[j]))) for j in chosen
+            ):
+                continue
+            chosen.append(i)
+        lines = [f"- {sentences[i][1]}: {sentences[i][2]}" for i in sorted(chosen)]
         text = "\n".join(x for x in [previous or "", *lines] if x)
         return fit_text(text, max_tokens, counter, keep="tail")
 
