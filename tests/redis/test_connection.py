@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import redis
 import redis.asyncio
 import redis.asyncio.cluster
 
+import redis
 from tela_memory.errors import TelaMemoryError
 from tela_memory_redis import RedisStore
 from tela_memory_redis.connection import async_client, redact, sync_client
