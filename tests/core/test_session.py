@@ -486,3 +486,12 @@ def test_every_public_method_has_an_async_twin() -> None:
     singles = methods - twins - {f"a{name}" for name in twins}
     assert singles == set()
     assert {"send", "stream", "add", "add_tool_result", "fork", "switch", "close"} <= twins
+
+
+def test_no_io_before_the_first_turn(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "yet" / "chat.db"
+    session = Session(f"sqlite:///{path}", ScriptedModel(text_reply("hi")))
+    assert not path.parent.exists()
+    session.send("hello")
+    assert path.exists()
+    session.close()
