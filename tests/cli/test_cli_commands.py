@@ -176,6 +176,36 @@ def test_show_threads_search_context(cli: Any) -> None:
     assert "What is up?" in text.stdout
 
 
+def test_context_with_recall_from_other_threads(cli: Any, tmp_path: Path) -> None:
+    src = tmp_path / "r.db"
+    with SQLiteStore(src) as store:
+        store.append(
+            "old",
+            [Message.user("My locker code is 4711."), Message.assistant("Noted.")],
+            user_id="ann",
+        )
+        store.append(
+            "new",
+            [
+                Message.user("hello " * 50),
+                Message.assistant("hi " * 50),
+                Message.user("What is my locker code?"),
+            ],
+            user_id="ann",
+        )
+    db = f"sqlite:///{src}"
+    plain = as_json(cli("context", "new", "--budget", "200", "--json", "--db", db, use_db=False))
+    assert "recalled" not in {d["decision"] for d in plain["decisions"].values()}
+    data = as_json(
+        cli("context", "new", "--budget", "200", "--recall", "--json", "--db", db, use_db=False)
+    )
+    recalled = [i for i, d in data["decisions"].items() if d["decision"] == "recalled"]
+    assert recalled
+    assert data["tokens_sent"] <= 200
+    with SQLiteStore(src) as store:
+        assert "4711" in " ".join(store.get(i).text for i in recalled)
+
+
 def test_unknown_thread_and_store(cli: Any) -> None:
     proc = cli("show", "nope")
     assert proc.returncode == 1
@@ -252,6 +282,8 @@ def test_demo_json_summary(cli: Any) -> None:
     assert data["context"]["saved"] > 0.5
     assert data["recall"]["hits"][0]["thread"] == "demo-1"
     assert "blue-heron-42" in data["recall"]["hits"][0]["text"]
+    assert any("blue-heron-42" in t for t in data["recall"]["in_context"])
+    assert data["recall"]["context_tokens"] <= data["context"]["budget"]
     assert set(data["fork"]) == {"main", "short-answer"}
     assert data["export"]["sharegpt"]["losses"] == {"image": 1, "branch": 1}
     assert data["erase"]["threads_left"] == 0

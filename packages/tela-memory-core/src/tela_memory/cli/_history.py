@@ -9,6 +9,8 @@ labelled fallback (pinned system prefix + the newest whole turns that fit).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,29 +46,17 @@ def search_history(
     threads: list[str] | None = None,
 ) -> SearchResult:
     """Search a user's history with the recall index (lexical BM25 offline)."""
-    try:
-        from tela_memory.recall import SQLiteIndex
-    except ImportError as exc:  # pragma: no cover - recall is part of the core
-        raise TelaMemoryError(f"recall is not available in this install: {exc}") from exc
     flt: dict[str, Any] = {"user_id": user}
     if threads:
         flt["thread_ids"] = tuple(threads)
     ranker = _recaller()
-    if isinstance(store, SQLiteStore):
-        from tela_memory.recall.indexer import StoreIndexer
-
-        index = SQLiteIndex.for_store(store)
-        where = "the SQLite FTS5 index following the store"
-        try:
-            StoreIndexer(store, index).sync()
-            hits = _run(ranker, index, query, flt, k)
-        finally:
-            index.close()
-    else:
-        where = "a temporary in-memory index"
-        with SQLiteIndex(":memory:") as index:
-            index.upsert(_user_messages(store, user, threads))
-            hits = _run(ranker, index, query, flt, k)
+    where = (
+        "the SQLite FTS5 index following the store"
+        if isinstance(store, SQLiteStore)
+        else "a temporary in-memory index"
+    )
+    with _open_index(store, user, threads or []) as index:
+        hits = _run(ranker, index, query, flt, k)
     method = f"recall: {'hybrid ranking (Recaller)' if ranker else 'BM25'} over {where}"
     return SearchResult([(h.score, h.message) for h in hits], method)
 
@@ -133,6 +123,21 @@ def _policy_class() -> Any | None:
     return getattr(module, "ContextPolicy", None)
 
 
+class _OtherThreads:
+    """The context engine's recall slot, filled by ``Recaller`` from a user's other threads."""
+
+    def __init__(self, ranker: Any, user: str, threads: list[str]) -> None:
+        self._ranker = ranker
+        self._user = user
+        self._threads = tuple(threads)
+
+    def recall(self, query: str, thread: str | None, budget: int) -> list[Message]:
+        result = self._ranker.recall(
+            query, user_id=self._user, budget=budget, filter={"thread_ids": self._threads}
+        )
+        return list(result.messages)
+
+
 def context_view(
     store: MessageStore,
     thread_id: str,
@@ -141,10 +146,20 @@ def context_view(
     branch: str | None = None,
     model: str = "gpt-4o",
     counter: Any | None = None,
+    recall: bool = False,
+    query: str | None = None,
 ) -> ContextView:
     """The messages of a thread that fit ``budget`` tokens, with what was dropped.
 
-    ``counter`` (a ``tela_memory.tokens`` counter) overrides the one ``model`` implies.
+    Args:
+        store: the store.
+        thread_id: the thread.
+        budget: tokens.
+        branch: the branch (default: the thread's default).
+        model: picks the token counter.
+        counter: a ``tela_memory.tokens`` counter, overriding ``model``'s.
+        recall: give the context a recall slot filled from the user's other threads.
+        query: what to recall for (default: the newest user message).
     """
     from tela_memory.tokens import counter_for_model
 
@@ -156,27 +171,65 @@ def context_view(
     counter = counter if counter is not None else counter_for_model(model)
     total = counter.count_messages(history)
     policy_class = _policy_class()
-    if policy_class is not None:
-        from tela_memory.context import Summary
+    if policy_class is None:
+        return _fallback(history, budget, counter, total)
+    from tela_memory.context import Recall, Summary
 
-        policy = policy_class(budget=budget, counter=counter, summary=Summary())
-        ctx = policy.build(history)
-        rep = ctx.report
-        decisions = {r.id: (str(r.decision), str(r.reason)) for r in rep.messages}
-        decisions.update({i: (str(rep.folded_as), "window") for i in rep.folded})
-        sent_ids = {m.id for m in ctx.messages}
-        return ContextView(
-            sent=list(ctx.messages),
-            dropped=[m for m in history if m.id not in sent_ids],
-            tokens_total=total,
-            tokens_sent=int(rep.tokens_out),
-            budget=budget,
-            history=len(history),
-            method="context engine: pinned prefix + summary of the dropped span + recent window",
-            notes=list(ctx.report.notes),
-            decisions=decisions,
-        )
-    return _fallback(history, budget, counter, total)
+    with ExitStack() as stack:
+        slot = None
+        method = "context engine: pinned prefix + summary of the dropped span + recent window"
+        ranker = _recaller() if recall else None
+        if recall and ranker is None:
+            raise TelaMemoryError("recall is not available in this install")
+        if ranker is not None:
+            info = store.get_thread(thread_id)
+            if info.user_id is None:
+                raise TelaMemoryError(f"thread {thread_id!r} has no user to recall from")
+            from tela_memory.formats.store_io import user_thread_ids
+
+            others = [t for t in user_thread_ids(store, info.user_id) if t != thread_id]
+            index = stack.enter_context(_open_index(store, info.user_id, others))
+            slot = Recall(recaller=_OtherThreads(ranker(index), info.user_id, others), share=0.2)
+            method += " + recall from the user's other threads"
+            if query is None:
+                query = next((m.text for m in reversed(history) if m.role is Role.USER), None)
+        policy = policy_class(budget=budget, counter=counter, summary=Summary(), recall=slot)
+        ctx = policy.build(history, query=query)
+    rep = ctx.report
+    decisions = {r.id: (str(r.decision), str(r.reason)) for r in rep.messages}
+    decisions.update({i: (str(rep.folded_as), "window") for i in rep.folded})
+    sent_ids = {m.id for m in ctx.messages}
+    return ContextView(
+        sent=list(ctx.messages),
+        dropped=[m for m in history if m.id not in sent_ids],
+        tokens_total=total,
+        tokens_sent=int(rep.tokens_out),
+        budget=budget,
+        history=len(history),
+        method=method,
+        notes=list(rep.notes),
+        decisions=decisions,
+    )
+
+
+@contextmanager
+def _open_index(store: MessageStore, user: str, threads: list[str]) -> Iterator[Any]:
+    """The recall index for a store, up to date (SQLite: in the same file, incremental)."""
+    from tela_memory.recall import SQLiteIndex
+
+    if isinstance(store, SQLiteStore):
+        from tela_memory.recall.indexer import StoreIndexer
+
+        index = SQLiteIndex.for_store(store)
+        try:
+            StoreIndexer(store, index).sync()
+            yield index
+        finally:
+            index.close()
+    else:
+        with SQLiteIndex(":memory:") as index:
+            index.upsert(_user_messages(store, user, threads))
+            yield index
 
 
 def _turns(messages: list[Message]) -> list[list[Message]]:

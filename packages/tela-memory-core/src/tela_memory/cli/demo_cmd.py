@@ -117,13 +117,21 @@ def demo(
             _step(3, "Recall an old fact from another thread", quiet)
             question = store.read(latest, last=1)[0].text
             others = [t.id for t in threads if t.id != latest]
-            result = search_history(store, "cabin wifi password", user=USER, k=3, threads=others)
+            result = search_history(store, question, user=USER, k=3, threads=others)
+            with_recall = context_view(store, latest, budget, counter=counter, recall=True)
+            recalled = [
+                m
+                for m in with_recall.sent
+                if with_recall.decisions.get(m.id, ("",))[0] == "recalled"
+            ]
             summary["recall"] = {
                 "question": question,
                 "method": result.method,
                 "hits": [
                     {"thread": m.thread_id, "text": m.text, "score": s} for s, m in result.hits
                 ],
+                "in_context": [m.text for m in recalled],
+                "context_tokens": with_recall.tokens_sent,
             }
             if not quiet:
                 console.print(f"Maya asks in {latest}: [italic]{escape(question)}[/]")
@@ -133,6 +141,14 @@ def demo(
                     console.print(
                         f"  {score:5.2f}  {m.thread_id}  {m.created_at:%d %b}  "
                         f"{escape(m.text[:100])}"
+                    )
+                console.print(
+                    f"with a recall slot, the {budget}-token context for this question "
+                    f"({with_recall.tokens_sent} tokens) carries {len(recalled)} recalled turns:"
+                )
+                for m in recalled:
+                    console.print(
+                        f"  [green]+[/] {m.thread_id} {m.created_at:%d %b}: {escape(m.text[:90])}"
                     )
 
             # 4. fork -------------------------------------------------------------------------

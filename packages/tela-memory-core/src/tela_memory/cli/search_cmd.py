@@ -66,12 +66,20 @@ def context(
     model: Annotated[str, typer.Option("--model", help="Model whose tokenizer counts.")] = (
         "gpt-4o"
     ),
+    recall: Annotated[
+        bool, typer.Option("--recall", help="Add a recall slot fed by the user's other threads.")
+    ] = False,
+    query: Annotated[
+        str | None, typer.Option("--query", help="What to recall for (default: last user turn).")
+    ] = None,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Show what would be sent to the model for a token budget, and what was left out."""
     with open_db(db) as store:
-        view = context_view(store, thread, budget, branch=branch, model=model)
+        view = context_view(
+            store, thread, budget, branch=branch, model=model, recall=recall, query=query
+        )
     if json_out:
         emit_json({"thread": thread, **view.to_json()})
         return
