@@ -1,7 +1,8 @@
 """Recall on Qdrant: upsert throughput and filtered search latency, same data, same run.
 
-Ours (``QdrantIndex`` on qdrant-client's local mode, in memory) vs the embedded default
-(``SQLiteIndex``, in memory) vs LangChain's ``QdrantVectorStore`` (langchain-qdrant) on the same
+Ours (``QdrantIndex`` on qdrant-client's local mode, in memory; ``QdrantEdgeIndex`` on Qdrant
+Edge, the engine embedded, in a temporary folder) vs the embedded default (``SQLiteIndex``, in
+memory) vs LangChain's ``QdrantVectorStore`` (langchain-qdrant) on the same
 local-mode engine, every one embedding with the core's deterministic ``HashEmbedder`` (so no
 model time hides the index). The peer's hybrid mode gets our BM25 sparse vectors through its
 ``SparseEmbeddings`` interface (its usual FastEmbed sparse model needs a download). Every search
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import tempfile
 import time
 import uuid
 import warnings
@@ -33,7 +35,7 @@ from qdrant_client import QdrantClient, models
 from tela_memory import Message
 from tela_memory.recall.sqlite_index import SQLiteIndex
 from tela_memory.testing.embedders import HashEmbedder
-from tela_memory_qdrant import QdrantIndex
+from tela_memory_qdrant import QdrantEdgeIndex, QdrantIndex
 from tela_memory_qdrant import sparse as tela_sparse
 
 from harness import Row, measure, print_table, write_json
@@ -160,7 +162,7 @@ def search_rows(
     return Row("search", label, impl, stats.median, stats.p95)
 
 
-def run(n: int, users: int, nq: int) -> list[Row]:
+def run(n: int, users: int, nq: int, folder: str) -> list[Row]:
     messages = make_messages(n, users)
     queries = make_queries(messages, nq)
     rows: list[Row] = []
@@ -168,7 +170,13 @@ def run(n: int, users: int, nq: int) -> list[Row]:
     tela = QdrantIndex(location=":memory:", embedder=HashEmbedder(DIM))
     tela_engine = QdrantIndex(location=":memory:", embedder=HashEmbedder(DIM), fusion="qdrant")
     sqlite = SQLiteIndex(":memory:", embedder=HashEmbedder(DIM))
-    for impl, idx in (("tela", tela), ("tela-sqlite", sqlite)):
+    edge = QdrantEdgeIndex(f"{folder}/edge", embedder=HashEmbedder(DIM))
+    ours: tuple[tuple[str, Any], ...] = (
+        ("tela", tela),
+        ("tela-edge", edge),
+        ("tela-sqlite", sqlite),
+    )
+    for impl, idx in ours:
         seconds = _timed(
             lambda idx=idx: [idx.upsert(messages[i : i + BATCH]) for i in range(0, n, BATCH)]
         )
@@ -195,7 +203,7 @@ def run(n: int, users: int, nq: int) -> list[Row]:
 
     for mode in ("dense", "hybrid", "lexical"):
         label = f"{mode} k={K}, one user"
-        for impl, idx in (("tela", tela), ("tela-sqlite", sqlite)):
+        for impl, idx in ours:
             rows.append(
                 search_rows(
                     impl,
@@ -230,11 +238,12 @@ def run(n: int, users: int, nq: int) -> list[Row]:
 
     # sanity: the same top hit for the same dense query (same embedder, same engine)
     user, text = queries[0]
-    ours = tela.search(text, filter={"user_id": user}, k=1, mode="dense")[0].text
+    ours_top = tela.search(text, filter={"user_id": user}, k=1, mode="dense")[0].text
     theirs = lc_dense.similarity_search(text, k=1, filter=lc_user_filter(user))[0].page_content
-    assert ours == theirs, (ours, theirs)
+    assert ours_top == theirs, (ours_top, theirs)
 
-    for idx in (tela, tela_engine, sqlite):
+    assert edge.search(text, filter={"user_id": user}, k=1, mode="dense")[0].text == ours_top
+    for idx in (tela, tela_engine, sqlite, edge):
         idx.close()
     return rows
 
@@ -245,7 +254,8 @@ def main() -> None:
     args = parser.parse_args()
     n, users, nq = (2_000, 20, 30) if args.quick else (20_000, 100, 100)
     print(f"# recall on Qdrant local mode: {n} messages, {users} users, {nq} queries\n")
-    rows = run(n, users, nq)
+    with tempfile.TemporaryDirectory() as folder:
+        rows = run(n, users, nq, folder)
     print_table(rows)
     write_json("qdrant" + ("-quick" if args.quick else ""), rows)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from functools import lru_cache
 
 from qdrant_client import models
 
@@ -34,6 +35,7 @@ def words(text: str) -> list[str]:
     return kept or found
 
 
+@lru_cache(maxsize=65536)
 def term_id(word: str) -> int:
     """Stable 32-bit sparse index of a word."""
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=4).digest(), "little")
