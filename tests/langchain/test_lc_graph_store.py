@@ -262,3 +262,32 @@ def test_usable_as_create_agent_store(graph_store: TelaStore) -> None:
     tool_message = out["messages"][2]
     assert tool_message.content == "likes green tea"
     assert out["messages"][-1].content == "You like green tea."
+
+
+def test_usable_in_a_langgraph_graph(graph_store: TelaStore) -> None:
+    from typing import TypedDict
+
+    from langgraph.config import get_store
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict):
+        fact: str
+        seen: list[str]
+
+    def save(state: State) -> dict[str, Any]:
+        get_store().put(("user", "facts"), state["fact"][:8], {"text": state["fact"]})
+        return {}
+
+    def look(state: State) -> dict[str, Any]:
+        return {"seen": [i.value["text"] for i in get_store().search(("user",))]}
+
+    graph = StateGraph(State)
+    graph.add_node("save", save)
+    graph.add_node("look", look)
+    graph.add_edge(START, "save")
+    graph.add_edge("save", "look")
+    graph.add_edge("look", END)
+    app = graph.compile(store=graph_store)
+    app.invoke({"fact": "speaks Portuguese", "seen": []})
+    out = app.invoke({"fact": "plays the cello", "seen": []})
+    assert sorted(out["seen"]) == ["plays the cello", "speaks Portuguese"]

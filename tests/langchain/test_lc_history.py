@@ -221,3 +221,13 @@ def test_history_on_redis_url(redis_url: str, thread: str) -> None:
         assert history.messages == TURN
         history.clear()
         assert history.messages == []
+
+
+def test_no_silent_cap_on_long_histories(store: MessageStore, thread: str) -> None:
+    """langchain_redis stops at 10,000 messages without a word; every message comes back."""
+    history = TelaChatMessageHistory(thread, store=store)
+    turns = [HumanMessage(f"m{i}") if i % 2 == 0 else AIMessage(f"m{i}") for i in range(10_050)]
+    history.add_messages(turns)
+    back = history.messages
+    assert len(back) == 10_050
+    assert back[-1].content == "m10049"

@@ -199,3 +199,28 @@ def test_a_thread_is_required(store: MessageStore) -> None:
     )
     with pytest.raises(TelaMemoryError, match="thread_id"):
         agent.invoke({"messages": [HumanMessage("hi")]})
+
+
+def test_prefix_stays_stable_between_turns(store: MessageStore, thread: str) -> None:
+    """Most turns only append to what the previous call sent (prompt caches keep hitting);
+    the prefix changes only when the window is folded back (to ``low_water``), not on every
+    turn as with a sliding window."""
+    filler = " ".join(f"w{j}" for j in range(30))
+    model = scripted(*[f"reply {i}: {filler}" for i in range(30)])
+    middleware = TelaContextMiddleware(store, policy=_policy(800))
+    agent = create_agent(model, middleware=[middleware])
+    first = [SystemMessage("House rules."), HumanMessage("start")]
+    agent.invoke({"messages": first}, config=_cfg(thread))
+    budgets = []
+    for i in range(29):
+        agent.invoke({"messages": [HumanMessage(f"turn {i}: {filler}")]}, config=_cfg(thread))
+        ctx = middleware.last_context(thread)
+        assert ctx is not None
+        budgets.append(ctx.report.tokens_out)
+    pairs = list(zip(model.seen, model.seen[1:], strict=False))
+    stable = sum(after[: len(before)] == before for before, after in pairs)
+    assert all(m[0].text == "House rules." for m in model.seen)
+    assert max(budgets) <= 800
+    assert len(store.read(thread)) == 61  # the store has every turn, the view does not
+    assert len(model.seen[-1]) < 40
+    assert 22 <= stable < len(pairs), f"{stable} of {len(pairs)} requests extended the previous"
