@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llama_index.core.base.embeddings.base import BaseEmbedding
+from li_embedding import HashEmbedding
 
 from tela_memory.recall import SQLiteIndex
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.memory import InMemoryStore
 from tela_memory.stores.sqlite import SQLiteStore
-from tela_memory.testing.embedders import HashEmbedder
 from tela_memory_llamaindex.embeddings import LlamaIndexEmbedder
 
 
@@ -31,28 +30,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageSto
 def key() -> str:
     """A unique chat store key."""
     return f"k-{uuid.uuid4().hex[:10]}"
-
-
-class HashEmbedding(BaseEmbedding):
-    """A real LlamaIndex ``BaseEmbedding`` computing offline hashed bag-of-words vectors."""
-
-    dim: int = 64
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "HashEmbedding"
-
-    def _vec(self, text: str) -> list[float]:
-        return [float(x) for x in HashEmbedder(self.dim).embed([text])[0]]
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._vec(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._vec(text)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._vec(query)
 
 
 @pytest.fixture
