@@ -86,6 +86,12 @@ def test_import_json_output(cli: Any) -> None:
     assert as_json(cli("stats", "--json", "--user", "ann"))["messages"] == 2000
 
 
+def test_import_from_stdin(cli: Any) -> None:
+    body = json.dumps([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}])
+    data = as_json(cli("import", "-", "--json", stdin=body))
+    assert (data["format"], data["messages"]) == ("openai", 2)
+
+
 def test_truncated_json_fails_and_imports_nothing(cli: Any, tmp_path: Path) -> None:
     text = SAMPLE.read_text()
     bad = tmp_path / "cut.json"

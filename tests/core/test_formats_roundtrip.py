@@ -7,6 +7,7 @@ conversation holds only such content its loss report is empty.
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -260,3 +261,59 @@ def test_losses_are_reported_not_dropped() -> None:
         _, report = write_text([conv], fmt)
         assert set(report.counts()) == kinds, (fmt, report.counts())
         assert report.summary() != "nothing lost"
+
+
+# -- ChatGPT exports: node trees become branches ----------------------------------------------
+
+
+@st.composite
+def chatgpt_trees(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A ChatGPT ``mapping`` (random tree of alternating turns) and its root-to-leaf texts."""
+    mapping: dict[str, Any] = {
+        "root": {"id": "root", "message": None, "parent": None, "children": []}
+    }
+    order = ["root"]
+    for i in range(draw(st.integers(1, 12))):
+        parent = draw(st.sampled_from(order))
+        depth = 0
+        p = parent
+        while mapping[p]["parent"] is not None:
+            depth += 1
+            p = mapping[p]["parent"]
+        nid = f"n{i}"
+        role = "user" if depth % 2 == 0 else "assistant"
+        mapping[nid] = {
+            "id": nid,
+            "parent": parent,
+            "children": [],
+            "message": {
+                "id": nid,
+                "author": {"role": role},
+                "create_time": 1.7e9 + i,
+                "content": {"content_type": "text", "parts": [f"text {nid}"]},
+            },
+        }
+        mapping[parent]["children"].append(nid)
+        order.append(nid)
+    paths: dict[str, list[str]] = {}
+    for nid in order:
+        if nid != "root" and not mapping[nid]["children"]:
+            texts, p = [], nid
+            while p != "root":
+                texts.append(f"text {p}")
+                p = mapping[p]["parent"]
+            paths[nid] = texts[::-1]
+    return mapping, paths
+
+
+@SETTINGS
+@given(chatgpt_trees(), st.data())
+def test_chatgpt_tree_every_leaf_is_a_branch(tree: Any, data: st.DataObject) -> None:
+    mapping, paths = tree
+    current = data.draw(st.sampled_from(sorted(paths)))
+    doc = [{"title": "t", "mapping": mapping, "current_node": current, "id": "c"}]
+    (conv,) = read_text(json.dumps(doc), "chatgpt").conversations
+    got = {name: [m.text for m in conv.path(name) if m.text] for name in conv.branches}
+    assert got["main"] == paths[current]
+    assert sorted(map(tuple, got.values())) == sorted(map(tuple, paths.values()))
+    assert len(conv.branches) == len(paths)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,12 +23,13 @@ from tela_memory.cli._common import (
     progress,
 )
 from tela_memory.errors import TelaMemoryError
-from tela_memory.formats import CODECS, DEFAULT_MAX_BYTES, read_file
+from tela_memory.formats import CODECS, DEFAULT_MAX_BYTES, read_file, read_text
+from tela_memory.formats._io import decode_utf8
 from tela_memory.formats.store_io import import_conversations
 
 
 def import_file(
-    file: Annotated[Path, typer.Argument(help="File to import ('-' is not supported).")],
+    file: Annotated[Path, typer.Argument(help="File to import ('-' reads stdin).")],
     format: Annotated[
         str, typer.Option("--format", "-f", help="Format name, or 'auto' to detect it.")
     ] = "auto",
@@ -55,9 +57,13 @@ def import_file(
         if not json_out
         else (nullcontext())
     ):
-        result = read_file(
-            file, format, continue_on_error=continue_on_error, max_bytes=max_size * 1_000_000
-        )
+        if str(file) == "-":
+            text = decode_utf8(sys.stdin.buffer.read(), "stdin")
+            result = read_text(text, format, continue_on_error=continue_on_error)
+        else:
+            result = read_file(
+                file, format, continue_on_error=continue_on_error, max_bytes=max_size * 1_000_000
+            )
     skipped: list[dict[str, Any]] = [{"where": e.where, "error": e.reason} for e in result.skipped]
     with open_db(db) as store, progress(disable=json_out) as bar:
         task = bar.add_task(f"importing {file.name}", total=len(result.conversations))
