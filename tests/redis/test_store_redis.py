@@ -317,3 +317,16 @@ async def test_sentinel_url(redis_sentinel: RedisSentinel) -> None:
         assert await store.aread("s") == stored
         assert (await store.aappend("s", Message.user("async")))[0].parent_id == stored[1].id
         assert [m.text for m in store.read("s")] == ["via sentinel", "ok", "async"]
+
+
+def test_cluster_user_index_has_no_stray_entries(redis_cluster: RedisClusterServers) -> None:
+    with RedisStore(redis_cluster.url, prefix=_prefix()) as store:
+        store.append("owned", Message.user("a"), user_id="alice")
+        with pytest.raises(InvalidMessageError):
+            store.append("owned", Message.user("b"), user_id="mallory")
+        assert store.list_threads("mallory").threads == ()
+        store.append("nobody", Message.user("a"))
+        store.append("nobody", Message.user("b"), user_id="bob")  # no owner: stays unowned
+        assert store.list_threads("bob").threads == ()
+        assert [t.id for t in store.list_threads("alice").threads] == ["owned"]
+        assert store.erase_user("alice").threads == 1

@@ -240,7 +240,9 @@ return {'OK', owner, parent, ukey}
 """
 )
 
-# global part of an append on a cluster. KEYS: ids, threads. ARGV: B, tid, now, ids...
+# global part of an append on a cluster, run before the thread script so that no thread can
+# exist unindexed. KEYS: ids, threads [, the would-be owner's index]. ARGV: B, tid, now, ids...
+# Returns {'OK', added to the user index (0/1), newly claimed ids...} or {'TAKEN', id, B...}
 CLAIM = r"""
 local B, tid, now = ARGV[1], ARGV[2], ARGV[3]
 local taken, fresh = {'TAKEN'}, {'OK'}
@@ -252,6 +254,9 @@ end
 if #taken > 1 then return taken end
 for i = 2, #fresh do redis.call('HSET', KEYS[1], fresh[i], B) end
 redis.call('ZADD', KEYS[2], now, tid)
+local added = 0
+if #KEYS > 2 then added = redis.call('ZADD', KEYS[3], 'NX', now, tid) end
+table.insert(fresh, 2, added)
 return fresh
 """
 

@@ -219,8 +219,11 @@ class Ops:
         if not self.cluster:
             keys += [self.ids_key, self.threads_key]
         fresh: list[str] = []
+        ukey = self.user_key(owner) if owner else ""
+        added = False
         if self.cluster:
-            fresh = yield from self._claim(base, thread_id, now, [m.id for m in items])
+            ids = [m.id for m in items]
+            fresh, added = yield from self._claim(base, thread_id, now, ids, ukey)
         try:
             reply = yield Script(_lua.APPEND, keys, [base, *args, len(needed), *needed, *tail], ctx)
             if text(reply[0]) == "TOOLS":  # a call not found through the index: look properly
@@ -232,10 +235,15 @@ class Ops:
         except TelaMemoryError:
             if self.cluster:  # give the claimed ids back; nothing was written to the thread
                 yield from self._unclaim(base, fresh)
+                if added:
+                    yield Cmd(("ZREM", ukey, thread_id), ctx)
             raise
         _, owner_b, parent_b, ukey_b = reply
-        if self.cluster and text(ukey_b):
-            yield Cmd(("ZADD", text(ukey_b), now, thread_id), ctx)
+        if self.cluster:
+            if added and text(ukey_b) != ukey:  # the thread turned out to belong to nobody
+                yield Cmd(("ZREM", ukey, thread_id), ctx)
+            if text(ukey_b):  # activity order (and repair, should an earlier step have failed)
+                yield Cmd(("ZADD", text(ukey_b), now, thread_id), ctx)
         return common.bind(
             items,
             thread_id=thread_id,
@@ -243,13 +251,17 @@ class Ops:
             head_id=text(parent_b) or None,
         )
 
-    def _claim(self, base: str, thread_id: str, now: int, ids: list[str]) -> Op[list[str]]:
-        """Point the ids at this thread (cluster: another slot); return the newly claimed."""
-        keys = [self.ids_key, self.threads_key]
+    def _claim(
+        self, base: str, thread_id: str, now: int, ids: list[str], ukey: str
+    ) -> Op[tuple[list[str], bool]]:
+        """Cluster: point the ids at this thread and index it under its would-be owner (another
+        slot), before the thread is written; return the newly claimed ids and whether the
+        user index entry is new."""
+        keys = [self.ids_key, self.threads_key, *([ukey] if ukey else [])]
         for _ in range(3):
             reply = yield Script(_lua.CLAIM, keys, [base, thread_id, now, *ids], "message ids")
             if text(reply[0]) == "OK":
-                return [text(x) for x in reply[1:]]
+                return [text(x) for x in reply[2:]], bool(int(reply[1]))
             for i in range(1, len(reply), 2):
                 mid, other = text(reply[i]), text(reply[i + 1])
                 held = yield Cmd(("HEXISTS", other + "m", mid))
