@@ -365,6 +365,23 @@ def test_two_threads_on_one_session_serialise(store: SQLiteStore) -> None:
     assert len(model.seen[1]) == 3
 
 
+def _in_other_thread(fn) -> None:
+    """Run ``fn`` in another thread and re-raise what it raised here."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=10)
+    if raised:
+        raise raised[0]
+
+
 def test_fail_mode_refuses_a_second_turn(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("slow reply", size=1), text_reply("x"))
     session = Session(store, model, concurrency="fail")
@@ -374,7 +391,7 @@ def test_fail_mode_refuses_a_second_turn(store: SQLiteStore) -> None:
     stream = session.stream("one")
     next(stream)
     with pytest.raises(SessionBusyError, match="already has a turn in progress"):
-        other.send("two")
+        _in_other_thread(lambda: other.send("two"))
     stream.close()
     assert other.send("two").text == "x"
 
@@ -386,7 +403,7 @@ def test_wait_mode_times_out_clearly(store: SQLiteStore) -> None:
     stream = session.stream("one")
     next(stream)
     with pytest.raises(SessionBusyError, match=r"busy for more than 0\.05"):
-        session.send("two")
+        _in_other_thread(lambda: session.send("two"))
     stream.close()
 
 
@@ -495,3 +512,26 @@ def test_no_io_before_the_first_turn(tmp_path: Path) -> None:
     session.send("hello")
     assert path.exists()
     session.close()
+
+
+def test_a_turn_inside_its_own_stream_fails_instead_of_deadlocking(store: SQLiteStore) -> None:
+    from tela_memory.session import SessionBusyError
+
+    session = Session(store, ScriptedModel(text_reply("abc", size=1), text_reply("ok")))
+    stream = session.stream("one")
+    next(stream)
+    with pytest.raises(SessionBusyError, match="already running in this thread"):
+        session.send("nested")
+    stream.close()
+    assert session.send("after").text == "ok"
+
+
+async def test_an_async_turn_inside_its_own_stream_fails(store: SQLiteStore) -> None:
+    from tela_memory.session import SessionBusyError
+
+    session = Session(store, ScriptedModel(text_reply("abc", size=1)))
+    async with aclosing(session.astream("one")) as stream:
+        async for _ in stream:
+            with pytest.raises(SessionBusyError, match="already running"):
+                await session.asend("nested")
+            break

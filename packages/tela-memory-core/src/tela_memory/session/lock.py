@@ -30,11 +30,26 @@ _locks: weakref.WeakValueDictionary[tuple[object, str], TurnLock] = weakref.Weak
 class TurnLock:
     """A non-reentrant lock guarding the turns of one thread (conversation)."""
 
-    __slots__ = ("__weakref__", "_lock", "name")
+    __slots__ = ("__weakref__", "_lock", "_owner", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._lock = threading.Lock()
+        self._owner: tuple[int, int | None] | None = None  # (thread, task) holding the lock
+
+    def _reentry(self) -> SessionBusyError:
+        return SessionBusyError(
+            f"a turn on thread {self.name!r} is already running in this thread or task "
+            "(a send() inside the loop over stream()?); finish or close that turn first"
+        )
+
+    @staticmethod
+    def _me() -> tuple[int, int | None]:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            task = None
+        return threading.get_ident(), (id(task) if task is not None else None)
 
     def _busy(self, mode: Concurrency, timeout: float | None) -> SessionBusyError:
         if mode == "fail":
@@ -49,12 +64,16 @@ class TurnLock:
 
     def acquire(self, mode: Concurrency = "wait", timeout: float | None = None) -> None:
         """Take the lock, waiting (up to ``timeout`` s) in ``wait`` mode."""
+        owner = self._owner
+        if owner is not None and owner[0] == threading.get_ident():
+            raise self._reentry()  # waiting here would wait for ourselves
         if mode == "fail":
             ok = self._lock.acquire(blocking=False)
         else:
             ok = self._lock.acquire(timeout=-1 if timeout is None else timeout)
         if not ok:
             raise self._busy(mode, timeout)
+        self._owner = self._me()
 
     async def aacquire(
         self,
@@ -62,7 +81,11 @@ class TurnLock:
         timeout: float | None = None,  # noqa: ASYNC109 - same signature as the sync twin
     ) -> None:
         """Async twin of :meth:`acquire` (polls without blocking the event loop)."""
+        me = self._me()
+        if self._owner == me:
+            raise self._reentry()
         if self._lock.acquire(blocking=False):
+            self._owner = me
             return
         if mode == "fail":
             raise self._busy(mode, timeout)
@@ -73,9 +96,11 @@ class TurnLock:
                 raise self._busy(mode, timeout)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.02)
+        self._owner = me
 
     def release(self) -> None:
         """Give the lock back."""
+        self._owner = None
         self._lock.release()
 
     @property
