@@ -330,3 +330,15 @@ def test_cluster_user_index_has_no_stray_entries(redis_cluster: RedisClusterServ
         assert store.list_threads("bob").threads == ()
         assert [t.id for t in store.list_threads("alice").threads] == ["owned"]
         assert store.erase_user("alice").threads == 1
+
+
+def test_async_twins_work_from_successive_event_loops(redis_plain: RedisServer) -> None:
+    store = RedisStore(redis_plain.url, prefix=_prefix())
+
+    async def turn(text: str) -> int:
+        await store.aappend("loops", Message.user(text))
+        return len(await store.aread("loops"))
+
+    assert asyncio.run(turn("first")) == 1
+    assert asyncio.run(turn("second")) == 2  # a new loop, a new asyncio client
+    store.close()

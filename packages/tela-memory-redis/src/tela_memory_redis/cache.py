@@ -69,6 +69,7 @@ class _RedisKV:
         self._own_async = aclient is None
         self._options = client_options
         self._lock = threading.Lock()
+        self._aloop: asyncio.AbstractEventLoop | None = None
         anything = client if client is not None else aclient
         self.address = connection.redact(url) if url else connection.describe(anything)
 
@@ -86,8 +87,13 @@ class _RedisKV:
         return run_sync(self._client, op, self.address)
 
     async def _arun(self, op: Op[T]) -> T:
-        if self._aclient is None and self._url is not None:
-            self._aclient = connection.async_client(self._url, **self._options)
+        if self._url is not None and self._own_async:
+            loop = asyncio.get_running_loop()
+            if self._aclient is not None and self._aloop is not loop:
+                self._aclient = None  # an asyncio client belongs to the loop that opened it
+            if self._aclient is None:
+                self._aclient = connection.async_client(self._url, **self._options)
+                self._aloop = loop
         if self._aclient is None:
             return await asyncio.to_thread(self._run, op)
         return await run_async(self._aclient, op, self.address)

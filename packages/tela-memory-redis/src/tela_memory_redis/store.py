@@ -75,6 +75,7 @@ class RedisStore(MessageStore):
         self._own_aclient = aclient is None
         self._options = client_options
         self._lock = threading.Lock()
+        self._aloop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         if url is not None:
             self.address = connection.redact(url)
@@ -120,8 +121,15 @@ class RedisStore(MessageStore):
     def _aclient_or_none(self) -> Any:
         if self._closed:
             raise TelaMemoryError("this RedisStore is closed")
-        if self._aclient is None and self._url is not None:
-            self._aclient = connection.async_client(self._url, **self._options)
+        if self._url is not None and self._own_aclient:
+            loop = asyncio.get_running_loop()
+            if self._aclient is not None and self._aloop is not loop:
+                # an asyncio client belongs to the loop that opened it: a new loop gets its own
+                # (the old one's connections died with their loop)
+                self._aclient = None
+            if self._aclient is None:
+                self._aclient = connection.async_client(self._url, **self._options)
+                self._aloop = loop
         return self._aclient
 
     def _run(self, op: Op[T]) -> T:
