@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Self
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
-from tela_memory.context.builder import ContextBuilder
+from tela_memory.context.engine import ContextEngine
 from tela_memory.context.policy import ContextPolicy
 from tela_memory.context.report import Context
 from tela_memory.errors import InvalidMessageError
@@ -72,7 +72,7 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         self.context = context
         self.index = index
         self.last_context: Context | None = None
-        self._builder: ContextBuilder | None = None
+        self._engine: ContextEngine | None = None
         self._owns_store = not isinstance(store, MessageStore)
         self._store_arg = store
         self._store: MessageStore | None = store if isinstance(store, MessageStore) else None
@@ -98,25 +98,25 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The conversation as LangChain messages (the context policy's view, if one is set)."""
-        stored = self.stored()
         if self.context is not None:
-            self.last_context = self._context_builder().build(stored)
-            stored = self.last_context.messages
-        return messages_to_langchain(stored)
+            self.last_context = self._context_engine().build(self.thread_id, branch=self.branch)
+            return messages_to_langchain(self.last_context.messages)
+        return messages_to_langchain(self.stored())
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of :attr:`messages`."""
-        stored = await self.astored()
         if self.context is not None:
-            self.last_context = await self._context_builder().abuild(stored)
-            stored = self.last_context.messages
-        return messages_to_langchain(stored)
+            engine = self._context_engine()
+            self.last_context = await engine.abuild(self.thread_id, branch=self.branch)
+            return messages_to_langchain(self.last_context.messages)
+        return messages_to_langchain(await self.astored())
 
-    def _context_builder(self) -> ContextBuilder:
+    def _context_engine(self) -> ContextEngine:
+        """One engine per history: incremental reads, the summary kept in the thread."""
         assert self.context is not None
-        if self._builder is None:
-            self._builder = self.context.builder(thread_id=self.thread_id)
-        return self._builder
+        if self._engine is None:
+            self._engine = ContextEngine(self.store, self.context)
+        return self._engine
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -144,6 +144,8 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         """Delete the conversation: the branch when a non-default one is addressed, else the
         whole thread with all its branches."""
         target = self._branch_to_delete()
+        if self._engine is not None:
+            self._engine.forget(self.thread_id)
         if target is None:
             self.store.delete_thread(self.thread_id)
         else:
@@ -155,6 +157,8 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         if self.branch is not None:
             branches = await self.store.abranches(self.thread_id)
             target = self._non_default(branches)
+        if self._engine is not None:
+            self._engine.forget(self.thread_id)
         if target is None:
             await self.store.adelete_thread(self.thread_id)
         else:

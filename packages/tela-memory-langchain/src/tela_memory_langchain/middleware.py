@@ -22,12 +22,11 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from tela_memory.context.builder import ContextBuilder
+from tela_memory.context.engine import ContextEngine
 from tela_memory.context.parts import Summary
 from tela_memory.context.policy import ContextPolicy
 from tela_memory.context.report import Context
@@ -50,22 +49,6 @@ from langgraph.runtime import Runtime  # noqa: E402
 
 if TYPE_CHECKING:
     from tela_memory.recall import Index
-
-
-@dataclass
-class _Thread:
-    messages: list[Message] = field(default_factory=list)
-    known: set[str] = field(default_factory=set)
-    builder: ContextBuilder | None = None
-    last: Context | None = None
-
-    def add(self, stored: Sequence[Message]) -> None:
-        self.messages.extend(stored)
-        for m in stored:
-            self.known.add(m.id)
-            lc = langchain_id(m)
-            if lc is not None:
-                self.known.add(lc)
 
 
 class TelaContextMiddleware(AgentMiddleware):
@@ -102,7 +85,8 @@ class TelaContextMiddleware(AgentMiddleware):
         self.thread_id = thread_id
         self.user_id = user_id
         self.index = index
-        self._threads: dict[str, _Thread] = {}
+        self._engine: ContextEngine | None = None
+        self._last: dict[str, Context] = {}
         self._lock = threading.Lock()
 
     @property
@@ -117,10 +101,18 @@ class TelaContextMiddleware(AgentMiddleware):
             self._store = open_store(self._store_arg if isinstance(self._store_arg, str) else None)
         return self._store
 
+    @property
+    def engine(self) -> ContextEngine:
+        """The context engine (one incremental builder per thread; summaries persisted in the
+        thread's metadata)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = ContextEngine(self.store, self.policy)
+            return self._engine
+
     def last_context(self, thread_id: str) -> Context | None:
         """The last view built for a thread (messages sent and the engine's report)."""
-        state = self._threads.get(thread_id)
-        return state.last if state else None
+        return self._last.get(thread_id)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -139,30 +131,22 @@ class TelaContextMiddleware(AgentMiddleware):
             )
         return str(thread)
 
-    def _state(self, thread_id: str) -> _Thread:
-        with self._lock:
-            state = self._threads.get(thread_id)
-            if state is None:
-                state = self._threads[thread_id] = _Thread()
-            return state
-
-    def _fresh(self, state: _Thread, tail: list[Message]) -> bool:
-        """Whether the cached copy of the thread still ends where the store does."""
-        mine = state.messages[-1].id if state.messages else None
-        theirs = tail[-1].id if tail else None
-        return mine == theirs
-
     @staticmethod
-    def _pending(state: _Thread, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    def _ensure_ids(messages: Sequence[BaseMessage]) -> None:
         for m in messages:  # as SummarizationMiddleware does: every state message gets an id
             if m.id is None:
                 m.id = str(uuid.uuid4())
-        return [m for m in messages if m.id not in state.known]
 
-    def _builder(self, state: _Thread, thread_id: str) -> ContextBuilder:
-        if state.builder is None:
-            state.builder = self.policy.builder(thread_id=thread_id)
-        return state.builder
+    @staticmethod
+    def _new(messages: Sequence[BaseMessage], tail: Sequence[Message]) -> list[BaseMessage]:
+        """The state messages after the last one the store already holds.
+
+        ``tail`` is the newest ``len(messages)`` stored messages: a state message the store
+        holds is among them, so a turn costs O(state), never O(stored history).
+        """
+        known = {m.id for m in tail} | {langchain_id(m) for m in tail}
+        last = max((i for i, m in enumerate(messages) if m.id in known), default=-1)
+        return list(messages[last + 1 :])
 
     @staticmethod
     def _query(messages: Sequence[BaseMessage]) -> str | None:
@@ -171,24 +155,21 @@ class TelaContextMiddleware(AgentMiddleware):
                 return m.text or None
         return None
 
+    def _view(self, request: ModelRequest, ctx: Context) -> ModelRequest:
+        view: list[Any] = messages_to_langchain(ctx.messages)
+        return request.override(messages=view)
+
     # -- sync -------------------------------------------------------------------------------
 
-    def _sync(self, thread_id: str, messages: Sequence[BaseMessage]) -> _Thread:
-        state = self._state(thread_id)
-        if not self._fresh(state, self.store.read(thread_id, last=1)):
-            state.messages, state.known = [], set()
-            state.add(self.store.read(thread_id))
-        new = self._pending(state, messages)
+    def _persist(self, thread_id: str, messages: Sequence[BaseMessage]) -> None:
+        if not messages:
+            return
+        self._ensure_ids(messages)
+        new = self._new(messages, self.store.read(thread_id, last=len(messages)))
         if new:
             stored = self.store.append(thread_id, messages_to_core(new), user_id=self.user_id)
             if self.index is not None:
                 self.index.upsert(stored)
-            state.add(stored)
-        return state
-
-    def _view(self, request: ModelRequest, ctx: Context) -> ModelRequest:
-        view: list[Any] = messages_to_langchain(ctx.messages)
-        return request.override(messages=view)
 
     def wrap_model_call(
         self,
@@ -197,33 +178,28 @@ class TelaContextMiddleware(AgentMiddleware):
     ) -> ModelResponse:
         """Persist the turn so far, then call the model with the engine's view."""
         thread_id = self._thread_id()
-        state = self._sync(thread_id, request.messages)
-        ctx = self._builder(state, thread_id).build(
-            state.messages, query=self._query(request.messages)
-        )
-        state.last = ctx
+        self._persist(thread_id, request.messages)
+        ctx = self.engine.build(thread_id, query=self._query(request.messages))
+        self._last[thread_id] = ctx
         return handler(self._view(request, ctx))
 
     def after_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Persist the final reply (and anything else the store does not hold yet)."""
-        self._sync(self._thread_id(), state["messages"])
+        self._persist(self._thread_id(), state["messages"])
         return None
 
     # -- async ------------------------------------------------------------------------------
 
-    async def _async(self, thread_id: str, messages: Sequence[BaseMessage]) -> _Thread:
-        state = self._state(thread_id)
-        if not self._fresh(state, await self.store.aread(thread_id, last=1)):
-            state.messages, state.known = [], set()
-            state.add(await self.store.aread(thread_id))
-        new = self._pending(state, messages)
+    async def _apersist(self, thread_id: str, messages: Sequence[BaseMessage]) -> None:
+        if not messages:
+            return
+        self._ensure_ids(messages)
+        new = self._new(messages, await self.store.aread(thread_id, last=len(messages)))
         if new:
             items = messages_to_core(new)
             stored = await self.store.aappend(thread_id, items, user_id=self.user_id)
             if self.index is not None:
                 await self.index.aupsert(stored)
-            state.add(stored)
-        return state
 
     async def awrap_model_call(
         self,
@@ -232,20 +208,21 @@ class TelaContextMiddleware(AgentMiddleware):
     ) -> ModelResponse:
         """Async twin of :meth:`wrap_model_call`."""
         thread_id = self._thread_id()
-        state = await self._async(thread_id, request.messages)
-        ctx = await self._builder(state, thread_id).abuild(
-            state.messages, query=self._query(request.messages)
-        )
-        state.last = ctx
+        await self._apersist(thread_id, request.messages)
+        ctx = await self.engine.abuild(thread_id, query=self._query(request.messages))
+        self._last[thread_id] = ctx
         return await handler(self._view(request, ctx))
 
     async def aafter_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Async twin of :meth:`after_agent`."""
-        await self._async(self._thread_id(), state["messages"])
+        await self._apersist(self._thread_id(), state["messages"])
         return None
 
     def close(self) -> None:
-        """Close the store if this middleware opened it from a URL."""
+        """Forget the engine's state; close the store if this middleware opened it from a URL."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         if self._store is not None and not isinstance(self._store_arg, MessageStore):
             self._store.close()
             self._store = None
