@@ -7,7 +7,8 @@
    The ``tool_calls`` column counts the assistant tool calls read back (of those written).
 2. View per turn: a history of N messages grows by one turn, then the view sent to the model
    is built under a 4,000-token budget with the same exact counter (tiktoken cl100k_base):
-   ours is the context engine's incremental builder (what ``TelaContextMiddleware`` runs),
+   ours appends the turn to a SQLite store and runs the ``ContextEngine`` (what
+   ``TelaContextMiddleware`` does per model call, store I/O included),
    the peer is ``trim_messages(strategy="last", include_system=True)``, which counts the
    whole thread again on every call.
 
@@ -36,8 +37,7 @@ from langchain_core.messages import (
 )
 from llama_index.core.utils import get_tokenizer
 
-from tela_memory.context.policy import ContextPolicy
-from tela_memory.messages import Message
+from tela_memory.context import ContextEngine, ContextPolicy
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory.tokens import TiktokenCounter
 from tela_memory_langchain import TelaChatMessageHistory, messages_to_core, messages_to_langchain
@@ -101,22 +101,22 @@ def history_rows(
     ]
 
 
-def view_rows(n: int, r: int, encoding: Any) -> list[Row]:
+def view_rows(n: int, r: int, encoding: Any, tmp: Path) -> list[Row]:
     system = SystemMessage("You are a careful assistant. " * 5)
     lc_history: list[BaseMessage] = [system, *conversation(n)]
-    core_history: list[Message] = messages_to_core(lc_history)
     policy = ContextPolicy(BUDGET, counter=TiktokenCounter(encoding="cl100k_base"))
-    builder = policy.builder(thread_id="bench")
-    builder.build(core_history)  # the first build of a long history (then per-turn cost)
+    store = SQLiteStore(tmp / "view.db")
+    store.append("bench", messages_to_core(lc_history))
+    engine = ContextEngine(store, policy)
+    engine.build("bench")  # the first build of a long history (then the per-turn cost)
     tokens: dict[str, int] = {}
     turn = iter(range(n, n + 10 * r + 100))
 
-    def ours() -> None:
+    def ours() -> None:  # what TelaContextMiddleware does per model call, store I/O included
         i = next(turn)
-        core_history.extend(
-            messages_to_core([HumanMessage(f"new {i}: {FILLER}"), AIMessage(f"reply {i}")])
-        )
-        ctx = builder.build(core_history, query=f"new {i}")
+        new = [HumanMessage(f"new {i}: {FILLER}"), AIMessage(f"reply {i}")]
+        store.append("bench", messages_to_core(new))
+        ctx = engine.build("bench", query=f"new {i}")
         view = messages_to_langchain(ctx.messages)
         tokens["tela"] = ctx.report.tokens_out
         tokens["tela_n"] = len(view)
@@ -143,6 +143,7 @@ def view_rows(n: int, r: int, encoding: Any) -> list[Row]:
 
     mine = measure(ours, repeat=r, warmup=1)
     peer = measure(theirs, repeat=max(3, r // 10), warmup=1)
+    store.close()
     op = f"view of a new turn at {n}"
     return [
         Row(
@@ -186,7 +187,7 @@ def main() -> None:
         )
         rows += history_rows("InMemoryChatMessageHistory", InMemoryChatMessageHistory, n, r)
         store.close()
-    rows += view_rows(n, r, encoding)
+        rows += view_rows(n, r, encoding, Path(tmp))
     print_table(rows)
     print(f"results: {write_json('langchain_quick' if args.quick else 'langchain', rows)}")
 
