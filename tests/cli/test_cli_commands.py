@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from tela_memory.stores.sqlite import SQLiteStore
 DATA = Path(__file__).parents[2] / ".." / "shared" / "data" / "chats"
 SAMPLE = DATA / "sharegpt-sample.json"
 EXE = Path(sys.executable).parent / "tela-memory"
+# the cl100k / o200k files llama-index-core (a dev dependency) ships
+TIKTOKEN_CACHE = Path(sysconfig.get_paths()["purelib"]) / "llama_index/core/_static/tiktoken_cache"
 
 
 @pytest.fixture
@@ -25,6 +28,8 @@ def cli(tmp_path: Path) -> Any:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     env = {**os.environ, "HOME": str(tmp_path), "COLUMNS": "160", "NO_COLOR": "1"}
     env.pop("TELA_MEMORY_DB", None)
+    if "TIKTOKEN_CACHE_DIR" not in env and TIKTOKEN_CACHE.is_dir():
+        env["TIKTOKEN_CACHE_DIR"] = str(TIKTOKEN_CACHE)  # exact counts offline
 
     def run(*args: str, stdin: str | None = None, use_db: bool = True) -> Any:
         cmd = [str(EXE), *args, *(["--db", db] if use_db else [])]
