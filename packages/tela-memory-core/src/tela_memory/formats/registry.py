@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +70,32 @@ _RESPONSES_PARTS = {"input_text", "output_text", "input_image", "input_file"}
 _ANTHROPIC_BLOCKS = {"tool_use", "tool_result", "thinking", "redacted_thinking"}
 
 
+FORMAT_GROUP = "tela_memory.formats"
+"""Entry point group for codecs from other distributions (a :class:`Codec` subclass each)."""
+
+
+@cache
+def _plugins() -> dict[str, Codec]:
+    found: dict[str, Codec] = {}
+    for ep in entry_points(group=FORMAT_GROUP):
+        try:
+            codec = ep.load()()
+        except Exception as exc:  # a broken plugin must not break the built-in formats
+            warnings.warn(f"format plugin {ep.name!r} failed to load: {exc}", stacklevel=2)
+            continue
+        if isinstance(codec, Codec):
+            found[codec.name] = codec
+    return found
+
+
 def get_codec(name: str) -> Codec:
-    """The codec for a format name (or alias); ``FormatError`` lists the known ones."""
+    """The codec for a format name (or alias), built-in or from the ``tela_memory.formats``
+    entry point group; ``FormatError`` lists the known ones."""
     key = ALIASES.get(name.lower(), name.lower())
-    codec = CODECS.get(key)
+    codec = CODECS.get(key) or _plugins().get(key)
     if codec is None:
-        raise FormatError(f"unknown format {name!r}; known: {', '.join(sorted(CODECS))}")
+        known = sorted({*CODECS, *_plugins()})
+        raise FormatError(f"unknown format {name!r}; known: {', '.join(known)}")
     return codec
 
 
@@ -307,6 +330,7 @@ def write_file(path: str | Path, conversations: Sequence[Conversation], format: 
 __all__ = [
     "ALIASES",
     "CODECS",
+    "FORMAT_GROUP",
     "ReadResult",
     "detect_format",
     "detect_json",
