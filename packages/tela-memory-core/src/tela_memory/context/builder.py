@@ -199,7 +199,7 @@ class ContextBuilder:
         return self.policy.importance.overflow if self.policy.importance else 1.0
 
     def _refill(self, budget: int) -> float:
-        """What the window is cut back to when it overflows (and filled to when cold)."""
+        """What the window is cut back to when it overflows."""
         return self.policy.window.low_water * self._overflow() * self._room(budget)
 
     def _check_pinned(self, budget: int, plan: _Plan) -> None:
@@ -254,7 +254,7 @@ class ContextBuilder:
         keep_from = next(
             (k for k in range(n - 1, start - 1, -1) if messages[k].role is Role.USER), None
         )
-        target = int(self._refill(plan.budget))
+        target = int(self._overflow() * self._room(plan.budget))  # cold: fill the room
         cut = find_cut(messages, start=start, target=target, count=self._count, keep_from=keep_from)
         if cut > region_start:
             plan.span = list(messages[start:cut])

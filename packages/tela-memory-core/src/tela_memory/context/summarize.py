@@ -152,13 +152,18 @@ class ExtractiveSummarizer:
     Args:
         per_span: at most this many sentences are taken from each span.
         max_sentence_chars: longer sentences are cut to this many characters.
+        max_messages: of a longer span (the first build of a long history), only the newest
+            ``max_messages`` are read; the summary still counts the whole span as covered.
     """
 
-    def __init__(self, *, per_span: int = 8, max_sentence_chars: int = 240) -> None:
-        if per_span <= 0 or max_sentence_chars <= 0:
-            raise TelaMemoryError("per_span and max_sentence_chars must be > 0")
+    def __init__(
+        self, *, per_span: int = 8, max_sentence_chars: int = 240, max_messages: int = 1_000
+    ) -> None:
+        if per_span <= 0 or max_sentence_chars <= 0 or max_messages <= 0:
+            raise TelaMemoryError("per_span, max_sentence_chars and max_messages must be > 0")
         self.per_span = per_span
         self.max_sentence_chars = max_sentence_chars
+        self.max_messages = max_messages
 
     def _sentences(self, messages: Sequence[Message]) -> list[tuple[int, str, str]]:
         out: list[tuple[int, str, str]] = []
@@ -186,7 +191,7 @@ class ExtractiveSummarizer:
         numbers and capitalised names, favouring user questions; near-duplicates of a chosen
         sentence are skipped. The oldest lines are cut first when over ``max_tokens``.
         """
-        sentences = self._sentences(messages)
+        sentences = self._sentences(messages[-self.max_messages :])
         df: Counter[str] = Counter()
         words_of: list[set[str]] = []
         for _, _, s in sentences:
