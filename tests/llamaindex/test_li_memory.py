@@ -14,7 +14,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 
-from tela_memory.errors import UnsupportedOperation
+from tela_memory.errors import TelaMemoryError, UnsupportedOperation
 from tela_memory.messages import Role
 from tela_memory.recall import SQLiteIndex
 from tela_memory.stores.base import MessageStore
@@ -236,3 +236,30 @@ def test_prefix_found_after_history_was_replaced(store: MessageStore) -> None:
     assert _tokens(view) <= 200
     memory.set([ChatMessage(role="system", content="New rules."), *_turns(300, words=5)])
     assert memory.get()[0].content == "New rules."
+
+
+async def test_agent_context_serialisation_round_trip(tmp_path: Path) -> None:
+    """An agent ``Context`` holding the memory survives to_dict / from_dict."""
+    from llama_index.core.workflow import Context, JsonSerializer
+
+    memory = TelaMemory.from_defaults(
+        f"sqlite:///{tmp_path / 'agent.db'}", session_id="ctx", user_id="ana", token_limit=900
+    )
+    agent = FunctionAgent(tools=[], llm=MockFunctionCallingLLM())
+    ctx = Context(agent)
+    await agent.run(user_msg="hello", memory=memory, ctx=ctx)
+    data = ctx.to_dict(serializer=JsonSerializer())
+    restored = Context.from_dict(agent, data, serializer=JsonSerializer())
+    await agent.run(user_msg="again", ctx=restored)
+    assert [m.content for m in memory.get_all()][::2] == ["hello", "again"]
+    memory.store.close()
+
+
+def test_restore_needs_a_reopenable_store() -> None:
+    with InMemoryStore() as backend:
+        memory = TelaMemory.from_defaults(backend, session_id="m")
+        assert memory.store_url is None
+        with pytest.raises(TelaMemoryError, match="cannot be reopened"):
+            TelaMemory.from_dict(memory.to_dict())
+    in_sqlite_memory = TelaMemory.from_defaults("sqlite:///:memory:", session_id="m")
+    assert in_sqlite_memory.store_url is None

@@ -22,7 +22,7 @@ from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
 from tela_memory.context import ContextEngine, ContextPolicy
-from tela_memory.errors import InvalidMessageError, UnsupportedOperation
+from tela_memory.errors import InvalidMessageError, TelaMemoryError, UnsupportedOperation
 from tela_memory.ids import new_id
 from tela_memory.messages import Message
 from tela_memory.recall.index import Index
@@ -56,7 +56,14 @@ class TelaMemory(BaseMemory):
     blocks_token_ratio: float = Field(
         default=0.3, ge=0, le=1, description="largest share of the budget memory blocks may take"
     )
-    memory_blocks: list[BaseMemoryBlock] = Field(default_factory=list)  # type: ignore[type-arg]
+    memory_blocks: list[BaseMemoryBlock] = Field(  # type: ignore[type-arg]
+        default_factory=list, exclude=True, description="not serialised: re-attach on restore"
+    )
+    store_url: str | None = Field(
+        default=None, description="URL that reopens the store (used when restored from a dict)"
+    )
+    user_id: str = Field(default=DEFAULT_USER, description="owner of the thread")
+    key_prefix: str = Field(default="", description="the chat store's key prefix")
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
     _chat: TelaChatStore = PrivateAttr()
     _cache: CountCache = PrivateAttr()
@@ -103,16 +110,17 @@ class TelaMemory(BaseMemory):
                 result is still cut to ``token_limit``. Without it, a pinned system prefix
                 and the newest turns that fit.
         """
+        chat = store if isinstance(store, TelaChatStore) else TelaChatStore(store, user_id=user_id)
         memory = cls(
             session_id=session_id or new_id(),
             token_limit=token_limit,
             memory_blocks=list(memory_blocks),
+            store_url=_url_of(chat.store, store),
+            user_id=chat.user_id,
+            key_prefix=chat.key_prefix,
             **kwargs,
         )
-        if isinstance(store, TelaChatStore):
-            memory._chat = store
-        else:
-            memory._chat = TelaChatStore(store, user_id=user_id)
+        memory._chat = chat
         memory._cache = CountCache(counter or default_counter())
         memory._index = index
         if policy is not None:
@@ -120,6 +128,31 @@ class TelaMemory(BaseMemory):
         if chat_history is not None:
             memory.set(list(chat_history))
         return memory
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> TelaMemory:
+        """Restore a memory serialised with ``to_dict`` (e.g. an agent ``Context``).
+
+        The store is reopened from ``store_url``; memory blocks, the recall index, the policy
+        and the counter are not serialised: pass them again as keyword arguments.
+
+        Raises:
+            TelaMemoryError: the memory was built on a store object that has no URL (an
+                in-memory store): there is nothing to reopen.
+        """
+        values = {k: v for k, v in data.items() if k != "class_name"}
+        url = values.pop("store_url", None)
+        if not isinstance(url, str):
+            raise TelaMemoryError(
+                "this TelaMemory was built on a store that cannot be reopened from a URL "
+                "(an in-memory store); use a SQLite file or a server store to restore it"
+            )
+        chat = TelaChatStore(
+            url,
+            user_id=values.pop("user_id", DEFAULT_USER),
+            key_prefix=values.pop("key_prefix", ""),
+        )
+        return cls.from_defaults(chat, **{**values, **kwargs})
 
     # -- accessors --------------------------------------------------------------------------
 
@@ -137,11 +170,6 @@ class TelaMemory(BaseMemory):
     def thread_id(self) -> str:
         """The thread id of this memory."""
         return self._chat.thread_id(self.session_id)
-
-    @property
-    def user_id(self) -> str:
-        """The owner of the thread."""
-        return self._chat.user_id
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -341,6 +369,20 @@ class TelaMemory(BaseMemory):
         if not text:
             return 0
         return self._cache.counter.count_message(Message.system(text))
+
+
+def _url_of(store: MessageStore, given: object = None) -> str | None:
+    """A URL that reopens ``store`` (SQLite files, server stores); ``None`` for one that
+    lives in memory and cannot be reopened."""
+    path = getattr(store, "path", None)
+    if path is not None:
+        return f"sqlite:///{path}"
+    url = getattr(store, "url", None)
+    if isinstance(url, str):
+        return url
+    if isinstance(given, str) and not given.startswith("sqlite") and "memory" not in given:
+        return given
+    return None
 
 
 def _render(contents: dict[str, str]) -> str:
