@@ -378,3 +378,25 @@ def test_sharegpt_sample_reads_and_writes_back_identically() -> None:
 def test_errors_are_tela_memory_errors() -> None:
     with pytest.raises(TelaMemoryError):
         read_text("{", "tela")
+
+
+def test_half_written_thread_is_removed(store: SQLiteStore) -> None:
+    main = [Message.user("q"), Message.assistant("a")]
+    conv = Conversation.linear(main, id="half")
+    orphan = Message.tool("no-such-call", "result", parent_id=main[0].id)
+    conv.messages.append(orphan)
+    conv.branches["alt"] = orphan.id
+    with pytest.raises(ImportAborted, match="orphan tool result"):
+        import_conversations(store, [conv], user_id="ann")
+    assert store.list_threads("ann").threads == ()
+
+
+def test_existing_message_ids_leave_the_other_thread_alone(store: SQLiteStore) -> None:
+    msgs = [Message.user("q"), Message.assistant("a")]
+    import_conversations(store, [Conversation.linear(msgs, id="first")], user_id="ann")
+    again = Conversation.linear(msgs, id="second")  # same message ids, another thread
+    with pytest.raises(ImportAborted) as info:
+        import_conversations(store, [again], user_id="ann")
+    assert isinstance(info.value.cause, ConflictError)
+    assert [t.id for t in store.list_threads("ann").threads] == ["first"]
+    assert [m.text for m in store.read("first")] == ["q", "a"]

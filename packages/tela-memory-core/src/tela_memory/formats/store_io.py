@@ -60,9 +60,10 @@ def import_conversation(
     user = user_id or conv.user_id
     written: set[str] = set()
     count = 0
+    main = conv.path()
+    # the first append creates the thread, all or nothing: if it fails there is nothing to undo
+    store.append(tid, [_strip(m) for m in main], branch=conv.default_branch, user_id=user)
     try:
-        main = conv.path()
-        store.append(tid, [_strip(m) for m in main], branch=conv.default_branch, user_id=user)
         written.update(m.id for m in main)
         count += len(main)
         for name in conv.branches:
