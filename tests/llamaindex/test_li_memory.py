@@ -263,3 +263,20 @@ def test_restore_needs_a_reopenable_store() -> None:
             TelaMemory.from_dict(memory.to_dict())
     in_sqlite_memory = TelaMemory.from_defaults("sqlite:///:memory:", session_id="m")
     assert in_sqlite_memory.store_url is None
+
+
+async def test_blocks_are_cut_to_their_share(sqlite_store: SQLiteStore) -> None:
+    facts = TelaFactsBlock(store=sqlite_store, user_id="u", max_entries=120)
+    for i in range(120):
+        await facts.add_fact(f"fact {i}: the user mentioned preference number {i}")
+    memory = TelaMemory.from_defaults(
+        sqlite_store, session_id="cut", user_id="u", token_limit=500, memory_blocks=[facts]
+    )
+    await memory.aput_messages(_turns(60))
+    view = await memory.aget()
+    assert _tokens(view) <= 500
+    note = next(m.content for m in view if m.content and "<facts>" in m.content)
+    assert "fact 119:" in note  # the newest facts stay
+    assert "fact 0:" not in note  # the oldest went first
+    assert _tokens([ChatMessage(role="system", content=note)]) <= 0.3 * 500 + 10
+    assert view[-1] == (await memory.aget_all())[-1]
