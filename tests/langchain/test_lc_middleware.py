@@ -224,3 +224,38 @@ def test_prefix_stays_stable_between_turns(store: MessageStore, thread: str) -> 
     assert len(store.read(thread)) == 61  # the store has every turn, the view does not
     assert len(model.seen[-1]) < 40
     assert 22 <= stable < len(pairs), f"{stable} of {len(pairs)} requests extended the previous"
+
+
+class _UserRecall:
+    """The engine's recall slot filled by the core ``Recaller`` over one user's history."""
+
+    def __init__(self, recaller: Any, user_id: str) -> None:
+        self.recaller, self.user_id = recaller, user_id
+
+    def recall(self, query: str, thread: str | None, budget: int) -> list[Any]:
+        return list(self.recaller.recall(query, user_id=self.user_id, budget=budget).messages)
+
+
+def test_recalled_turns_from_another_thread(tmp_path: Any) -> None:
+    from tela_memory.context import PinnedPrefix, Recall
+    from tela_memory.recall import SQLiteIndex
+    from tela_memory.recall.recaller import Recaller
+    from tela_memory.stores.sqlite import SQLiteStore
+
+    with SQLiteStore(tmp_path / "r.db") as store, SQLiteIndex.for_store(store) as index:
+        policy = ContextPolicy(
+            2000,
+            counter=ApproxCounter(),
+            recall=Recall(_UserRecall(Recaller(index), "ada"), share=0.3),
+            # With the default first_turns=1 the engine pins the newest question of a new
+            # thread, and the recalled turns would come after it (reported to the engine).
+            pinned=PinnedPrefix(first_turns=0),
+        )
+        model = scripted("Noted.", "Biscuit.")
+        middleware = TelaContextMiddleware(store, policy=policy, user_id="ada", index=index)
+        agent = create_agent(model, middleware=[middleware])
+        agent.invoke({"messages": [HumanMessage("My dog is named Biscuit.")]}, config=_cfg("a"))
+        agent.invoke({"messages": [HumanMessage("What is my dog called?")]}, config=_cfg("b"))
+        sent = [m.text for m in model.seen[-1]]
+        assert sent == ["My dog is named Biscuit.", "Noted.", "What is my dog called?"]
+        assert index.count({"user_id": "ada"}) == 4  # every persisted message was indexed
