@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -86,6 +87,18 @@ def _jstr(value: str | None) -> bytes:
 @functools.lru_cache(maxsize=8192)
 def _base(prefix: str, thread_id: str) -> str:
     return f"{prefix}:t:{{{enc(thread_id)}}}:"
+
+
+_PLAIN_B = re.compile(rb"[ !#-\[\]-~]*")
+
+
+def _jbytes(value: bytes) -> bytes:
+    """:func:`_jstr` for an id as Redis returns it (``b""`` = no id)."""
+    if not value:
+        return b"null"
+    if _PLAIN_B.fullmatch(value):
+        return b'"' + value + b'"'
+    return json.dumps(value.decode("utf-8", "replace")).encode()
 
 
 def enc(value: str) -> str:
@@ -299,14 +312,19 @@ class Ops:
                 raise NotFoundError(f"no thread {thread_id!r}")
             return []
         user = text(reply[1])
-        head = self._head(thread_id, user)
-        parent: str | None = text(reply[2]) or None
+        head = self._head(thread_id, user) + b'"parent_id":'
+        parent = reply[2] or b""
         out: list[Message] = []
         for i in range(3, len(reply), 2):
-            mid = text(reply[i])
-            m = self._decode(
-                reply[i + 1], mid=mid, tid=thread_id, user=user, parent=parent, head=head
-            )
+            mid, raw = reply[i], reply[i + 1]
+            m: Message | None = None
+            if isinstance(raw, bytes) and raw[:1] == b"{" and raw != b"{}":
+                with contextlib.suppress(ValueError, ValidationError):  # slow path explains
+                    m = _validate_message(b"".join((head, _jbytes(parent), b",", raw[1:])))
+            if m is None:
+                m = self._decode(
+                    raw, mid=text(mid), tid=thread_id, user=user, parent=text(parent) or None
+                )
             if m is not None:
                 out.append(m)
             parent = mid
