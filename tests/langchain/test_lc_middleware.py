@@ -109,12 +109,13 @@ async def test_async_agent(store: MessageStore, thread: str) -> None:
 
 
 def test_with_a_checkpointer_nothing_is_stored_twice(store: MessageStore, thread: str) -> None:
-    model = scripted("one", "two", "three")
+    model = scripted(*[f"reply {i}" for i in range(12)])
     middleware = TelaContextMiddleware(store, policy=_policy(4000))
     agent = create_agent(model, middleware=[middleware], checkpointer=InMemorySaver())
-    for text in ("a", "b", "c"):
-        agent.invoke({"messages": [HumanMessage(text)]}, config=_cfg(thread))
-    assert [m.text for m in store.read(thread)] == ["a", "one", "b", "two", "c", "three"]
+    for i in range(12):  # the state grows past the first tail reads (8, then 32 messages)
+        agent.invoke({"messages": [HumanMessage(f"q{i}")]}, config=_cfg(thread))
+    expected = [t for i in range(12) for t in (f"q{i}", f"reply {i}")]
+    assert [m.text for m in store.read(thread)] == expected
 
 
 def test_view_fits_the_budget_keeps_pairs_and_pins_the_system(

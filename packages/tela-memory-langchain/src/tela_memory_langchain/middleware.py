@@ -138,15 +138,24 @@ class TelaContextMiddleware(AgentMiddleware):
                 m.id = str(uuid.uuid4())
 
     @staticmethod
-    def _new(messages: Sequence[BaseMessage], tail: Sequence[Message]) -> list[BaseMessage]:
-        """The state messages after the last one the store already holds.
-
-        ``tail`` is the newest ``len(messages)`` stored messages: a state message the store
-        holds is among them, so a turn costs O(state), never O(stored history).
-        """
+    def _new(messages: Sequence[BaseMessage], tail: Sequence[Message]) -> list[BaseMessage] | None:
+        """The state messages after the newest one found in ``tail`` (the newest stored
+        messages); ``None`` when none of them is there (look further back)."""
         known = {m.id for m in tail} | {langchain_id(m) for m in tail}
-        last = max((i for i, m in enumerate(messages) if m.id in known), default=-1)
-        return list(messages[last + 1 :])
+        for i in range(len(messages) - 1, -1, -1):
+            if messages[i].id in known:
+                return list(messages[i + 1 :])
+        return None
+
+    @staticmethod
+    def _sizes(n: int) -> list[int]:
+        """How many stored messages to read, growing, to find where the state's new part
+        starts: a turn costs O(new messages), never O(history)."""
+        sizes, k = [], 8
+        while k < n:
+            sizes.append(k)
+            k *= 4
+        return [*sizes, n]
 
     @staticmethod
     def _query(messages: Sequence[BaseMessage]) -> str | None:
@@ -165,7 +174,13 @@ class TelaContextMiddleware(AgentMiddleware):
         if not messages:
             return
         self._ensure_ids(messages)
-        new = self._new(messages, self.store.read(thread_id, last=len(messages)))
+        new: list[BaseMessage] | None = None
+        for k in self._sizes(len(messages)):
+            tail = self.store.read(thread_id, last=k)
+            new = self._new(messages, tail)
+            if new is not None or len(tail) < k:
+                break
+        new = list(messages) if new is None else new
         if new:
             stored = self.store.append(thread_id, messages_to_core(new), user_id=self.user_id)
             if self.index is not None:
@@ -194,7 +209,13 @@ class TelaContextMiddleware(AgentMiddleware):
         if not messages:
             return
         self._ensure_ids(messages)
-        new = self._new(messages, await self.store.aread(thread_id, last=len(messages)))
+        new: list[BaseMessage] | None = None
+        for k in self._sizes(len(messages)):
+            tail = await self.store.aread(thread_id, last=k)
+            new = self._new(messages, tail)
+            if new is not None or len(tail) < k:
+                break
+        new = list(messages) if new is None else new
         if new:
             items = messages_to_core(new)
             stored = await self.store.aappend(thread_id, items, user_id=self.user_id)
