@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.storage.chat_store import SimpleChatStore
+from llama_index.core.storage.chat_store.base import BaseChatStore
 
 from tela_memory.errors import InvalidMessageError
 from tela_memory.stores.base import MessageStore
@@ -186,12 +189,15 @@ _ops = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_ops)
-def test_behaves_like_simple_chat_store(ops: list[tuple[str, str, object]]) -> None:
+@pytest.mark.parametrize("make", [InMemoryStore, lambda: SQLiteStore(":memory:")])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_ops)
+def test_behaves_like_simple_chat_store(
+    make: Callable[[], MessageStore], ops: list[tuple[str, str, object]]
+) -> None:
     """Same results as LlamaIndex's own SimpleChatStore for any sequence of operations."""
     oracle = SimpleChatStore()
-    with InMemoryStore() as backend:
+    with make() as backend:
         chat = TelaChatStore(backend)
         for n, (op, key, arg) in enumerate(ops):
             msg = ChatMessage(role="user", content=f"{n}:{arg}")
@@ -240,3 +246,22 @@ def test_async_runs_in_event_loop(store: MessageStore, key: str) -> None:
         return await chat.aget_messages(key)
 
     assert [m.content for m in asyncio.run(main())] == ["hi"]
+
+
+def test_every_abstract_method_has_its_own_async_twin() -> None:
+    """No BaseChatStore method is left to the base class's generic thread fallback unseen."""
+    twins = {
+        "set_messages": "aset_messages",
+        "get_messages": "aget_messages",
+        "add_message": "async_add_message",
+        "delete_messages": "adelete_messages",
+        "delete_message": "adelete_message",
+        "delete_last_message": "adelete_last_message",
+        "get_keys": "aget_keys",
+    }
+    assert set(twins) == set(BaseChatStore.__abstractmethods__)
+    for sync, twin in twins.items():
+        assert getattr(TelaChatStore, twin) is not getattr(BaseChatStore, twin)
+        assert inspect.iscoroutinefunction(getattr(TelaChatStore, twin))
+        sync_params = list(inspect.signature(getattr(TelaChatStore, sync)).parameters)
+        assert list(inspect.signature(getattr(TelaChatStore, twin)).parameters) == sync_params

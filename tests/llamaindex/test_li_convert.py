@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from li_strategies import chat_messages, paired_histories
@@ -21,6 +23,9 @@ from tela_memory.messages import (
     OpaqueBlock,
     Role,
     ToolResultBlock,
+)
+from tela_memory.messages import (
+    ImageBlock as CoreImage,
 )
 from tela_memory.messages import (
     ToolCallBlock as CoreToolCall,
@@ -139,3 +144,47 @@ def test_not_a_chat_message() -> None:
 def test_blocks_serialise_with_core_adapter() -> None:
     core = to_core(ChatMessage(role="user", blocks=[VideoBlock(url="https://e.com/v.mp4")]))
     assert BLOCKS_ADAPTER.validate_json(BLOCKS_ADAPTER.dump_json(core.content)) == core.content
+
+
+def test_function_role_and_name() -> None:
+    msg = ChatMessage(role="function", content="72F", additional_kwargs={"name": "weather"})
+    core = to_core(msg, thread_id="t", user_id="u")
+    assert core.role is Role.TOOL
+    assert core.name == "weather"
+    assert (core.thread_id, core.user_id) == ("t", "u")
+    assert from_core(core) == msg
+
+
+def test_core_media_by_ref_comes_back_as_path(tmp_path: Path) -> None:
+    from tela_memory.messages import AudioBlock as CoreAudio
+    from tela_memory.messages import DocumentBlock as CoreDoc
+
+    present = tmp_path / "a.png"
+    present.write_bytes(b"\x89PNG")
+    core = Message.user(
+        [
+            CoreImage(ref=str(present), mime_type="image/png"),
+            CoreImage(ref="/gone/b.png"),  # the file moved: still converts
+            CoreAudio(url="https://e.com/a.mp3", mime_type="audio/mpeg", transcript="hi"),
+            CoreDoc(text="extracted text only"),
+        ]
+    )
+    image, gone, audio, doc = from_core(core).blocks
+    assert isinstance(image, ImageBlock)
+    assert str(image.path) == str(present)
+    assert str(gone.path) == "/gone/b.png"  # type: ignore[union-attr]
+    assert audio.format == "mpeg"  # type: ignore[union-attr]
+    assert doc == TextBlock(text="extracted text only")
+
+
+def test_tool_result_with_many_blocks_keeps_them() -> None:
+    msg = ChatMessage(
+        role="tool",
+        blocks=[TextBlock(text="a"), ImageBlock(url="https://e.com/x.png"), TextBlock(text="b")],
+        additional_kwargs={"tool_call_id": "c1"},
+    )
+    core = to_core(msg)
+    (result,) = core.tool_results
+    assert isinstance(result.content, list)
+    assert len(result.content) == 3
+    assert from_core(core) == msg

@@ -344,14 +344,14 @@ def _drop_last_calls(content: Sequence[Any], count: int) -> list[Any]:
     return kept
 
 
-def _path_or_construct(cls: Any, field: str, ref: str | None, **values: Any) -> Any:
+def _path_or_construct(cls: Any, ref: str | None, **values: Any) -> Any:
     """Build a media block; a ``ref`` becomes ``path`` even when the file is gone."""
     if ref is None:
         return cls(**values)
     try:
         return cls(path=ref, **values)
     except ValidationError:
-        return cls.model_construct(path=Path(ref), **{field: None}, **values)
+        return cls.model_construct(**{**values, "path": Path(ref)})
 
 
 def _block_from_core(block: Any) -> Any:
@@ -360,7 +360,6 @@ def _block_from_core(block: Any) -> Any:
     if isinstance(block, ImageBlock):
         return _path_or_construct(
             LIImageBlock,
-            "image",
             block.ref,
             image=block.data.encode() if block.data is not None else None,
             url=block.url,
@@ -371,7 +370,6 @@ def _block_from_core(block: Any) -> Any:
         mime = block.mime_type or ""
         return _path_or_construct(
             LIAudioBlock,
-            "audio",
             block.ref,
             audio=block.data.encode() if block.data is not None else None,
             url=block.url,
