@@ -7,7 +7,7 @@ or from a store with a :class:`ContextEngine`.
 """
 
 from tela_memory.context.budget import DEFAULT_FRACTIONS, Budget, TaskKind, classify_task
-from tela_memory.context.builder import ContextBuilder, SummaryState
+from tela_memory.context.builder import ContextBuilder
 from tela_memory.context.engine import SUMMARY_KEY, ContextEngine
 from tela_memory.context.errors import BrokenHistoryError, BudgetError
 from tela_memory.context.parts import (
@@ -30,6 +30,7 @@ from tela_memory.context.report import (
     Reason,
     prefix_hash,
 )
+from tela_memory.context.state import SummaryState
 from tela_memory.context.summarize import (
     AsyncSummarizer,
     ExtractiveSummarizer,

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import JsonValue
-
 from tela_memory.context import importance as imp
 from tela_memory.context.budget import TaskKind
 from tela_memory.context.errors import BrokenHistoryError, BudgetError
@@ -32,51 +30,15 @@ from tela_memory.context.report import (
     Reason,
     prefix_hash,
 )
+from tela_memory.context.state import SummaryState
 from tela_memory.context.summarize import AsyncSummarizer, Summarizer, fit_text
-from tela_memory.context.truncate import truncate_message
+from tela_memory.context.truncate import fit_units
 from tela_memory.context.units import Grouper, Unit, find_cut, group
 from tela_memory.errors import TelaMemoryError
 from tela_memory.messages import Message, Role
 
 _SYSTEMS = (Role.SYSTEM, Role.DEVELOPER)
 _LEVELS = list(PressureLevel)
-
-
-@dataclass
-class SummaryState:
-    """The running summary: its text, the last message it covers, and how many it covers."""
-
-    text: str
-    upto: str
-    covers: int
-    at: datetime
-    message: Message | None = None
-    tokens: int = 0
-
-    def to_json(self) -> dict[str, JsonValue]:
-        """The persisted form (thread metadata)."""
-        return {
-            "version": 1,
-            "text": self.text,
-            "upto": self.upto,
-            "covers": self.covers,
-            "at": self.at.isoformat(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> SummaryState | None:
-        """Read the persisted form; ``None`` if it is missing or not understood."""
-        if not isinstance(data, dict) or data.get("version") != 1:
-            return None
-        try:
-            return cls(
-                text=str(data["text"]),
-                upto=str(data["upto"]),
-                covers=int(data["covers"]),
-                at=datetime.fromisoformat(str(data["at"])),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
 
 
 @dataclass
@@ -443,37 +405,8 @@ class ContextBuilder:
             kept = [u for u in kept if id(u) not in gone]
         truncated: dict[str, int] = {}
         if total > room():
-            kept, total = self._truncate(kept, total, room(), truncated)
+            kept, total = fit_units(kept, total, room(), pol.cached, truncated)
         return _Selection(kept, dropped, truncated, use_summary, recall_budget, total)
-
-    def _truncate(
-        self, kept: list[Unit], total: int, room: int, truncated: dict[str, int]
-    ) -> tuple[list[Unit], int]:
-        over = total - room
-        best: tuple[int, int, int] | None = None  # (tokens, unit index, message index)
-        for ui, u in enumerate(kept):
-            for mi, m in enumerate(u.messages):
-                t = self._count(m)
-                if best is None or t > best[0]:
-                    best = (t, ui, mi)
-        if best is not None and best[0] - over > 0:
-            t, ui, mi = best
-            cut = truncate_message(kept[ui].messages[mi], t - over, self.policy.cached)
-            if cut is not None:
-                u = kept[ui]
-                msgs = list(u.messages)
-                msgs[mi] = cut
-                new_tokens = sum(self._count(m) for m in msgs)
-                kept = [*kept[:ui], Unit(msgs, tokens=new_tokens, seq=u.seq), *kept[ui + 1 :]]
-                truncated[cut.id] = t
-                total = total - u.tokens + new_tokens
-                if total <= room:
-                    return kept, total
-        raise BudgetError(
-            f"the newest turn needs {total} tokens but only {room} are left in a budget of "
-            "tokens after the pinned prefix, and it cannot be cut to fit (tool-call arguments "
-            "or thinking too large): raise the budget"
-        )
 
     # -- recall -----------------------------------------------------------------------------
 

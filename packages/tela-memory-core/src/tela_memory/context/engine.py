@@ -20,9 +20,10 @@ from typing import Any
 from pydantic import JsonValue
 
 from tela_memory.context.budget import TaskKind
-from tela_memory.context.builder import ContextBuilder, SummaryState
+from tela_memory.context.builder import ContextBuilder
 from tela_memory.context.policy import ContextPolicy
 from tela_memory.context.report import Context
+from tela_memory.context.state import SummaryState
 from tela_memory.errors import NotFoundError
 from tela_memory.messages import Message
 from tela_memory.stores.base import MessageStore, ThreadInfo

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tela_memory.context.errors import BudgetError
+from tela_memory.context.units import Unit
 from tela_memory.messages import (
     DocumentBlock,
     ImageBlock,
@@ -126,4 +128,36 @@ def truncate_message(message: Message, room: int, counter: TokenCounter) -> Mess
     return None
 
 
-__all__ = ["MARKER", "PLACEHOLDER", "truncate_message"]
+def fit_units(
+    kept: list[Unit], total: int, room: int, counter: TokenCounter, truncated: dict[str, int]
+) -> tuple[list[Unit], int]:
+    """Cut the largest message of ``kept`` so the units fit ``room``; record it in
+    ``truncated`` (id -> original tokens). Raises ``BudgetError`` when it cannot."""
+    over = total - room
+    best: tuple[int, int, int] | None = None  # (tokens, unit index, message index)
+    for ui, u in enumerate(kept):
+        for mi, m in enumerate(u.messages):
+            t = counter.count_message(m)
+            if best is None or t > best[0]:
+                best = (t, ui, mi)
+    if best is not None and best[0] - over > 0:
+        t, ui, mi = best
+        cut = truncate_message(kept[ui].messages[mi], t - over, counter)
+        if cut is not None:
+            u = kept[ui]
+            msgs = list(u.messages)
+            msgs[mi] = cut
+            new_tokens = sum(counter.count_message(m) for m in msgs)
+            kept = [*kept[:ui], Unit(msgs, tokens=new_tokens, seq=u.seq), *kept[ui + 1 :]]
+            truncated[cut.id] = t
+            total = total - u.tokens + new_tokens
+            if total <= room:
+                return kept, total
+    raise BudgetError(
+        f"the newest turn needs {total} tokens but only {room} are left after the pinned "
+        "prefix, and it cannot be cut to fit (tool-call arguments or thinking too large): "
+        "raise the budget"
+    )
+
+
+__all__ = ["MARKER", "PLACEHOLDER", "fit_units", "truncate_message"]
