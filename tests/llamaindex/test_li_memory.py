@@ -280,3 +280,14 @@ async def test_blocks_are_cut_to_their_share(sqlite_store: SQLiteStore) -> None:
     assert "fact 0:" not in note  # the oldest went first
     assert _tokens([ChatMessage(role="system", content=note)]) <= 0.3 * 500 + 10
     assert view[-1] == (await memory.aget_all())[-1]
+
+
+def test_edits_through_the_chat_store_refresh_the_view(store: MessageStore) -> None:
+    memory = TelaMemory.from_defaults(store, session_id="e", token_limit=300)
+    memory.set([ChatMessage(role="system", content="Old rules."), *_turns(200, words=5)])
+    assert memory.get()[0].content == "Old rules."
+    memory.chat_store.delete_message("e", 0)
+    memory.chat_store.add_message("e", ChatMessage(role="system", content="New rules."), idx=0)
+    view = memory.get()
+    assert view[0].content == "New rules."
+    assert _tokens(view) <= 300

@@ -39,6 +39,7 @@ class TelaChatStore(BaseChatStore):
     user_id: str = Field(default=DEFAULT_USER, description="owner of the threads")
     key_prefix: str = Field(default="", description="prepended to keys to form thread ids")
     _store: MessageStore = PrivateAttr()
+    _edits: dict[str, int] = PrivateAttr(default_factory=dict)
 
     def __init__(
         self,
@@ -67,6 +68,14 @@ class TelaChatStore(BaseChatStore):
             raise InvalidMessageError(f"chat store key must be a non-empty string, got {key!r}")
         return self.key_prefix + key
 
+    def edit_count(self, key: str) -> int:
+        """How many times this object rewrote or deleted the thread of ``key`` (not appends):
+        lets a cache built on the thread know it must be rebuilt."""
+        return self._edits.get(self.thread_id(key), 0)
+
+    def _edited(self, thread: str) -> None:
+        self._edits[thread] = self._edits.get(thread, 0) + 1
+
     # -- core-level access ------------------------------------------------------------------
 
     def get_core_messages(self, key: str) -> list[Message]:
@@ -85,6 +94,7 @@ class TelaChatStore(BaseChatStore):
         tail = [fresh_copy(m) if m.thread_id else m for m in messages[keep:]]
         if keep == len(current) == len(messages):
             return
+        self._edited(thread)
         replace_tail(self._store, thread, current, keep, tail, user_id=self.user_id)
 
     # -- BaseChatStore ----------------------------------------------------------------------
@@ -101,6 +111,7 @@ class TelaChatStore(BaseChatStore):
         if keep == len(current) == len(messages):
             return
         tail = [to_core(m) for m in messages[keep:]]
+        self._edited(thread)
         replace_tail(self._store, thread, current, keep, tail, user_id=self.user_id)
 
     def get_messages(self, key: str) -> list[ChatMessage]:
@@ -117,6 +128,7 @@ class TelaChatStore(BaseChatStore):
         current = self._store.read(thread)
         pos = max(0, min(len(current), idx if idx >= 0 else len(current) + idx))
         tail = [core, *(fresh_copy(m) for m in current[pos:])]
+        self._edited(thread)
         replace_tail(self._store, thread, current, pos, tail, user_id=self.user_id)
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
@@ -125,6 +137,7 @@ class TelaChatStore(BaseChatStore):
         current = self._store.read(thread)
         if not current:
             return None
+        self._edited(thread)
         self._store.delete_thread(thread)
         return [from_core(m) for m in current]
 
@@ -136,9 +149,11 @@ class TelaChatStore(BaseChatStore):
             return None
         pos = idx % len(current)
         if len(current) == 1:
+            self._edited(thread)
             self._store.delete_thread(thread)
         else:
             tail = [fresh_copy(m) for m in current[pos + 1 :]]
+            self._edited(thread)
             replace_tail(self._store, thread, current, pos, tail, user_id=self.user_id)
         return from_core(current[pos])
 
@@ -149,8 +164,10 @@ class TelaChatStore(BaseChatStore):
         if not current:
             return None
         if len(current) == 1 and current[0].parent_id is None:
+            self._edited(thread)
             self._store.delete_thread(thread)
         else:
+            self._edited(thread)
             replace_tail(self._store, thread, current, len(current) - 1, [], user_id=self.user_id)
         return from_core(current[-1])
 

@@ -71,6 +71,7 @@ class TelaMemory(BaseMemory):
     _engine: ContextEngine | None = PrivateAttr(default=None)
     _prefix: dict[str, list[Message]] = PrivateAttr(default_factory=dict)
     _read_size: dict[str, int] = PrivateAttr(default_factory=dict)
+    _seen_edits: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def class_name(cls) -> str:
@@ -201,6 +202,7 @@ class TelaMemory(BaseMemory):
         """Make the history equal ``messages`` (an unchanged prefix stays as stored)."""
         self._forget()
         self._chat.set_messages(self.session_id, messages)
+        self._seen_edits[self.thread_id] = self._chat.edit_count(self.session_id)
         if messages and not pinned_prefix([to_core(messages[0])]):
             self._prefix[self.thread_id] = []  # no pinned prefix: nothing to read back for it
         if self._index is not None:
@@ -219,6 +221,13 @@ class TelaMemory(BaseMemory):
         """Async twin of :meth:`reset`."""
         self._forget()
         await self.store.adelete_thread(self.thread_id)
+
+    def _sync_edits(self) -> None:
+        """Drop caches if the thread was rewritten through the chat store since last time."""
+        edits = self._chat.edit_count(self.session_id)
+        if self._seen_edits.get(self.thread_id, 0) != edits:
+            self._forget()
+            self._seen_edits[self.thread_id] = edits
 
     def _forget(self) -> None:
         """Drop cached state about the thread (after it was rewritten or deleted)."""
@@ -283,12 +292,14 @@ class TelaMemory(BaseMemory):
     def _select(self, budget: int, query: str | None) -> tuple[list[Message], list[Message]]:
         if self._engine is None:
             return self._window(budget)
+        self._sync_edits()
         ctx = self._engine.build(self.thread_id, query=query or None)
         return self._fit_context(ctx.messages, budget)
 
     async def _aselect(self, budget: int, query: str | None) -> tuple[list[Message], list[Message]]:
         if self._engine is None:
             return await asyncio.to_thread(self._window, budget)
+        self._sync_edits()
         ctx = await self._engine.abuild(self.thread_id, query=query or None)
         return self._fit_context(ctx.messages, budget)
 
@@ -311,6 +322,7 @@ class TelaMemory(BaseMemory):
     def _window(self, budget: int) -> tuple[list[Message], list[Message]]:
         """Read only as far back as the budget needs (O(window)); the prefix is cached."""
         thread = self.thread_id
+        self._sync_edits()
         size = self._read_size.get(thread, _FIRST_READ)
         while True:
             newest = self.store.read(thread, last=size)
