@@ -197,3 +197,18 @@ def test_core_native_messages_convert_best_effort() -> None:
 def test_core_fields_can_be_set(messages: list[BaseMessage]) -> None:
     out = messages_to_core(messages, user_id="u1", metadata={"app": 1})
     assert all(m.user_id == "u1" and m.metadata["app"] == 1 for m in out)
+
+
+@pytest.mark.integration
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(conversations())
+def test_history_round_trips_through_redis(redis_url: str, history: list[BaseMessage]) -> None:
+    from tela_memory import open_store
+
+    with open_store(redis_url) as store:
+        thread = f"t-{uuid.uuid4().hex}"
+        store.append(thread, messages_to_core(history))
+        assert messages_to_langchain(store.read(thread)) == history
+        store.delete_thread(thread)
