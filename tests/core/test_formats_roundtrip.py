@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tela_memory.formats import Conversation, detect_format, read_text, write_text
+from tela_memory.formats import Conversation, FormatError, detect_format, read_text, write_text
 from tela_memory.messages import (
     DocumentBlock,
     ImageBlock,
@@ -317,3 +317,26 @@ def test_chatgpt_tree_every_leaf_is_a_branch(tree: Any, data: st.DataObject) -> 
     assert got["main"] == paths[current]
     assert sorted(map(tuple, got.values())) == sorted(map(tuple, paths.values()))
     assert len(conv.branches) == len(paths)
+
+
+tricky_text = st.text(alphabet="ab #:|<>!`[](){}\n\t-=_", max_size=30)
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "text", "chatml"])
+def test_text_formats_never_change_text_silently(fmt: str) -> None:
+    """Markup-looking text may not survive a text format, but then the report says so."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(dialogue(text=tricky_text, system=True))
+    def check(msgs: list[Message]) -> None:
+        conv = Conversation.linear(msgs, id="c1")
+        text, report = write_text([conv], fmt)
+        try:
+            back = read_text(text, fmt).conversations
+        except FormatError:
+            assert report, "unreadable output without a loss report"
+            return
+        if not report:
+            assert [shape(c.messages) for c in back] == [shape(msgs)]
+
+    check()

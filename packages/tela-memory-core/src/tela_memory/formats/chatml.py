@@ -31,6 +31,12 @@ _CALL = re.compile(r"(?:\n|\A)<tool_call>\n(.*?)\n</tool_call>", re.DOTALL)
 _RESP = re.compile(r"<tool_response>\n(.*?)\n</tool_response>", re.DOTALL)
 
 
+def _ambiguous(text: str) -> bool:
+    """Text that would not read back as itself."""
+    markup = (START, END, EOT, "<think>", "</think>", "<tool_call>", "<tool_response>")
+    return any(tok in text for tok in markup)
+
+
 def _line_of(text: str, pos: int) -> str:
     return f"line {text.count(chr(10), 0, pos) + 1}"
 
@@ -135,8 +141,14 @@ class ChatMLCodec(Codec):
             if isinstance(b, ThinkingBlock):
                 if b.signature or b.redacted:
                     report.add("thinking_signature", where, "thinking signature dropped")
+                if _ambiguous(b.text):
+                    report.add("ambiguous_text", where, "thinking text holds markup")
                 parts.insert(0, f"<think>\n{b.text}\n</think>")
             elif isinstance(b, TextBlock):
+                if _ambiguous(b.text):
+                    report.add("ambiguous_text", where, "text holds ChatML or tool markup")
+                elif not b.text and len(m.content) > 1:
+                    report.add("empty_text", where, "an empty text block beside others")
                 parts.append(b.text)
             elif isinstance(b, ToolCallBlock):
                 body = json.dumps(

@@ -38,6 +38,16 @@ _SPECIAL = re.compile(
 )
 
 
+def _ambiguous(text: str) -> bool:
+    """Text that would not read back as itself (markup, or newlines at its ends)."""
+    return bool(
+        text != text.strip("\n")
+        or _HEADING.search(text)
+        or _CONV.search(text)
+        or _SPECIAL.search(text)
+    )
+
+
 def _line(text: str, pos: int) -> str:
     return f"line {text.count(chr(10), 0, pos) + 1}"
 
@@ -135,6 +145,8 @@ class MarkdownCodec(Codec):
         if m.role is Role.TOOL:
             out = []
             for r in m.tool_results:
+                if _ambiguous(r.text) or ")" in r.tool_call_id or r.is_error:
+                    report.add("ambiguous_text", where, "tool result will not read back as it is")
                 out += [f"### Tool ({r.tool_call_id})", "", r.text, ""]
                 if not isinstance(r.content, str) and any(
                     isinstance(x, ImageBlock) for x in r.content
@@ -145,10 +157,16 @@ class MarkdownCodec(Codec):
         parts: list[str] = []
         for b in m.content:
             if isinstance(b, TextBlock):
+                if _ambiguous(b.text):
+                    report.add("ambiguous_text", where, "text looks like transcript markup")
+                elif not b.text and len(m.content) > 1:
+                    report.add("empty_text", where, "an empty text block beside others")
                 parts.append(b.text)
             elif isinstance(b, ThinkingBlock):
                 if b.signature or b.redacted:
                     report.add("thinking_signature", where, "thinking signature dropped")
+                if "</details>" in b.text or _ambiguous(b.text):
+                    report.add("ambiguous_text", where, "thinking text looks like markup")
                 parts.append(f"<details><summary>Thinking</summary>\n\n{b.text}\n\n</details>")
             elif isinstance(b, ToolCallBlock):
                 head = json.dumps({"id": b.id, "name": b.name}, ensure_ascii=False)

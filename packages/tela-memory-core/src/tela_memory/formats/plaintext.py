@@ -24,6 +24,13 @@ _CALL = re.compile(r"^\[tool call ([^:\n]+): (\S+) (\{.*\})\]$", re.MULTILINE)
 _ROLE = {"human": Role.USER, "ai": Role.ASSISTANT}
 
 
+def _ambiguous(text: str) -> bool:
+    """Text that would not read back as itself (labels, or newlines at its ends)."""
+    return bool(
+        text != text.strip("\n") or _SPEAKER.search(text) or _SEP.search(text) or _CALL.search(text)
+    )
+
+
 class PlainTextCodec(Codec):
     """Plain text, one ``Speaker:`` paragraph per message."""
 
@@ -92,10 +99,17 @@ class PlainTextCodec(Codec):
 
     def _encode(self, m: Message, where: str, report: LossReport) -> list[str]:
         if m.role is Role.TOOL:
+            for r in m.tool_results:
+                if _ambiguous(r.text) or ")" in r.tool_call_id or r.is_error:
+                    report.add("ambiguous_text", where, "tool result will not read back as it is")
             return [f"Tool ({r.tool_call_id}): {r.text}" for r in m.tool_results]
         parts = []
         for b in m.content:
             if isinstance(b, TextBlock):
+                if _ambiguous(b.text):
+                    report.add("ambiguous_text", where, "a line looks like a speaker label")
+                elif not b.text and len(m.content) > 1:
+                    report.add("empty_text", where, "an empty text block beside others")
                 parts.append(b.text)
             elif isinstance(b, ToolCallBlock):
                 parts.append(
