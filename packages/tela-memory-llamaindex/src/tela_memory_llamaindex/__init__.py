@@ -8,7 +8,10 @@
 * :class:`TelaRetriever`: past messages as ``NodeWithScore`` objects.
 * :class:`LlamaIndexEmbedder`: any ``BaseEmbedding`` as a recall embedder.
 * :func:`to_core` / :func:`from_core`: lossless ``ChatMessage`` <-> ``Message`` conversion.
+* ``LlamaIndexChatModel``: any LlamaIndex LLM as a core chat model (for ``Session``).
 """
+
+from typing import Any
 
 from tela_memory.errors import MissingDependency
 
@@ -29,7 +32,17 @@ from tela_memory_llamaindex.embeddings import LlamaIndexEmbedder
 from tela_memory_llamaindex.memory import TelaMemory
 from tela_memory_llamaindex.retriever import TelaRetriever, hit_to_node
 
+
+def __getattr__(name: str) -> Any:
+    if name == "LlamaIndexChatModel":  # imported on first use (the session side of the core)
+        from tela_memory_llamaindex.llm import LlamaIndexChatModel
+
+        return LlamaIndexChatModel
+    raise AttributeError(f"module 'tela_memory_llamaindex' has no attribute {name!r}")
+
+
 __all__ = [
+    "LlamaIndexChatModel",
     "LlamaIndexEmbedder",
     "TelaChatStore",
     "TelaEpisodicBlock",
