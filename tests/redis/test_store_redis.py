@@ -342,3 +342,18 @@ def test_async_twins_work_from_successive_event_loops(redis_plain: RedisServer) 
     assert asyncio.run(turn("first")) == 1
     assert asyncio.run(turn("second")) == 2  # a new loop, a new asyncio client
     store.close()
+
+
+async def test_injected_async_client_only(redis_plain: RedisServer) -> None:
+    import redis.asyncio
+
+    aclient = redis.asyncio.Redis(host="127.0.0.1", port=redis_plain.port)
+    store = RedisStore(aclient=aclient, prefix=_prefix())
+    assert "127.0.0.1" in store.address
+    stored = await store.aappend("inj", [Message.user("a"), Message.assistant("b")])
+    assert await store.aread("inj") == stored
+    with pytest.raises(TelaMemoryError, match="only an async client"):
+        store.read("inj")
+    await store.aclose()
+    assert await aclient.ping()  # an injected client is left open
+    await aclient.aclose()
