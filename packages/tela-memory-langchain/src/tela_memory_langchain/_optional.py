@@ -6,10 +6,12 @@ import importlib.util
 
 from tela_memory.errors import MissingDependency
 
-_EXTRAS = {"langgraph": "langgraph", "langchain": "agents"}
 
+def require(module: str, extra: str = "langchain") -> None:
+    """Raise ``MissingDependency`` unless ``module`` can be imported.
 
-def require(module: str, extra: str | None = None) -> None:
-    """Raise ``MissingDependency`` unless ``module`` can be imported."""
+    The message names ``pip install "tela-memory[langchain]"``: the meta package's
+    ``langchain`` extra brings ``tela-memory-langchain[agents]`` (langchain and langgraph).
+    """
     if importlib.util.find_spec(module) is None:
-        raise MissingDependency(module, f"langchain,{extra or _EXTRAS.get(module, module)}")
+        raise MissingDependency(module, extra)

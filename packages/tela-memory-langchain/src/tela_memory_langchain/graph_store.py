@@ -25,7 +25,7 @@ from tela_memory.errors import BackendUnavailable, InvalidMessageError
 from tela_memory.recall.embedder import Embedder, normalize
 from tela_memory_langchain._optional import require
 
-require("langgraph", "langgraph")
+require("langgraph")
 
 from langgraph.store.base import (  # noqa: E402
     BaseStore,

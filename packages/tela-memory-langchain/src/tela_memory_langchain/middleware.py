@@ -36,7 +36,7 @@ from tela_memory.stores import MessageStore, open_store
 from tela_memory_langchain._optional import require
 from tela_memory_langchain.convert import langchain_id, messages_to_core, messages_to_langchain
 
-require("langchain", "agents")
+require("langchain")
 
 from langchain.agents.middleware import (  # noqa: E402
     AgentMiddleware,
