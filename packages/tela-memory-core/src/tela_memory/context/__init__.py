@@ -20,6 +20,7 @@ from tela_memory.context.parts import (
     Summary,
 )
 from tela_memory.context.policy import ContextPolicy
+from tela_memory.context.recall_slot import RecallerSlot
 from tela_memory.context.report import (
     Context,
     ContextReport,
@@ -64,6 +65,7 @@ __all__ = [
     "Reason",
     "Recall",
     "Recaller",
+    "RecallerSlot",
     "RecentWindow",
     "Summarizer",
     "Summary",
