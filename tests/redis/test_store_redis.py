@@ -357,3 +357,21 @@ async def test_injected_async_client_only(redis_plain: RedisServer) -> None:
     await store.aclose()
     assert await aclient.ping()  # an injected client is left open
     await aclient.aclose()
+
+
+def test_retention_pages_through_many_threads(store: RedisStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    old = datetime.now(UTC) - timedelta(days=90)
+    n = 1_300  # more than one page of the activity index, with removals inside pages
+    for i in range(n):
+        when = old if i % 2 else datetime.now(UTC)
+        store.append(f"keep-{i}", [Message.user("a", created_at=when), Message.user("b")])
+        if i % 3 == 0:
+            store.append(f"drop-{i}", Message.user("ancient", created_at=old))
+    report = store.apply_retention(max_age=timedelta(days=30))
+    dropped = len(range(0, n, 3))
+    assert report.threads == dropped
+    assert report.messages == dropped + n // 2
+    assert all(store.read(f"keep-{i}")[-1].text == "b" for i in range(0, n, 97))
+    assert store.client.zcard(f"{store.prefix}:g:{{{store.prefix}}}:threads") == n

@@ -3,14 +3,14 @@
 Layout of one thread (all keys share the hash tag of the thread, base ``B = <prefix>:t:{<tid>}:``):
 
 - ``B meta``  hash: id, user, ukey (the user's index key), title, tags, md, default, count,
-  created, updated, nseg, ttl
+  created, updated, nseg (segments made), seq (messages appended), ttl
 - ``B br``    hash: branch name -> ``seg|created_us|forked_from``
 - ``B segs``  hash: segment number -> ``parent_seg|at`` (the segment continues the first ``at``
   entries of ``parent_seg``; 0 = a root segment)
 - ``B s:<n>`` list: the message ids of segment ``n`` in append order; ``""`` marks a deleted one
 - ``B m``     hash: message id -> message JSON (without thread_id / user_id / parent_id: those
   follow from the thread and the segment chain)
-- ``B pos``   hash: message id -> ``seg|index``
+- ``B pos``   hash: message id -> ``seg|index|seq`` (seq: append order in the thread)
 - ``B ts``    sorted set: message id scored by created_at (microseconds)
 - ``B calls`` hash: tool call id -> id of the assistant message that made it
 

@@ -552,25 +552,29 @@ class Ops:
             return RetentionReport()
         cutoff = str(_now_us() - max_age // timedelta(microseconds=1)) if max_age else ""
         keep = "" if max_messages is None else str(max_messages)
-        tids = [text(t) for t in (yield Cmd(("ZRANGE", self.threads_key, 0, -1), "retention"))]
         removed = threads = branches = 0
-        for tid in tids:
-            reply = yield self._script(
-                "retention", self.base(tid), [cutoff, keep], f"thread {tid!r}"
-            )
-            if text(reply[0]) != "OK":
-                yield Cmd(("ZREM", self.threads_key, tid))
-                continue
-            gone_thread, bgone, ukey = int(reply[1]), int(reply[2]), text(reply[3])
-            ids = [text(x) for x in reply[5:]]
-            removed += len(ids)
-            branches += bgone
-            yield from self._drop_ids(ids)
-            if gone_thread:
-                threads += 1
-                yield Cmd(("ZREM", self.threads_key, tid))
-                if ukey:
-                    yield Cmd(("ZREM", ukey, tid))
+        offset = 0
+        while True:  # pages of the activity index, oldest first (no keyspace scan)
+            page = yield Cmd(("ZRANGE", self.threads_key, offset, offset + _CHUNK - 1), "retention")
+            if not page:
+                break
+            offset += len(page)
+            for tid in (text(t) for t in page):
+                reply = yield self._script(
+                    "retention", self.base(tid), [cutoff, keep], f"thread {tid!r}"
+                )
+                gone_thread = text(reply[0]) != "OK" or bool(int(reply[1]))
+                if text(reply[0]) == "OK":
+                    ids = [text(x) for x in reply[5:]]
+                    removed += len(ids)
+                    branches += int(reply[2])
+                    threads += int(reply[1])
+                    yield from self._drop_ids(ids)
+                    if gone_thread and text(reply[3]):
+                        yield Cmd(("ZREM", text(reply[3]), tid))
+                if gone_thread:  # emptied, or already gone (expired): out of the index
+                    yield Cmd(("ZREM", self.threads_key, tid))
+                    offset -= 1
         return RetentionReport(messages=removed, threads=threads, branches=branches)
 
     # -- ttl --------------------------------------------------------------------------------
