@@ -260,3 +260,31 @@ def test_recalled_turns_from_another_thread(tmp_path: Any) -> None:
         sent = [m.text for m in model.seen[-1]]
         assert sent == ["My dog is named Biscuit.", "Noted.", "What is my dog called?"]
         assert index.count({"user_id": "ada"}) == 4  # every persisted message was indexed
+
+
+async def test_sync_and_async_hooks_send_the_same_views(store: MessageStore) -> None:
+    def script() -> Any:
+        replies: list[AIMessage | str] = []
+        for i in range(6):
+            replies += [call("add", f"c{i}", a=i, b=i), f"sum {i}: " + "x " * 120]
+        return scripted(*replies)
+
+    sync_model, async_model = script(), script()
+    sync_agent = create_agent(
+        sync_model, tools=[add], middleware=[TelaContextMiddleware(store, policy=_policy(600))]
+    )
+    async_agent = create_agent(
+        async_model, tools=[add], middleware=[TelaContextMiddleware(store, policy=_policy(600))]
+    )
+    for i in range(6):
+        question = {"messages": [HumanMessage(f"add {i} and {i}", id=f"q{i}")]}
+        sync_agent.invoke(question, config=_cfg("sync-thread"))
+        await async_agent.ainvoke(question, config=_cfg("async-thread"))
+
+    def shape(calls: list[list[BaseMessage]]) -> list[list[tuple[str, str]]]:
+        return [[(m.type, m.text) for m in sent] for sent in calls]
+
+    assert shape(sync_model.seen) == shape(async_model.seen)
+    assert len(sync_model.seen) == 12
+    assert len(sync_model.seen[-1]) < 23  # the budget pruned the view
+    assert len(store.read("sync-thread")) == len(store.read("async-thread")) == 24
