@@ -15,6 +15,7 @@ from tela_memory.context import (
     RecentWindow,
     Summary,
     prefix_hash,
+    truncate_message,
 )
 from tela_memory.tokens import ApproxCounter, TiktokenCounter
 
@@ -134,3 +135,25 @@ def test_the_pinned_prefix_stays_once_the_first_turn_is_complete(
             assert pinned == pinned_before
         if users >= 2:
             pinned_before = pinned
+
+
+@SETTINGS
+@given(
+    words=st.integers(1, 3_000),
+    room=st.integers(20, 2_000),
+    exact=st.booleans(),
+)
+def test_truncation_fits_the_room_and_keeps_both_ends(words: int, room: int, exact: bool) -> None:
+    counter = TiktokenCounter("gpt-4o") if exact else ApproxCounter()
+    text = "start " + " ".join(f"w{i}" for i in range(words)) + " finish"
+    msg = Message.user(text)
+    cut = truncate_message(msg, room, counter)
+    if counter.count_message(msg) <= room:
+        assert cut is msg
+        return
+    assert cut is not None
+    assert cut.id == msg.id
+    assert counter.count_message(cut) <= room
+    if counter.count_message(cut) > 40:  # room for more than the marker
+        assert cut.text.startswith("start")
+        assert cut.text.endswith("finish")
