@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from context_threads import check
 
-from tela_memory import Message
+from tela_memory import Message, TelaMemoryError
 from tela_memory.context import (
     SUMMARY_KEY,
     ContextEngine,
@@ -173,3 +173,16 @@ async def test_abuild_matches_build(store: MessageStore) -> None:
     assert [m.id for m in sync.messages] == [m.id for m in async_.messages]
     assert sync.tokens == async_.tokens
     assert SUMMARY_KEY not in store.get_thread("t1").metadata
+
+
+def test_engine_state_is_bounded(store: MessageStore) -> None:
+    engine = ContextEngine(store, ContextPolicy(5_000, counter=COUNTER), max_threads=2)
+    for thread in ("a", "b", "c"):
+        store.append(thread, turn(0), user_id="u1")
+        engine.build(thread)
+    assert len(engine._threads) == 2
+    store.append("a", turn(1))
+    ctx = engine.build("a")  # forgotten, re-read from the store
+    assert [m.id for m in ctx.messages] == [m.id for m in store.read("a")]
+    with pytest.raises(TelaMemoryError):
+        ContextEngine(store, ContextPolicy(5_000), max_threads=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from pydantic import JsonValue
 
 from tela_memory.context.budget import TaskKind
 from tela_memory.context.builder import ContextBuilder
+from tela_memory.context.errors import BudgetError
 from tela_memory.context.policy import ContextPolicy
 from tela_memory.context.report import Context
 from tela_memory.context.state import SummaryState
@@ -72,16 +74,28 @@ class ContextEngine:
         store: the message store the threads live in.
         policy: the context policy.
         persist: store summaries in thread metadata (on by default).
+        max_threads: how many threads keep in-process state (least recently built are
+            forgotten and re-read from the store on their next build).
 
     Not for concurrent builds of the *same* thread from several threads of execution without
     the engine's own locking: ``build`` and ``abuild`` serialise per thread.
     """
 
-    def __init__(self, store: MessageStore, policy: ContextPolicy, *, persist: bool = True) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        policy: ContextPolicy,
+        *,
+        persist: bool = True,
+        max_threads: int = 1_024,
+    ) -> None:
+        if max_threads <= 0:
+            raise BudgetError(f"max_threads must be > 0, got {max_threads}")
         self.store = store
         self.policy = policy
         self.persist = persist
-        self._threads: dict[tuple[str, str | None], _Thread] = {}
+        self.max_threads = max_threads
+        self._threads: OrderedDict[tuple[str, str | None], _Thread] = OrderedDict()
         self._locks: dict[tuple[str, str | None], threading.Lock] = {}
         self._alocks: dict[tuple[str, str | None], asyncio.Lock] = {}
         self._guard = threading.Lock()
@@ -104,6 +118,13 @@ class ContextEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _remember(self, key: tuple[str, str | None], state: _Thread) -> None:
+        with self._guard:
+            self._threads[key] = state
+            self._threads.move_to_end(key)
+            while len(self._threads) > self.max_threads:
+                self._threads.popitem(last=False)
 
     def _lock(self, key: tuple[str, str | None]) -> threading.Lock:
         with self._guard:
@@ -139,6 +160,8 @@ class ContextEngine:
     def _refresh(self, thread_id: str, branch: str | None) -> _Thread:
         key = (thread_id, branch)
         state = self._threads.get(key)
+        if state is not None:
+            self._remember(key, state)
         if state is not None and state.messages:
             k = 8
             while True:
@@ -152,7 +175,7 @@ class ContextEngine:
                 k *= 4
         state = self._new_thread(thread_id, branch, self._info(thread_id))
         state.messages = self.store.read(thread_id, branch=branch)
-        self._threads[key] = state
+        self._remember(key, state)
         return state
 
     def build(
@@ -186,6 +209,8 @@ class ContextEngine:
     async def _arefresh(self, thread_id: str, branch: str | None) -> _Thread:
         key = (thread_id, branch)
         state = self._threads.get(key)
+        if state is not None:
+            self._remember(key, state)
         if state is not None and state.messages:
             k = 8
             while True:
@@ -199,7 +224,7 @@ class ContextEngine:
                 k *= 4
         state = self._new_thread(thread_id, branch, await self._ainfo(thread_id))
         state.messages = await self.store.aread(thread_id, branch=branch)
-        self._threads[key] = state
+        self._remember(key, state)
         return state
 
     async def abuild(
