@@ -13,7 +13,8 @@ the same tiktoken encoding (o200k_base) and the same OpenAI framing for everyone
 
 Every output is checked for invariant violations (a tool call without all its results or a
 result without its call, tokens over the budget by our counter, the newest user message
-missing), also across a budget sweep on the 1,000-message thread.
+missing), also across a budget sweep on the 1,000-message thread. The generated threads are
+moved out of the garbage collector's reach (``gc.freeze``) before timing, for every peer alike.
 
 Run: ``TIKTOKEN_CACHE_DIR=<dir with o200k_base> .venv/bin/python bench/bench_context.py
 [--quick]`` (the script finds llama-index-core's bundled encodings when the variable is unset).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -230,6 +232,8 @@ def by_ids(ids: Sequence[str], history: Sequence[Message]) -> list[Message]:
 
 def run_size(n: int, *, quick: bool, rows: list[Row], loop: asyncio.AbstractEventLoop) -> None:
     history = make_thread(n)
+    gc.collect()
+    gc.freeze()  # the thread is long-lived data: keep the collector's full passes out of timings
     workload = f"{n} msgs"
     counter = TiktokenCounter("gpt-4o")
     counter.count_text("warm up the encoding")

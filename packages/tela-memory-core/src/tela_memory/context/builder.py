@@ -24,6 +24,7 @@ from tela_memory.context.report import (
     Context,
     ContextReport,
     Decision,
+    IdView,
     MessageReport,
     PressureEvent,
     PressureLevel,
@@ -457,7 +458,7 @@ class ContextBuilder:
             prefix.append(summary.message)
             reports.append(MessageReport(summary.message.id, Decision.SUMMARY, summary.tokens))
         fold_decision = Decision.SUMMARISED if pol.summary is not None else Decision.DROPPED
-        folded = [m.id for m in plan.span]
+        folded = IdView(plan.span)
         recalled = self._fit_recalled(recalled_in, sel, reports)
         kept_seqs = {u.seq for u in sel.kept}
         dropped = {u.seq: r for u, r in sel.dropped}

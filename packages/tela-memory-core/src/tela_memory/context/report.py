@@ -6,8 +6,43 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import overload
 
 from tela_memory.messages import Message
+
+
+class IdView(Sequence[str]):
+    """The ids of a list of messages, read lazily (no copy of a long folded span)."""
+
+    __slots__ = ("_messages",)
+
+    def __init__(self, messages: Sequence[Message]) -> None:
+        self._messages = messages
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [m.id for m in self._messages[index]]
+        return self._messages[index].id
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"IdView({len(self)} ids)"
 
 
 class Decision(StrEnum):
@@ -81,7 +116,7 @@ class ContextReport:
     tokens_out: int
     tokens_in: int
     messages: list[MessageReport] = field(default_factory=list)
-    folded: list[str] = field(default_factory=list)
+    folded: Sequence[str] = field(default_factory=tuple)
     folded_as: Decision = Decision.DROPPED
     summary_covers: int = 0
     summary_changed: bool = False
