@@ -193,6 +193,10 @@ class Message(BaseModel):
         except ValidationError as exc:
             raise InvalidMessageError(_explain(exc)) from exc
 
+    # Only wraps errors: tell pydantic this is the base ``__init__`` so that ``model_validate``
+    # and ``model_validate_json`` do not call it after validating (which validates twice).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @classmethod
     def parse(cls, data: Any) -> Message:
         """Validate a dict (or JSON string) into a message, raising ``InvalidMessageError``."""

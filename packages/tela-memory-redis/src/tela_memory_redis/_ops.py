@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import json
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import JsonValue, ValidationError
-from pydantic_core import SchemaValidator
 
 from tela_memory.errors import (
     ConflictError,
@@ -42,34 +40,7 @@ _BOUND = {"thread_id", "user_id", "parent_id"}
 _CHUNK = 1000
 
 
-def _no_custom_init(schema: Any) -> None:
-    if isinstance(schema, dict):
-        if schema.get("type") == "model" and schema.get("cls") is Message:
-            schema["custom_init"] = False
-        for value in schema.values():
-            _no_custom_init(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            _no_custom_init(value)
-
-
-def _message_validator() -> Callable[[bytes], Message]:
-    """``Message.model_validate_json`` minus the detour through ``Message.__init__`` (which
-    would validate every stored message twice); the same validators still run. Falls back to
-    the plain path if this pydantic lays its schema out differently."""
-    try:
-        schema = copy.deepcopy(Message.__pydantic_core_schema__)
-        _no_custom_init(schema)
-        validate: Callable[[bytes], Message] = SchemaValidator(schema).validate_json
-        probe = Message.assistant("probe", metadata={"k": [1]})
-        if validate(probe.model_dump_json().encode()) != probe:
-            raise ValueError("validator mismatch")
-        return validate
-    except Exception:  # pragma: no cover - depends on the pydantic version
-        return Message.model_validate_json
-
-
-_validate_message = _message_validator()
+_validate_message = Message.model_validate_json
 
 
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but " and \
