@@ -26,7 +26,9 @@ class MissingModelLibrary(MissingDependency):
 
     def __init__(self, module: str, command: str) -> None:
         super().__init__(module, "")
-        self.args = (f"{module!r} is not installed. Install it with: {command}",)
+        text = f"{module!r} is not installed. Install it with: {command}"
+        self.args = (text,)
+        self.msg = text
 
 
 class _Lazy(BaseEmbedder):

@@ -28,15 +28,20 @@ class RankingConfig:
         rrf_k: the RRF constant.
         neighbor_weight: share of the best adjacent turn's score (parent or child in the
             thread) added to a turn: a question and its answer lift each other.
+        thread_weight: share of the thread's score (the mean of its best ``thread_top``
+            candidates) added to each of its turns: a conversation that matches as a whole
+            lifts its turns.
         recency_weight: added at most for the newest turn, decaying with ``half_life_days``.
         dedup: drop hits whose normalised text repeats a better hit's.
     """
 
     fusion: Fusion = "score"
-    lexical_weight: float = 0.5
-    dense_weight: float = 0.5
+    lexical_weight: float = 0.6
+    dense_weight: float = 0.4
     rrf_k: int = 60
     neighbor_weight: float = 0.3
+    thread_weight: float = 0.5
+    thread_top: int = 3
     recency_weight: float = 0.0
     half_life_days: float = 30.0
     dedup: bool = True
@@ -126,6 +131,19 @@ def with_neighbors(hits: Sequence[Hit], weight: float) -> list[Hit]:
     return _sorted(by_id, scores)
 
 
+def with_threads(hits: Sequence[Hit], weight: float, top: int) -> list[Hit]:
+    """Add ``weight`` x the thread's score (mean of its best ``top`` candidate scores)."""
+    if weight <= 0 or not hits:
+        return list(hits)
+    per: dict[str | None, list[float]] = {}
+    for h in hits:
+        per.setdefault(h.message.thread_id, []).append(h.score)
+    thread = {t: sum(sorted(v, reverse=True)[:top]) / top for t, v in per.items()}
+    by_id = {h.message.id: h for h in hits}
+    scores = {h.message.id: h.score + weight * thread[h.message.thread_id] for h in hits}
+    return _sorted(by_id, scores)
+
+
 def with_recency(
     hits: Sequence[Hit], weight: float, half_life_days: float, now: datetime
 ) -> list[Hit]:
@@ -161,4 +179,13 @@ def _sorted(by_id: dict[str, Hit], scores: dict[str, float]) -> list[Hit]:
     return [by_id[i].model_copy(update={"score": scores[i]}) for i in order]
 
 
-__all__ = ["Fusion", "RankingConfig", "Reranker", "dedup", "fuse", "with_neighbors", "with_recency"]
+__all__ = [
+    "Fusion",
+    "RankingConfig",
+    "Reranker",
+    "dedup",
+    "fuse",
+    "with_neighbors",
+    "with_recency",
+    "with_threads",
+]

@@ -19,6 +19,7 @@ from tela_memory.recall.ranking import (
     fuse,
     with_neighbors,
     with_recency,
+    with_threads,
 )
 from tela_memory.recall.types import Hit, SearchFilter, check_k, check_query
 from tela_memory.tokens.base import TokenCounter
@@ -271,6 +272,7 @@ class Recaller:
         cfg = self.config.ranking
         fused = fuse(lexical, dense, cfg)
         fused = with_neighbors(fused, cfg.neighbor_weight)
+        fused = with_threads(fused, cfg.thread_weight, cfg.thread_top)
         return with_recency(fused, cfg.recency_weight, cfg.half_life_days, now or datetime.now(UTC))
 
     def _finish(self, fused: list[Hit], k: int) -> list[Hit]:

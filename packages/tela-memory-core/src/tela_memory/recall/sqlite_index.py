@@ -134,15 +134,20 @@ class SQLiteIndex(Index):
         )
         self._cache_version: tuple[int, int] | None = None
         self._model: tuple[str, int] | None = None
+        self._store: Any = None
 
     @classmethod
     def for_store(cls, store: Any, *, embedder: Embedder | None = None) -> SQLiteIndex:
         """An index in the same file as a :class:`~tela_memory.stores.sqlite.SQLiteStore`
         (sharing its connection when the store is in memory)."""
         path = store.path
-        if path is None:
-            return cls(connection=store.connection(), embedder=embedder)
-        return cls(path, embedder=embedder)
+        index = (
+            cls(connection=store.connection(), embedder=embedder)
+            if path is None
+            else cls(path, embedder=embedder)
+        )
+        index._store = store  # opened (and migrated) before the index adds its tables
+        return index
 
     # -- connection -------------------------------------------------------------------------
 
@@ -160,6 +165,8 @@ class SQLiteIndex(Index):
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
+        if self._store is not None:
+            self._store.connection()
         try:
             if self._given is not None:
                 conn = self._given
