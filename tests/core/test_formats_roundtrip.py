@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 
 from tela_memory.formats import Conversation, FormatError, detect_format, read_text, write_text
 from tela_memory.messages import (
+    AudioBlock,
     DocumentBlock,
     ImageBlock,
     Message,
+    OpaqueBlock,
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
@@ -338,5 +340,108 @@ def test_text_formats_never_change_text_silently(fmt: str) -> None:
             return
         if not report:
             assert [shape(c.messages) for c in back] == [shape(msgs)]
+
+    check()
+
+
+# -- nothing changes without a report ---------------------------------------------------------
+
+mimes = {"image": "image/png", "audio": "audio/wav", "document": "application/pdf"}
+maybe = st.one_of(st.none(), names)
+
+
+@st.composite
+def media(draw: st.DrawFn, kind: str) -> Any:
+    source = draw(st.sampled_from(["data", "url", "ref"]))
+    value = {"data": "AAAA", "url": "https://example.com/f", "ref": "file-1"}[source]
+    fields: dict[str, Any] = {source: value}
+    if source == "data" or draw(st.booleans()):
+        fields["mime_type"] = mimes[kind]
+    if kind == "image":
+        fields.update(
+            detail=draw(st.sampled_from([None, "low", "high"])),
+            alt_text=draw(maybe),
+            width=draw(st.sampled_from([None, 64])),
+        )
+        return ImageBlock(**fields)
+    if kind == "audio":
+        return AudioBlock(transcript=draw(maybe), **fields)
+    if draw(st.booleans()):
+        fields["text"] = "extracted"
+    return DocumentBlock(title=draw(maybe), pages=draw(st.sampled_from([None, 2])), **fields)
+
+
+@st.composite
+def anything(draw: st.DrawFn) -> list[Message]:
+    """Every kind of block the model has, in valid places; no two assistant turns in a row,
+    one result per tool message."""
+    msgs: list[Message] = []
+    if draw(st.booleans()):
+        msgs.append(Message.system(draw(any_text), name=draw(maybe)))
+    n = 0
+    for _ in range(draw(st.integers(1, 3))):
+        blocks: list[Any] = [TextBlock(text=draw(any_text))]
+        for kind in draw(st.lists(st.sampled_from(["image", "audio", "document"]), max_size=2)):
+            blocks.append(draw(media(kind)))
+        msgs.append(Message.user(blocks, name=draw(maybe)))
+        reply: list[Any] = []
+        if draw(st.booleans()):
+            redacted = draw(st.booleans())
+            reply.append(
+                ThinkingBlock(
+                    text="" if redacted else draw(any_text),
+                    signature=draw(maybe),
+                    redacted=redacted,
+                )
+            )
+        reply.append(TextBlock(text=draw(any_text)))
+        if draw(st.booleans()):
+            reply.append(
+                OpaqueBlock(
+                    source=draw(st.sampled_from(["anthropic", "other"])),
+                    data={"type": "server_tool_use", "id": "s1"},
+                )
+            )
+        calls = [
+            ToolCallBlock(id=f"c{n + i}", name=draw(names), arguments=draw(arguments))
+            for i in range(draw(st.integers(0, 2)))
+        ]
+        n += len(calls)
+        msgs.append(Message.assistant(reply, tool_calls=calls, name=draw(maybe)))
+        for c in calls:
+            content = draw(
+                st.one_of(
+                    any_text,
+                    st.lists(
+                        st.one_of(st.builds(TextBlock, text=any_text), images()),
+                        min_size=1,
+                        max_size=2,
+                    ),
+                )
+            )
+            msgs.append(Message.tool(c.id, content, is_error=draw(st.booleans())))
+        if calls:
+            msgs.append(Message.assistant(draw(any_text)))
+    return msgs
+
+
+def full_shape(messages: list[Message]) -> list[tuple[str, str | None, list[dict[str, Any]]]]:
+    return [(m.role.value, m.name, [b.model_dump() for b in m.content]) for m in messages]
+
+
+@pytest.mark.parametrize(
+    "fmt", ["openai", "openai-responses", "anthropic", "gemini", "sharegpt", "jsonl-conversations"]
+)
+def test_json_codecs_never_change_anything_silently(fmt: str) -> None:
+    """Whatever a codec cannot hold is in the report; with an empty report, all comes back."""
+    key = (lambda ms: full_shape(renumber_calls(ms))) if fmt == "sharegpt" else full_shape
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(anything())
+    def check(msgs: list[Message]) -> None:
+        text, report = write_text([Conversation.linear(msgs, id="c")], fmt)
+        (back,) = read_text(text, fmt).conversations
+        if not report:
+            assert key(back.messages) == key(msgs)
 
     check()

@@ -60,6 +60,20 @@ class Codec(ABC):
             raise FormatError(str(exc), where) from exc
 
 
+def unkept(block: Any, kept: set[str], where: str, report: LossReport) -> None:
+    """Report every field of ``block`` that is set but not in ``kept`` (``image.alt_text`` ...)."""
+    for name, value in block:
+        if name == "type" or name in kept or value is None or value is False:
+            continue
+        report.add(f"{block.type}.{name}", where, f"{block.type} {name} not kept")
+
+
+def unkept_name(message: Any, where: str, report: LossReport) -> None:
+    """Report a message name the format cannot hold."""
+    if message.name:
+        report.add("name", where, "message names are not kept")
+
+
 def dumps(data: Any) -> str:
     """Pretty JSON as codecs write it (UTF-8, two-space indent, trailing newline)."""
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -97,4 +111,4 @@ def container(conv: Conversation, body: dict[str, Any], many: bool) -> dict[str,
     return {**head, **body}
 
 
-__all__ = ["Codec", "container", "conversations_units", "dumps"]
+__all__ = ["Codec", "container", "conversations_units", "dumps", "unkept", "unkept_name"]

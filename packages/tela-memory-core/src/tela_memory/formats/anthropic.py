@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tela_memory.formats._codec import Codec, container, conversations_units, dumps
+from tela_memory.formats._codec import Codec, container, conversations_units, dumps, unkept
 from tela_memory.formats._io import expect
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.messages import (
@@ -123,6 +123,16 @@ def from_anthropic(
     return out
 
 
+def _source_fields(b: ImageBlock | DocumentBlock) -> set[str]:
+    if b.data is not None:
+        return {"data", "mime_type"}
+    if b.url is not None:
+        return {"url"}
+    if b.ref is not None:
+        return {"ref"}
+    return {"text", "mime_type"}
+
+
 def _source_out(b: ImageBlock | DocumentBlock) -> dict[str, Any]:
     if b.data is not None:
         return {"type": "base64", "media_type": b.mime_type, "data": b.data}
@@ -138,8 +148,10 @@ def _block_out(b: ContentBlock, where: str, report: LossReport) -> dict[str, Any
     if isinstance(b, TextBlock):
         return {"type": "text", "text": b.text}
     if isinstance(b, ImageBlock):
+        unkept(b, _source_fields(b), where, report)
         return {"type": "image", "source": _source_out(b)}
     if isinstance(b, DocumentBlock):
+        unkept(b, _source_fields(b) | {"title"}, where, report)
         doc: dict[str, Any] = {"type": "document", "source": _source_out(b)}
         if b.title:
             doc["title"] = b.title
@@ -147,6 +159,10 @@ def _block_out(b: ContentBlock, where: str, report: LossReport) -> dict[str, Any
     if isinstance(b, ToolCallBlock):
         return {"type": "tool_use", "id": b.id, "name": b.name, "input": b.arguments}
     if isinstance(b, ThinkingBlock):
+        if b.redacted and b.text:
+            report.add("thinking.text", where, "redacted thinking keeps no text")
+        if b.redacted and b.signature is None:
+            report.add("thinking.signature", where, "redacted thinking without its data")
         if b.redacted:
             return {"type": "redacted_thinking", "data": b.signature or ""}
         out: dict[str, Any] = {"type": "thinking", "thinking": b.text}

@@ -156,10 +156,8 @@ class ChatMLCodec(Codec):
                 )
                 parts.append(f"<tool_call>\n{body}\n</tool_call>")
             elif isinstance(b, ToolResultBlock):
-                if not isinstance(b.content, str) and len(b.content) != len(
-                    [x for x in b.content if isinstance(x, TextBlock)]
-                ):
-                    report.add("image", where, "image in a tool result dropped")
+                if not isinstance(b.content, str):
+                    report.add("tool_result.content", where, "blocks written as their text")
                 body = json.dumps(
                     {
                         "tool_call_id": b.tool_call_id,

@@ -12,7 +12,14 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tela_memory.formats._codec import Codec, container, conversations_units, dumps
+from tela_memory.formats._codec import (
+    Codec,
+    container,
+    conversations_units,
+    dumps,
+    unkept,
+    unkept_name,
+)
 from tela_memory.formats._io import expect
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.messages import (
@@ -126,6 +133,15 @@ def _part_out(b: ContentBlock, where: str, report: LossReport) -> dict[str, Any]
     if isinstance(b, ToolCallBlock):
         return {"function_call": {"id": b.id, "name": b.name, "args": b.arguments}}
     if isinstance(b, ImageBlock | AudioBlock | DocumentBlock):
+        if b.data is not None or b.url is not None:
+            unkept(b, {"data" if b.data is not None else "url", "mime_type"}, where, report)
+            if b.mime_type is None:
+                report.add(
+                    f"{b.type}.mime_type",
+                    where,
+                    f"{b.type} without a MIME type is sent as "
+                    "application/octet-stream (read back as a document of that type)",
+                )
         if b.data is not None:
             return {
                 "inline_data": {
@@ -159,16 +175,21 @@ def to_gemini(
     names: dict[str, str] = {}
     for m in messages:
         where = f"message {m.id}"
+        unkept_name(m, where, report)
         if m.role in (Role.SYSTEM, Role.DEVELOPER) and not contents:
+            if system_texts:
+                report.add("system", where, "system messages are joined into one instruction")
+            if any(not isinstance(b, TextBlock) for b in m.content) or m.role is Role.DEVELOPER:
+                report.add("system", where, "only the text of a system message is kept")
             system_texts.append(m.text)
             continue
         if m.role is Role.TOOL:
             for r in m.tool_results:
-                try:
-                    value = json.loads(r.text)
-                except json.JSONDecodeError:
-                    value = None
-                resp = value if isinstance(value, dict) else {"result": r.text}
+                if r.is_error:
+                    report.add("tool_result.is_error", where, "is_error is not kept")
+                if not isinstance(r.content, str):
+                    report.add("tool_result.content", where, "blocks written as their text")
+                resp = {"result": r.text}
                 part = {
                     "function_response": {
                         "id": r.tool_call_id,

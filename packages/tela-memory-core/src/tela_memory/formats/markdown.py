@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tela_memory.formats._codec import Codec
+from tela_memory.formats._codec import Codec, unkept
 from tela_memory.formats._io import data_url, parse_embedded_json, split_data_url
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.messages import (
@@ -29,6 +29,7 @@ from tela_memory.messages import (
 _HEADING = re.compile(
     r"^### (System|Developer|User|Assistant|Tool)(?: \(([^)\n]*)\))?[ \t]*$", re.MULTILINE
 )
+_NAME = re.compile(r"^[^()\n]+$")
 _CONV = re.compile(r"^# (.*)$(?:\n<!-- conversation: (.*) -->)?", re.MULTILINE)
 _SPECIAL = re.compile(
     r"^```tool_call (?P<head>\{[^\n]*\})\n(?P<args>.*?)\n```$"
@@ -142,16 +143,16 @@ class MarkdownCodec(Codec):
         return "\n".join(out)
 
     def _encode(self, m: Message, where: str, report: LossReport) -> list[str]:
+        if m.name and (m.role is Role.TOOL or not _NAME.match(m.name)):
+            report.add("name", where, "this message name cannot be written in a heading")
         if m.role is Role.TOOL:
             out = []
             for r in m.tool_results:
                 if _ambiguous(r.text) or ")" in r.tool_call_id or r.is_error:
                     report.add("ambiguous_text", where, "tool result will not read back as it is")
                 out += [f"### Tool ({r.tool_call_id})", "", r.text, ""]
-                if not isinstance(r.content, str) and any(
-                    isinstance(x, ImageBlock) for x in r.content
-                ):
-                    report.add("image", where, "image in a tool result dropped")
+                if not isinstance(r.content, str):
+                    report.add("tool_result.content", where, "blocks written as their text")
             return out
         title = m.role.value.title() + (f" ({m.name})" if m.name else "")
         parts: list[str] = []
@@ -173,6 +174,8 @@ class MarkdownCodec(Codec):
                 args = json.dumps(b.arguments, ensure_ascii=False, indent=2)
                 parts.append(f"```tool_call {head}\n{args}\n```")
             elif isinstance(b, ImageBlock):
+                source = {"url"} if b.url is not None else {"data", "mime_type"}
+                unkept(b, source | {"alt_text", "ref"}, where, report)
                 if b.ref is not None:
                     report.add("image", where, f"image reference {b.ref!r} written as a link")
                 src = b.url or b.ref or data_url(b.mime_type, b.data or "")

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tela_memory.formats._codec import Codec, container, conversations_units, dumps
+from tela_memory.formats._codec import Codec, container, conversations_units, dumps, unkept
 from tela_memory.formats._io import data_url, expect, split_data_url
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.messages import (
@@ -126,6 +126,14 @@ def _block_to_part(b: ContentBlock, where: str, report: LossReport) -> dict[str,
         if b.ref is not None:
             report.add("image", where, f"image by reference {b.ref!r} has no Chat Completions form")
             return None
+        unkept(
+            b,
+            {"url", "detail"} | ({"data", "mime_type"} if b.url is None else set()),
+            where,
+            report,
+        )
+        if b.url is None and b.mime_type is None:
+            report.add("image.mime_type", where, "no MIME type for the data URL")
         url = b.url if b.url is not None else data_url(b.mime_type, b.data or "")
         spec: dict[str, Any] = {"url": url}
         if b.detail:
@@ -135,10 +143,16 @@ def _block_to_part(b: ContentBlock, where: str, report: LossReport) -> dict[str,
         if b.data is None:
             report.add("audio", where, "only inline audio can be sent")
             return None
+        unkept(b, {"data", "mime_type"}, where, report)
         fmt = (b.mime_type or "audio/wav").split("/")[-1]
         return {"type": "input_audio", "input_audio": {"data": b.data, "format": fmt}}
     if isinstance(b, DocumentBlock):
         file: dict[str, Any] = {}
+        if b.ref is not None or b.data is not None:
+            kept = {"title", "ref"} if b.ref is not None else {"title", "data", "mime_type"}
+            unkept(b, kept, where, report)
+            if b.ref is None and b.mime_type is None:
+                report.add("document.mime_type", where, "no MIME type for the data URL")
         if b.ref is not None:
             file["file_id"] = b.ref
         elif b.data is not None:
@@ -170,10 +184,12 @@ def message_to_openai(m: Message, where: str, report: LossReport) -> list[dict[s
             if isinstance(r.content, str):
                 body: Any = r.content
             else:
-                body = _content([p for b in r.content if (p := _block_to_part(b, where, report))])
+                body = [p for b in r.content if (p := _block_to_part(b, where, report))]
             if r.is_error:
                 report.add("tool_error_flag", where, "is_error is not kept")
             item: dict[str, Any] = {"role": "tool", "tool_call_id": r.tool_call_id, "content": body}
+            if m.name:
+                item["name"] = m.name
             out.append(item)
         return out
     parts: list[dict[str, Any]] = []

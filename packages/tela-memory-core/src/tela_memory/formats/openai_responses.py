@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tela_memory.formats._codec import Codec, container, dumps
+from tela_memory.formats._codec import Codec, container, dumps, unkept, unkept_name
 from tela_memory.formats._io import data_url, expect, split_data_url
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.formats.openai_chat import parse_arguments
@@ -136,6 +136,16 @@ def _part_out(b: ContentBlock, role: Role, where: str, report: LossReport) -> di
         return {"type": "output_text" if role is Role.ASSISTANT else "input_text", "text": b.text}
     if isinstance(b, ImageBlock):
         img: dict[str, Any] = {"type": "input_image"}
+        source = (
+            {"ref"}
+            if b.ref is not None
+            else {"url"}
+            if b.url is not None
+            else {"data", "mime_type"}
+        )
+        unkept(b, {"detail"} | source, where, report)
+        if source == {"data", "mime_type"} and b.mime_type is None:
+            report.add("image.mime_type", where, "no MIME type for the data URL")
         if b.ref is not None:
             img["file_id"] = b.ref
         else:
@@ -145,6 +155,14 @@ def _part_out(b: ContentBlock, role: Role, where: str, report: LossReport) -> di
         return img
     if isinstance(b, DocumentBlock):
         f: dict[str, Any] = {"type": "input_file"}
+        if b.ref is not None:
+            unkept(b, {"ref", "title"}, where, report)
+        elif b.url is not None:
+            unkept(b, {"url", "title"}, where, report)
+        elif b.data is not None:
+            unkept(b, {"data", "mime_type", "title"}, where, report)
+            if b.mime_type is None:
+                report.add("document.mime_type", where, "no MIME type for the data URL")
         if b.ref is not None:
             f["file_id"] = b.ref
         elif b.url is not None:
@@ -161,6 +179,48 @@ def _part_out(b: ContentBlock, role: Role, where: str, report: LossReport) -> di
     return None
 
 
+def _message_items(m: Message, where: str, report: LossReport) -> list[dict[str, Any]]:
+    """One non-tool message as input items, in the order of its blocks."""
+    items: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if parts:
+            items.append({"type": "message", "role": m.role.value, "content": list(parts)})
+            parts.clear()
+
+    for b in m.content:
+        if isinstance(b, ThinkingBlock):
+            flush()
+            if b.redacted:
+                report.add("thinking.redacted", where, "the redacted flag is not kept")
+            reasoning: dict[str, Any] = {
+                "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": b.text}] if b.text else [],
+            }
+            if b.signature is not None:
+                reasoning["encrypted_content"] = b.signature
+            items.append(reasoning)
+        elif isinstance(b, ToolCallBlock):
+            flush()
+            items.append(
+                {
+                    "type": "function_call",
+                    "call_id": b.id,
+                    "name": b.name,
+                    "arguments": json.dumps(b.arguments),
+                }
+            )
+        elif isinstance(b, OpaqueBlock) and b.source == SOURCE:
+            flush()
+            items.append(dict(b.data))
+        elif (p := _part_out(b, m.role, where, report)) is not None:
+            parts.append(p)
+    if parts or not m.content:
+        items.append({"type": "message", "role": m.role.value, "content": parts})
+    return items
+
+
 def to_responses(
     messages: Sequence[Message], report: LossReport | None = None
 ) -> list[dict[str, Any]]:
@@ -169,8 +229,11 @@ def to_responses(
     items: list[dict[str, Any]] = []
     for m in messages:
         where = f"message {m.id}"
+        unkept_name(m, where, report)
         if m.role is Role.TOOL:
             for r in m.tool_results:
+                if r.is_error:
+                    report.add("tool_result.is_error", where, "is_error is not kept")
                 output: Any = r.content
                 if not isinstance(output, str):
                     output = [x for b in output if (x := _part_out(b, Role.USER, where, report))]
@@ -178,34 +241,7 @@ def to_responses(
                     {"type": "function_call_output", "call_id": r.tool_call_id, "output": output}
                 )
             continue
-        parts: list[dict[str, Any]] = []
-        for b in m.content:
-            if isinstance(b, ThinkingBlock):
-                reasoning: dict[str, Any] = {
-                    "type": "reasoning",
-                    "summary": [{"type": "summary_text", "text": b.text}] if b.text else [],
-                }
-                if b.signature is not None:
-                    reasoning["encrypted_content"] = b.signature
-                items.append(reasoning)
-            elif isinstance(b, ToolCallBlock):
-                if parts:
-                    items.append({"type": "message", "role": m.role.value, "content": parts})
-                    parts = []
-                items.append(
-                    {
-                        "type": "function_call",
-                        "call_id": b.id,
-                        "name": b.name,
-                        "arguments": json.dumps(b.arguments),
-                    }
-                )
-            elif isinstance(b, OpaqueBlock) and b.source == SOURCE:
-                items.append(dict(b.data))
-            elif (p := _part_out(b, m.role, where, report)) is not None:
-                parts.append(p)
-        if parts or not m.content:
-            items.append({"type": "message", "role": m.role.value, "content": parts})
+        items.extend(_message_items(m, where, report))
     return items
 
 

@@ -99,7 +99,11 @@ class PlainTextCodec(Codec):
 
     def _encode(self, m: Message, where: str, report: LossReport) -> list[str]:
         if m.role is Role.TOOL:
+            if m.name:
+                report.add("name", where, "message names are not kept")
             for r in m.tool_results:
+                if not isinstance(r.content, str):
+                    report.add("tool_result.content", where, "blocks written as their text")
                 if _ambiguous(r.text) or ")" in r.tool_call_id or r.is_error:
                     report.add("ambiguous_text", where, "tool result will not read back as it is")
             return [f"Tool ({r.tool_call_id}): {r.text}" for r in m.tool_results]

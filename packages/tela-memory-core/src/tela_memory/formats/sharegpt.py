@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tela_memory.formats._codec import Codec, dumps
+from tela_memory.formats._codec import Codec, dumps, unkept_name
 from tela_memory.formats._io import expect
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.formats.openai_chat import parse_arguments
@@ -119,6 +119,12 @@ class ShareGPTCodec(Codec):
 
 
 def _turns(m: Message, where: str, report: LossReport) -> list[dict[str, str]]:
+    unkept_name(m, where, report)
+    for r in m.tool_results:
+        if r.is_error:
+            report.add("tool_result.is_error", where, "is_error is not kept")
+        if not isinstance(r.content, str):
+            report.add("tool_result.content", where, "blocks written as their text")
     if m.role is Role.TOOL:
         if len(m.tool_results) > 1:
             report.note("several tool results in one message become several observation turns")
@@ -137,6 +143,8 @@ def _turns(m: Message, where: str, report: LossReport) -> list[dict[str, str]]:
         else:
             report.add(b.type, where, f"{b.type} block dropped (ShareGPT holds text and tools)")
     turns = []
+    if texts and calls:
+        report.add("structure", where, "text and tool calls become two turns (gpt, function_call)")
     if texts or not calls:
         turns.append({"from": ROLE_FROM[role], "value": "\n".join(texts)})
     if calls:
