@@ -256,7 +256,7 @@ def test_losses_are_reported_not_dropped() -> None:
         "text": {"image", "document", "thinking", "branch"},
         "openai": {"thinking", "document", "branch"},
         "chatml": {"image", "document", "thinking_signature", "branch"},
-        "gemini": {"branch"},
+        "gemini": {"document.mime_type", "branch"},
         "markdown": {"document", "thinking_signature", "branch"},
     }
     for fmt, kinds in expected.items():
