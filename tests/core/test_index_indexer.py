@@ -117,3 +117,11 @@ def test_in_memory_store_shares_its_connection() -> None:
         assert StoreIndexer(store, index).sync().indexed == 2
         store.delete_thread("t1")
         assert index.count() == 0
+
+
+def test_each_index_keeps_its_own_watermark(store: SQLiteStore, tmp_path: Path) -> None:
+    store.append("t1", _turns(4), user_id="u")
+    with SQLiteIndex(tmp_path / "a.db") as a, SQLiteIndex(tmp_path / "b.db") as b:
+        assert StoreIndexer(store, a).sync().indexed == 4
+        assert StoreIndexer(store, b).sync().indexed == 4
+        assert a.count() == b.count() == 4

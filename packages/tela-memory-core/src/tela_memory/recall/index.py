@@ -115,6 +115,11 @@ class Index(ABC):
     # -- public API -------------------------------------------------------------------------
 
     @property
+    def name(self) -> str:
+        """Identifies this index's data (indexers keep one watermark per name)."""
+        return type(self).__name__
+
+    @property
     def dense_enabled(self) -> bool:
         """Whether searches can use vectors (backend can, and an embedder is set)."""
         return self.supports_dense and self.embedder is not None

@@ -45,7 +45,8 @@ class StoreIndexer:
     Args:
         store: the store to follow.
         index: any :class:`Index` (the embedded one in the same file, Qdrant ...).
-        name: the watermark's name (one per index following this store).
+        name: the watermark's name (default: the index's :attr:`~Index.name`, so each index
+            following this store keeps its own).
         batch_size: messages per upsert (and per embedding call).
         on_batch: called with the running count after each batch (progress bars).
     """
@@ -55,7 +56,7 @@ class StoreIndexer:
         store: SQLiteStore,
         index: Index,
         *,
-        name: str = "default",
+        name: str | None = None,
         batch_size: int = 256,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
@@ -63,7 +64,7 @@ class StoreIndexer:
             raise TelaMemoryError(f"batch_size must be at least 1, got {batch_size}")
         self.store = store
         self.index = index
-        self.name = name
+        self.name = name if name is not None else index.name
         self.batch_size = batch_size
         self.on_batch = on_batch
         self._ready = False

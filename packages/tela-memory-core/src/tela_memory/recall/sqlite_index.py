@@ -152,6 +152,14 @@ class SQLiteIndex(Index):
     # -- connection -------------------------------------------------------------------------
 
     @property
+    def name(self) -> str:
+        """``sqlite:<absolute path>`` (or ``sqlite:<store path>`` when sharing a store's
+        in-memory connection)."""
+        if self._path is not None and self._path != ":memory:":
+            return f"sqlite:{Path(self._path).resolve()}"
+        return f"sqlite:connection:{id(self._given)}"
+
+    @property
     def path(self) -> str | None:
         """The database file (``None`` when an injected connection is used)."""
         return self._path
