@@ -275,7 +275,8 @@ def bench_locomo(quick: bool) -> tuple[list[Row], str]:
         tables.append(
             f"| {label} | {s.recall_any:.3f} | {s.recall_all:.3f} | {s.ndcg:.3f} | "
             f"{s.session_recall_all:.3f} | {s.evidence_recall_all[1000]:.3f} | "
-            f"{s.evidence_recall_all[2000]:.3f} | {rep.search_ms_p50:.2f} / {rep.search_ms_p95:.2f} |"
+            f"{s.evidence_recall_all[2000]:.3f} | "
+            f"{rep.search_ms_p50:.2f} / {rep.search_ms_p95:.2f} |"
         )
         rows.append(
             Row(
