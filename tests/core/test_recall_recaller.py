@@ -166,3 +166,15 @@ def test_bad_input(index: SQLiteIndex) -> None:
         rec.search("", user_id="a")
     with pytest.raises(InvalidQueryError):
         rec.search("x", user_id="a", filter={"colour": "red"})
+
+
+def test_fills_the_context_engines_recall_slot(store: SQLiteStore, index: SQLiteIndex) -> None:
+    from tela_memory.context import RecallerSlot
+
+    _seed(store, index, "alice", "t1")
+    _seed(store, index, "bob", "t2")
+    slot = RecallerSlot(Recaller(index), user_id="alice", same_thread=False)
+    got = slot.recall("peanut allergy", "other-thread", 200)
+    assert got
+    assert all(m.user_id == "alice" for m in got)
+    assert slot.recall("peanut allergy", "t1", 200) == []
