@@ -296,6 +296,7 @@ def test_demo_json_summary(cli: Any) -> None:
     assert any("blue-heron-42" in t for t in data["recall"]["in_context"])
     assert data["recall"]["context_tokens"] <= data["context"]["budget"]
     assert set(data["fork"]) == {"main", "short-answer"}
-    assert data["export"]["sharegpt"]["losses"] == {"image": 1, "branch": 1}
+    assert data["export"]["sharegpt"]["losses"] == {"image": 1, "branch": 1, "structure": 18}
+    assert data["export"]["markdown"]["losses"]["branch"] == 1
     assert data["erase"]["threads_left"] == 0
     assert not Path(data["workdir"]).exists()
