@@ -241,12 +241,12 @@ def run_size(n: int, *, quick: bool, rows: list[Row], loop: asyncio.AbstractEven
 
     # ours: cold (fresh count cache each time), incremental, cold with a summary
     ctx = ContextPolicy(BUDGET, counter=counter).build(history)
-    cold = measure(lambda: ContextPolicy(BUDGET, counter=counter).build(history), repeat=repeat)
+    cold = measure(lambda: ContextPolicy(BUDGET, counter=counter).build(history), repeat=30)
     v = violations(ctx.messages, history, BUDGET)
     rows.append(
         Row(workload, "cold build", "tela", cold.median, cold.p95, {"tokens": ctx.tokens, **v})
     )
-    floor = measure(lambda: TiktokenCounter("gpt-4o").count_messages(ctx.messages), repeat=repeat)
+    floor = measure(lambda: TiktokenCounter("gpt-4o").count_messages(ctx.messages), repeat=30)
     rows.append(
         Row(
             workload, "cold build", "encode-window", floor.median, floor.p95, {"tokens": ctx.tokens}
