@@ -79,8 +79,8 @@ class SentenceTransformerEmbedder(_Lazy):
         model: model name, local directory, or a loaded ``SentenceTransformer``.
         model_id: name to key caches and indexes on (defaults to ``model``).
         device: torch device.
-        query_prefix / document_prefix: prepended to queries / documents (e5-style models);
-            they are part of the ``model_id``.
+        query_prefix: prepended to queries (e5-style models); part of the ``model_id``.
+        document_prefix: prepended to documents; part of the ``model_id``.
         batch_size: texts per forward pass.
     """
 

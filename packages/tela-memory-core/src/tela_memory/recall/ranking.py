@@ -24,7 +24,8 @@ class RankingConfig:
     Attributes:
         fusion: ``score`` (weighted sum of scores scaled to [0, 1] per list) or ``rrf``
             (reciprocal rank fusion).
-        lexical_weight / dense_weight: the two sides' shares.
+        lexical_weight: the lexical side's share.
+        dense_weight: the dense side's share.
         rrf_k: the RRF constant.
         neighbor_weight: share of the best adjacent turn's score (parent or child in the
             thread) added to a turn: a question and its answer lift each other.
