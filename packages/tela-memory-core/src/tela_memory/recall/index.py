@@ -115,9 +115,10 @@ class Index(ABC):
     # -- public API -------------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        """Identifies this index's data (indexers keep one watermark per name)."""
-        return type(self).__name__
+    def watermark_name(self) -> str:
+        """Identifies this index's data: a store indexer keeps one watermark per such name
+        (default: the class name and the index's ``name`` attribute, if it has one)."""
+        return f"{type(self).__name__}:{getattr(self, 'name', '')}"
 
     @property
     def dense_enabled(self) -> bool:

@@ -45,7 +45,7 @@ class StoreIndexer:
     Args:
         store: the store to follow.
         index: any :class:`Index` (the embedded one in the same file, Qdrant ...).
-        name: the watermark's name (default: the index's :attr:`~Index.name`, so each index
+        name: the watermark's name (default: the index's ``watermark_name``, so each index
             following this store keeps its own).
         batch_size: messages per upsert (and per embedding call).
         on_batch: called with the running count after each batch (progress bars).
@@ -64,7 +64,7 @@ class StoreIndexer:
             raise TelaMemoryError(f"batch_size must be at least 1, got {batch_size}")
         self.store = store
         self.index = index
-        self.name = name if name is not None else index.name
+        self.name = name if name is not None else index.watermark_name
         self.batch_size = batch_size
         self.on_batch = on_batch
         self._ready = False

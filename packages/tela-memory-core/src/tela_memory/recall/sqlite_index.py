@@ -152,8 +152,8 @@ class SQLiteIndex(Index):
     # -- connection -------------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        """``sqlite:<absolute path>`` (or ``sqlite:<store path>`` when sharing a store's
+    def watermark_name(self) -> str:
+        """``sqlite:<absolute path>`` (or ``sqlite:connection:<id>`` when sharing a store's
         in-memory connection)."""
         if self._path is not None and self._path != ":memory:":
             return f"sqlite:{Path(self._path).resolve()}"
