@@ -103,7 +103,24 @@ def build_app() -> typer.Typer:
             ep.load()(app)
         except Exception as exc:
             print(f"tela-memory: plugin {ep.name!r} not loaded: {exc}", file=sys.stderr)
+    order = {name: i for i, name in enumerate(_ORDER)}
+    app.registered_commands.sort(key=lambda c: order.get(c.name or "", len(order)))
     return app
+
+
+_ORDER = (
+    "demo",
+    "import",
+    "export",
+    "threads",
+    "show",
+    "search",
+    "context",
+    "stats",
+    "erase",
+    "formats",
+    "version",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -85,6 +85,11 @@ def progress(*, disable: bool = False) -> Progress:
     )
 
 
+def plural(n: int, word: str) -> str:
+    """``word`` or ``word + "s"`` for a count."""
+    return word if n == 1 else f"{word}s"
+
+
 def default_db_url() -> str | None:
     """The store URL used when ``--db`` is absent (``$TELA_MEMORY_DB`` or ``None``)."""
     return os.environ.get(DB_ENV)
@@ -101,5 +106,6 @@ __all__ = [
     "emit_json",
     "err_console",
     "open_db",
+    "plural",
     "progress",
 ]

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from tela_memory.cli._common import DbOption, JsonOption, console, emit_json, err_console, open_db
+from tela_memory.cli._common import (
+    DbOption,
+    JsonOption,
+    console,
+    emit_json,
+    err_console,
+    open_db,
+    plural,
+)
 from tela_memory.errors import TelaMemoryError
 from tela_memory.formats import write_file, write_text
 from tela_memory.formats.store_io import load_conversation, user_thread_ids
@@ -59,7 +67,8 @@ def export(
         sys.stdout.flush()
     else:
         console.print(
-            f"Exported [bold]{len(convs)}[/] conversations to {escape(str(output))} "
+            f"Exported [bold]{len(convs)}[/] {plural(len(convs), 'conversation')} to "
+            f"{escape(str(output))} "
             f"as [cyan]{escape(format)}[/]."
         )
     if report or report.notes:

@@ -20,6 +20,7 @@ from tela_memory.cli._common import (
     emit_json,
     err_console,
     open_db,
+    plural,
     progress,
 )
 from tela_memory.errors import TelaMemoryError
@@ -89,7 +90,7 @@ def import_file(
         emit_json(summary)
         return
     console.print(
-        f"Imported [bold]{len(report.threads)}[/] conversations "
+        f"Imported [bold]{len(report.threads)}[/] {plural(len(report.threads), 'conversation')} "
         f"([bold]{report.messages}[/] messages) from {escape(str(file))} "
         f"as [cyan]{result.format}[/] for user [cyan]{escape(user)}[/]."
     )
