@@ -13,13 +13,18 @@ from tela_memory.errors import ConflictError, TelaMemoryError, UnsupportedOperat
 from tela_memory.formats import (
     Conversation,
     FormatError,
+    aread_file,
+    awrite_file,
     detect_format,
     read_file,
     read_text,
+    write_file,
     write_text,
 )
 from tela_memory.formats.store_io import (
     ImportAborted,
+    aimport_conversations,
+    aload_conversation,
     import_conversations,
     load_conversation,
 )
@@ -400,3 +405,17 @@ def test_existing_message_ids_leave_the_other_thread_alone(store: SQLiteStore) -
     assert isinstance(info.value.cause, ConflictError)
     assert [t.id for t in store.list_threads("ann").threads] == ["first"]
     assert [m.text for m in store.read("first")] == ["q", "a"]
+
+
+async def test_async_twins_match_the_sync_ones(tmp_path: Path, store: SQLiteStore) -> None:
+    convs = read_text(json.dumps(sharegpt(3))).conversations
+    path = tmp_path / "out.json"
+    report = await awrite_file(path, convs, "sharegpt")
+    assert report.counts() == write_file(tmp_path / "sync.json", convs, "sharegpt").counts()
+    assert path.read_text() == (tmp_path / "sync.json").read_text()
+    result = await aread_file(path)
+    assert [c.id for c in result.conversations] == ["c0", "c1", "c2"]
+    imported = await aimport_conversations(store, result.conversations, user_id="ann")
+    assert imported.threads == ["c0", "c1", "c2"]
+    loaded = await aload_conversation(store, "c1")
+    assert [m.text for m in loaded.path()] == ["hi 1", "hello 1"]

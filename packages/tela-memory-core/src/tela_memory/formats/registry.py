@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import tempfile
@@ -302,6 +303,19 @@ def _with_hint(exc: FormatError, codec: Codec, asked: str, detect: Any) -> Forma
     )
 
 
+async def aread_file(
+    path: str | Path,
+    format: str = "auto",
+    *,
+    continue_on_error: bool = False,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+) -> ReadResult:
+    """Async twin of :func:`read_file` (runs in a worker thread)."""
+    return await asyncio.to_thread(
+        read_file, path, format, continue_on_error=continue_on_error, max_bytes=max_bytes
+    )
+
+
 # -- writing ----------------------------------------------------------------------------------
 
 
@@ -327,11 +341,20 @@ def write_file(path: str | Path, conversations: Sequence[Conversation], format: 
     return report
 
 
+async def awrite_file(
+    path: str | Path, conversations: Sequence[Conversation], format: str
+) -> LossReport:
+    """Async twin of :func:`write_file` (runs in a worker thread)."""
+    return await asyncio.to_thread(write_file, path, conversations, format)
+
+
 __all__ = [
     "ALIASES",
     "CODECS",
     "FORMAT_GROUP",
     "ReadResult",
+    "aread_file",
+    "awrite_file",
     "detect_format",
     "detect_json",
     "get_codec",
