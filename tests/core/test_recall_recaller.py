@@ -178,3 +178,19 @@ def test_fills_the_context_engines_recall_slot(store: SQLiteStore, index: SQLite
     assert got
     assert all(m.user_id == "alice" for m in got)
     assert slot.recall("peanut allergy", "t1", 200) == []
+
+
+def test_search_one_branch(store: SQLiteStore, index: SQLiteIndex) -> None:
+    from tela_memory.recall.recaller import branch_filter
+
+    stored = _seed(store, index, "alice", "t1")
+    store.fork("t1", stored[1].id, name="alt")
+    alt = store.append("t1", [Message.user("Kyoto again but in autumn")], branch="alt")
+    index.upsert(alt)
+    on_alt = branch_filter(store, "t1", "alt", user_id="alice")
+    ids = {h.message.id for h in Recaller(index).search("Kyoto", user_id="alice", filter=on_alt)}
+    assert alt[0].id in ids
+    assert ids <= {stored[0].id, stored[1].id, alt[0].id}
+    on_main = branch_filter(store, "t1", user_id="alice")
+    ids = {h.message.id for h in Recaller(index).search("Kyoto", user_id="alice", filter=on_main)}
+    assert alt[0].id not in ids

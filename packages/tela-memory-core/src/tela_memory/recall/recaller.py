@@ -22,6 +22,7 @@ from tela_memory.recall.ranking import (
     with_threads,
 )
 from tela_memory.recall.types import Hit, SearchFilter, check_k, check_query
+from tela_memory.stores.base import MessageStore
 from tela_memory.tokens.base import TokenCounter
 from tela_memory.tokens.counters import ApproxCounter
 
@@ -324,6 +325,23 @@ class Recaller:
         return RecallResult(query, budget, tuple(turns), tuple(hits), used)
 
 
+def branch_filter(
+    store: MessageStore, thread_id: str, branch: str | None = None, *, user_id: str | None = None
+) -> SearchFilter:
+    """A filter for the messages on one branch of a thread (read from the store: the ids on
+    the branch become ``message_ids``, so any index can enforce it in its query)."""
+    ids = tuple(m.id for m in store.read(thread_id, branch=branch))
+    return SearchFilter(user_id=user_id, thread_ids=(thread_id,), message_ids=ids)
+
+
+async def abranch_filter(
+    store: MessageStore, thread_id: str, branch: str | None = None, *, user_id: str | None = None
+) -> SearchFilter:
+    """Async twin of :func:`branch_filter`."""
+    ids = tuple(m.id for m in await store.aread(thread_id, branch=branch))
+    return SearchFilter(user_id=user_id, thread_ids=(thread_id,), message_ids=ids)
+
+
 def _apply_rerank(hits: list[Hit], scores: Sequence[float]) -> list[Hit]:
     if len(scores) != len(hits):
         raise InvalidQueryError(f"reranker gave {len(scores)} scores for {len(hits)} hits")
@@ -331,4 +349,12 @@ def _apply_rerank(hits: list[Hit], scores: Sequence[float]) -> list[Hit]:
     return [hits[i].model_copy(update={"score": float(scores[i])}) for i in order]
 
 
-__all__ = ["RecallConfig", "RecallResult", "RecalledTurn", "Recaller", "render"]
+__all__ = [
+    "RecallConfig",
+    "RecallResult",
+    "RecalledTurn",
+    "Recaller",
+    "abranch_filter",
+    "branch_filter",
+    "render",
+]
