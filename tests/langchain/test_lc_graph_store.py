@@ -291,3 +291,37 @@ def test_usable_in_a_langgraph_graph(graph_store: TelaStore) -> None:
     app.invoke({"fact": "speaks Portuguese", "seen": []})
     out = app.invoke({"fact": "plays the cello", "seen": []})
     assert sorted(out["seen"]) == ["plays the cello", "speaks Portuguese"]
+
+
+class _ScaledEmbedder:
+    """An ``Embedder`` (the protocol, not ``BaseEmbedder``) whose vectors are not unit
+    length: the store must normalise them the same way on the sync and the async side."""
+
+    model_id = "scaled-hash"
+    dimension = 16
+
+    def __init__(self) -> None:
+        self._inner = HashEmbedder(16)
+
+    def embed(self, texts: Any) -> Any:
+        return self._inner.embed(texts) * 7.0
+
+    async def aembed(self, texts: Any) -> Any:
+        return self.embed(texts)
+
+    def embed_query(self, text: str) -> Any:
+        return self._inner.embed_query(text) * 3.0
+
+    async def aembed_query(self, text: str) -> Any:
+        return self.embed_query(text)
+
+
+async def test_async_search_scores_match_sync_with_unnormalised_embedder(tmp_path: Path) -> None:
+    store = TelaStore(tmp_path / "n.db", index={"embed": _ScaledEmbedder(), "dims": 16})
+    ns = ("u1",)
+    await store.aput(ns, "1", {"text": "green tea in the morning"})
+    store.put(ns, "2", {"text": "marine biologist"})
+    sync_hits = store.search(ns, query="green tea")
+    async_hits = await store.asearch(ns, query="green tea")
+    assert [(h.key, h.score) for h in async_hits] == [(h.key, h.score) for h in sync_hits]
+    assert all(h.score is not None and h.score <= 1.0 + 1e-5 for h in sync_hits)

@@ -201,23 +201,27 @@ class TelaStore(BaseStore):
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run operations in order, in one transaction; results in the same order."""
         items = list(ops)
-        vectors = self._embed_puts(items)
-        queries = self._embed_queries(items)
-        return self._run(items, vectors, queries)
+        texts, queries = self._to_embed(items)
+        vectors: dict[str, np.ndarray] = {}
+        qvecs: dict[str, np.ndarray] = {}
+        if self.embedder is not None:
+            if texts:
+                vectors = self._doc_vectors(texts, self.embedder.embed(texts))
+            qvecs = {q: self._query_vector(self.embedder.embed_query(q)) for q in queries}
+        return self._run(items, vectors, qvecs)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async twin of :meth:`batch` (embeds with the embedder's async side)."""
         items = list(ops)
+        texts, queries = self._to_embed(items)
         vectors: dict[str, np.ndarray] = {}
-        queries: dict[str, np.ndarray] = {}
+        qvecs: dict[str, np.ndarray] = {}
         if self.embedder is not None:
-            texts = sorted({t for _, _, _, t in self._texts_to_embed(items)})
             if texts:
-                rows = await self.embedder.aembed(texts)
-                vectors = dict(zip(texts, rows, strict=True))
-            for q in sorted({op.query for op in items if isinstance(op, SearchOp) and op.query}):
-                queries[q] = await self.embedder.aembed_query(q)
-        return await asyncio.to_thread(self._run, items, vectors, queries)
+                vectors = self._doc_vectors(texts, await self.embedder.aembed(texts))
+            for q in queries:
+                qvecs[q] = self._query_vector(await self.embedder.aembed_query(q))
+        return await asyncio.to_thread(self._run, items, vectors, qvecs)
 
     def _run(
         self,
@@ -422,31 +426,23 @@ class TelaStore(BaseStore):
                 out.extend((f"{path}.{i}", t) for i, t in enumerate(texts))
         return out
 
-    def _texts_to_embed(self, ops: list[Op]) -> list[tuple[str, str, str, str]]:
-        out: list[tuple[str, str, str, str]] = []
-        for op in ops:
-            if isinstance(op, PutOp):
-                out.extend((_ns(op.namespace), op.key, p, t) for p, t in self._item_texts(op))
-        return out
-
-    def _embed_puts(self, ops: list[Op]) -> dict[str, np.ndarray]:
+    def _to_embed(self, ops: list[Op]) -> tuple[list[str], list[str]]:
+        """The distinct texts of the puts and the distinct search queries to embed."""
         if self.embedder is None:
-            return {}
-        texts = sorted({t for _, _, _, t in self._texts_to_embed(ops)})
-        if not texts:
-            return {}
-        rows = self.embedder.embed(texts)
+            return [], []
+        texts = {t for op in ops if isinstance(op, PutOp) for _, t in self._item_texts(op)}
+        queries = {op.query for op in ops if isinstance(op, SearchOp) and op.query}
+        return sorted(texts), sorted(queries)
+
+    def _doc_vectors(self, texts: list[str], raw: Any) -> dict[str, np.ndarray]:
+        """Unit rows by text (an ``Embedder`` need not normalise; cosine needs it)."""
+        assert self.embedder is not None
+        rows = normalize(raw, n=len(texts), dimension=self.embedder.dimension)
         return dict(zip(texts, rows, strict=True))
 
-    def _embed_queries(self, ops: list[Op]) -> dict[str, np.ndarray]:
-        if self.embedder is None:
-            return {}
-        out: dict[str, np.ndarray] = {}
-        for op in ops:
-            if isinstance(op, SearchOp) and op.query and op.query not in out:
-                raw = self.embedder.embed_query(op.query)
-                out[op.query] = normalize(raw, n=1, dimension=self.embedder.dimension)[0]
-        return out
+    def _query_vector(self, raw: Any) -> np.ndarray:
+        assert self.embedder is not None
+        return normalize(raw, n=1, dimension=self.embedder.dimension)[0]
 
 
 def _ns_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
