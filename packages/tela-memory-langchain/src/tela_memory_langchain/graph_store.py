@@ -442,7 +442,8 @@ class TelaStore(BaseStore):
 
     def _query_vector(self, raw: Any) -> np.ndarray:
         assert self.embedder is not None
-        return normalize(raw, n=1, dimension=self.embedder.dimension)[0]
+        vector: np.ndarray = normalize(raw, n=1, dimension=self.embedder.dimension)[0]
+        return vector
 
 
 def _ns_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
