@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp,
 from langgraph.store.memory import InMemoryStore as GraphMemoryStore
 from lc_fakes import call, scripted
 
-from tela_memory.errors import InvalidMessageError
+from tela_memory.errors import BackendUnavailable, InvalidMessageError
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory_langchain.graph_store import TelaStore
@@ -325,3 +326,18 @@ async def test_async_search_scores_match_sync_with_unnormalised_embedder(tmp_pat
     async_hits = await store.asearch(ns, query="green tea")
     assert [(h.key, h.score) for h in async_hits] == [(h.key, h.score) for h in sync_hits]
     assert all(h.score is not None and h.score <= 1.0 + 1e-5 for h in sync_hits)
+
+
+def test_sqlite_failure_mid_batch_is_a_tela_error_and_rolls_back(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    store = TelaStore(path)
+    store.put(("n",), "a", {"v": 1})
+    other = sqlite3.connect(path)
+    other.execute("DROP TABLE lgstore_vectors")  # damaged by something else
+    other.close()
+    with pytest.raises(BackendUnavailable, match="lgstore_vectors"):
+        store.batch([PutOp(("n",), "b", {"v": 2}), PutOp(("n",), "a", {"v": 3})])
+    store.close()
+    with sqlite3.connect(path) as check:  # nothing of the failed batch stayed
+        rows = check.execute("SELECT key, value FROM lgstore_items ORDER BY key").fetchall()
+    assert rows == [("a", '{"v": 1}')]

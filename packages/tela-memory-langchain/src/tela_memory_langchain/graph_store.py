@@ -178,10 +178,13 @@ class TelaStore(BaseStore):
                 raise BackendUnavailable(f"LangGraph store {self._path}: {exc}") from exc
             try:
                 yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise BackendUnavailable(f"LangGraph store {self._path}: {exc}") from exc
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close the connection."""
