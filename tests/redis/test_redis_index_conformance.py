@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from redis_servers import RedisServer
 
-from tela_memory.errors import UnsupportedOperation
+from tela_memory.errors import SchemaError, UnsupportedOperation
 from tela_memory.messages import Message
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory.testing.index_suite import IndexConformance
@@ -52,5 +52,19 @@ class TestRedisIndexHNSW(IndexConformance):
         name = f"test-hnsw-{uuid.uuid4().hex[:10]}"
         idx = RedisIndex(redis_stack.url, embedder=embedder, name=name, algorithm="hnsw")
         yield idx
+        idx.drop()
+        idx.close()
+
+
+def test_junk_in_a_stored_document_is_a_schema_error(redis_stack: RedisServer) -> None:
+    name = f"test-junk-{uuid.uuid4().hex[:10]}"
+    idx = RedisIndex(redis_stack.url, embedder=HashEmbedder(8), name=name)
+    try:
+        m = Message.user("hello world", thread_id="t", user_id="u")
+        idx.upsert(m)
+        idx.client.hset(f"{name}:doc:{m.id}", "msg", b"\xff\x00 not a message")  # someone else
+        with pytest.raises(SchemaError, match=m.id):
+            idx.search("hello", mode="lexical")
+    finally:
         idx.drop()
         idx.close()

@@ -23,7 +23,12 @@ from redisvl.query.filter import FilterExpression, Num, Tag  # type: ignore[impo
 from redisvl.schema import IndexSchema  # type: ignore[import-untyped]
 
 import redis
-from tela_memory.errors import BackendUnavailable, TelaMemoryError, UnsupportedOperation
+from tela_memory.errors import (
+    BackendUnavailable,
+    SchemaError,
+    TelaMemoryError,
+    UnsupportedOperation,
+)
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
@@ -363,10 +368,14 @@ class RedisIndex(Index):
                 raise self._wrap(cause, "searching") from exc
             raise BackendUnavailable(f"Redis at {self.address}: search failed: {exc}") from exc
 
-    @staticmethod
-    def _hit(row: dict[str, Any], **scores: Any) -> Hit:
-        raw = row["msg"]
-        message = Message.model_validate_json(raw)
+    def _hit(self, row: dict[str, Any], **scores: Any) -> Hit:
+        try:
+            message = Message.model_validate_json(row["msg"])
+        except (KeyError, ValueError) as exc:  # ValidationError is a ValueError
+            raise SchemaError(
+                f"index {self.name!r} at {self.address}: document {row.get('id')!r} holds "
+                f"unreadable data (written by something else?): {str(exc).splitlines()[0][:200]}"
+            ) from exc
         return Hit(message=message, text=str(row.get("text") or ""), **scores)
 
     @staticmethod
