@@ -7,7 +7,8 @@ import redis.asyncio
 import redis.asyncio.cluster
 
 import redis
-from tela_memory.errors import TelaMemoryError
+from tela_memory.errors import BackendUnavailable, TelaMemoryError
+from tela_memory.messages import Message
 from tela_memory_redis import RedisStore
 from tela_memory_redis.connection import async_client, redact, sync_client
 
@@ -41,3 +42,17 @@ def test_passwords_are_redacted() -> None:
 def test_store_needs_a_url_or_a_client() -> None:
     with pytest.raises(TelaMemoryError, match="url or a client"):
         RedisStore()
+
+
+def test_unreachable_cluster_is_backend_unavailable() -> None:
+    store = RedisStore("redis+cluster://127.0.0.1:1", socket_connect_timeout=0.5)
+    with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
+        store.append("t", Message.user("hi"))
+    store.close()
+
+
+async def test_unreachable_cluster_is_backend_unavailable_async() -> None:
+    store = RedisStore("redis+cluster://127.0.0.1:1", socket_connect_timeout=0.5)
+    with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
+        await store.aread("t")
+    await store.aclose()

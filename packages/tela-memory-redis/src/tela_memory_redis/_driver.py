@@ -61,6 +61,9 @@ Request = Script | Cmd | Batch
 Op = Generator[Request, Any, T]
 
 _SHAS: dict[str, str] = {}
+# redis-py's cluster client raises RedisClusterException (no node reachable, slot not covered),
+# which does not derive from RedisError
+_DRIVER_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 
 
 def _sha(source: str) -> str:
@@ -74,6 +77,8 @@ def _wrap(exc: Exception, req: Request, address: str) -> TelaMemoryError:
     where = f" ({req.context})" if req.context else ""
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         return BackendUnavailable(f"Redis at {address} is unreachable{where}: {exc}")
+    if isinstance(exc, redis.exceptions.RedisClusterException):  # not a RedisError
+        return BackendUnavailable(f"Redis Cluster at {address} failed{where}: {exc}")
     text = str(exc)
     if text.startswith("TELA ") or " TELA " in text:
         body = text[text.index("TELA ") + 5 :]
@@ -105,7 +110,7 @@ def run_sync(client: Any, op: Op[T], address: str) -> T:
         while True:
             try:
                 reply = _exec_sync(client, req)
-            except redis.exceptions.RedisError as exc:
+            except _DRIVER_ERRORS as exc:
                 req = op.throw(_chained(exc, req, address))
                 continue
             req = op.send(reply)
@@ -140,7 +145,7 @@ async def run_async(client: Any, op: Op[T], address: str) -> T:
         while True:
             try:
                 reply = await _exec_async(client, req)
-            except redis.exceptions.RedisError as exc:
+            except _DRIVER_ERRORS as exc:
                 req = op.throw(_chained(exc, req, address))
                 continue
             req = op.send(reply)

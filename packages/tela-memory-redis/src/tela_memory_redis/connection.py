@@ -15,9 +15,15 @@ import redis.cluster
 import redis.sentinel
 
 import redis
-from tela_memory.errors import TelaMemoryError
+from tela_memory.errors import BackendUnavailable, TelaMemoryError
 
 SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
+
+_UNREACHABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.RedisClusterException,
+)
 
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
@@ -96,6 +102,8 @@ def sync_client(url: str, **options: Any) -> SyncClient:
             return client
         if scheme in ("redis", "rediss", "unix"):
             return redis.Redis.from_url(url, **options)
+    except _UNREACHABLE as exc:  # redis-py's sync cluster client connects when built
+        raise BackendUnavailable(f"Redis at {redact(url)} is unreachable: {exc}") from exc
     except (ValueError, redis.RedisError) as exc:
         raise TelaMemoryError(f"invalid Redis URL {redact(url)!r}: {exc}") from exc
     raise TelaMemoryError(f"not a Redis URL: {redact(url)!r} (schemes: {', '.join(SCHEMES)})")
@@ -123,6 +131,8 @@ def async_client(url: str, **options: Any) -> AsyncClient:
             return client
         if scheme in ("redis", "rediss", "unix"):
             return redis.asyncio.Redis.from_url(url, **options)
+    except _UNREACHABLE as exc:  # redis-py's sync cluster client connects when built
+        raise BackendUnavailable(f"Redis at {redact(url)} is unreachable: {exc}") from exc
     except (ValueError, redis.RedisError) as exc:
         raise TelaMemoryError(f"invalid Redis URL {redact(url)!r}: {exc}") from exc
     raise TelaMemoryError(f"not a Redis URL: {redact(url)!r} (schemes: {', '.join(SCHEMES)})")
