@@ -107,3 +107,13 @@ def test_unreachable_cache_names_the_address() -> None:
     cache = RedisEmbeddingCache("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
         cache.get_many("m", ["x"])
+
+
+async def test_summary_async_twins(redis_plain: RedisServer) -> None:
+    cache = RedisSummaryCache(redis_plain.url, prefix=_prefix())
+    await cache.aput("sum-v1", "t:1", "Summary one.")
+    assert cache.get("sum-v1", "t:1") == "Summary one."
+    assert await cache.aget("sum-v1", "t:1") == "Summary one."
+    assert await cache.adelete("sum-v1", ["t:1", "missing"]) == 1
+    assert await cache.aget("sum-v1", "t:1") is None
+    await cache.aclose()

@@ -264,6 +264,10 @@ class RedisSummaryCache(_RedisKV):
         """Forget summaries; return how many existed."""
         return self._run(self._clear_op(summarizer_id, list(keys)))
 
+    async def adelete(self, summarizer_id: str, keys: Sequence[str]) -> int:
+        """Async twin of :meth:`delete`."""
+        return await self._arun(self._clear_op(summarizer_id, list(keys)))
+
     @staticmethod
     def _check(summary: str) -> str:
         if not isinstance(summary, str):
