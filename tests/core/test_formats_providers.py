@@ -226,3 +226,32 @@ def test_message_lines_group_by_thread(tmp_path: Path) -> None:
     path.write_text(text)
     back = read_file(path).conversations
     assert [(c.id, [m.text for m in c.path()]) for c in back] == [("a", ["1", "2"]), ("b", ["3"])]
+
+
+def test_sharegpt_images_llama_factory_layout() -> None:
+    data = [
+        {
+            "conversations": [
+                {"from": "human", "value": "<image>What is in this picture? And <image>?"},
+                {"from": "gpt", "value": "A cat, then a dog."},
+            ],
+            "images": ["imgs/cat.jpg", "https://example.com/dog.png"],
+        }
+    ]
+    (conv,) = read_text(json.dumps(data), "sharegpt").conversations
+    user = conv.messages[0]
+    assert [b.type for b in user.content] == ["image", "text", "image", "text"]
+    assert user.content[0].ref == "imgs/cat.jpg"
+    assert user.content[2].url == "https://example.com/dog.png"
+    text, report = write_text([conv], "sharegpt")
+    assert not report
+    assert json.loads(text)[0]["images"] == data[0]["images"]
+    assert json.loads(text)[0]["conversations"][0]["value"] == data[0]["conversations"][0]["value"]
+    data[0]["images"].append("extra.jpg")
+    with pytest.raises(FormatError, match="have no <image> token") as info:
+        read_text(json.dumps(data), "sharegpt")
+    assert info.value.where == "$[0].images"
+    data[0]["images"] = ["only-one.jpg"]
+    with pytest.raises(FormatError, match="more <image> tokens") as info:
+        read_text(json.dumps(data), "sharegpt")
+    assert info.value.where == "$[0].conversations[0].value"

@@ -1,21 +1,27 @@
 """ShareGPT: ``[{"id", "conversations": [{"from": "human", "value": "..."}]}]``.
 
 Tool turns follow the LLaMA-Factory variant: ``function_call`` (value: JSON ``{"name",
-"arguments"}`` or a list of them) and ``observation`` (the tool's output). ``system`` may be a
-turn or a top-level string. Not held: media, thinking, tool call ids, names, timestamps.
+"arguments"}`` or a list of them) and ``observation`` (the tool's output); images by path or
+URL too (``<image>`` tokens in the text, paths in the conversation's ``images`` list).
+``system`` may be a turn or a top-level string. Not held: inline media, audio, documents,
+thinking, tool call ids, names, timestamps.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tela_memory.formats._codec import Codec, dumps, unkept_name
+from tela_memory.formats._codec import Codec, dumps, unkept, unkept_name
 from tela_memory.formats._io import expect
 from tela_memory.formats._model import Conversation, FormatError, LossReport, conversation_label
 from tela_memory.formats.openai_chat import parse_arguments
-from tela_memory.messages import Message, Role, TextBlock, ToolCallBlock
+from tela_memory.messages import ImageBlock, Message, Role, TextBlock, ToolCallBlock
+
+IMAGE_TOKEN = "<image>"
+"""Where an image of the conversation's ``images`` list goes (LLaMA-Factory multimodal)."""
 
 FROM_ROLE: dict[str, Role] = {
     "human": Role.USER,
@@ -60,6 +66,8 @@ class ShareGPTCodec(Codec):
             msgs.append(Message(role=Role.SYSTEM, content=raw["system"]))
         pending: list[str] = []
         n_calls = 0
+        images = list(expect(raw.get("images") or [], list, f"{where}.images", "images"))
+        n_images = len(images)
         for i, turn in enumerate(turns):
             tw = f"{where}.conversations[{i}]"
             expect(turn, dict, tw, "a turn")
@@ -94,7 +102,28 @@ class ShareGPTCodec(Codec):
                     raise FormatError("observation without a preceding function_call", tw)
                 msgs.append(Message.tool(pending.pop(0), text))
                 continue
-            msgs.append(Message(role=role, content=[TextBlock(text=text)]))
+            if IMAGE_TOKEN not in text:
+                msgs.append(Message(role=role, content=[TextBlock(text=text)]))
+                continue
+            blocks_: list[Any] = []
+            for k, segment in enumerate(text.split(IMAGE_TOKEN)):
+                if k:
+                    if not images:
+                        raise FormatError(
+                            f"more {IMAGE_TOKEN} tokens than the {n_images} entries of 'images'",
+                            f"{tw}.value",
+                        )
+                    path = str(images.pop(0))
+                    src = "url" if path.startswith(("http://", "https://", "data:")) else "ref"
+                    blocks_.append(ImageBlock(**{src: path}))
+                if segment:
+                    blocks_.append(TextBlock(text=segment))
+            msgs.append(Message(role=role, content=blocks_))
+        if images:
+            raise FormatError(
+                f"{len(images)} of the {n_images} 'images' have no {IMAGE_TOKEN} token",
+                f"{where}.images",
+            )
         if raw.get("tools"):
             report.add("tools", where, "the tools declaration is not stored")
         cid = raw.get("id")
@@ -108,17 +137,20 @@ class ShareGPTCodec(Codec):
         for i, conv in enumerate(conversations):
             label = conversation_label(conv, i)
             turns: list[dict[str, str]] = []
+            images: list[str] = []
             for m in conv.lossy_path(report, label):
-                turns.extend(_turns(m, f"{label} message {m.id}", report))
+                turns.extend(_turns(m, f"{label} message {m.id}", report, images))
             item: dict[str, Any] = {}
             if conv.id is not None:
                 item["id"] = conv.id
             item["conversations"] = turns
+            if images:
+                item["images"] = images
             out.append(item)
         return dumps(out)
 
 
-def _turns(m: Message, where: str, report: LossReport) -> list[dict[str, str]]:
+def _turns(m: Message, where: str, report: LossReport, images: list[str]) -> list[dict[str, str]]:
     unkept_name(m, where, report)
     for r in m.tool_results:
         if r.is_error:
@@ -127,7 +159,7 @@ def _turns(m: Message, where: str, report: LossReport) -> list[dict[str, str]]:
             report.add("tool_result.content", where, "blocks written as their text")
     if m.role is Role.TOOL:
         if len(m.tool_results) > 1:
-            report.note("several tool results in one message become several observation turns")
+            report.add("structure", where, "several tool results become several observations")
         return [{"from": "observation", "value": r.text} for r in m.tool_results]
     role = m.role
     if role is Role.DEVELOPER:
@@ -135,18 +167,35 @@ def _turns(m: Message, where: str, report: LossReport) -> list[dict[str, str]]:
         role = Role.SYSTEM
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    n_image = 0
     for b in m.content:
         if isinstance(b, TextBlock):
+            if IMAGE_TOKEN in b.text:
+                report.add("ambiguous_text", where, f"text holds the {IMAGE_TOKEN} token")
             texts.append(b.text)
+        elif isinstance(b, ImageBlock) and (b.url or b.ref) is not None:
+            unkept(b, {"url", "ref"}, where, report)
+            images.append(str(b.url or b.ref))
+            texts.append(IMAGE_TOKEN)
+            n_image += 1
         elif isinstance(b, ToolCallBlock):
             calls.append({"name": b.name, "arguments": b.arguments})
         else:
-            report.add(b.type, where, f"{b.type} block dropped (ShareGPT holds text and tools)")
+            report.add(
+                b.type,
+                where,
+                f"{b.type} block dropped (ShareGPT holds text, image paths and tools)",
+            )
+    kinds = [b.type for b in m.content if b.type in ("text", "image")]
+    adjacent = any(a == b == "text" for a, b in itertools.pairwise(kinds))
+    empty = n_image and any(isinstance(b, TextBlock) and not b.text for b in m.content)
+    if adjacent or empty:
+        report.add("text", where, "text blocks are joined into one value")
     turns = []
     if texts and calls:
         report.add("structure", where, "text and tool calls become two turns (gpt, function_call)")
     if texts or not calls:
-        turns.append({"from": ROLE_FROM[role], "value": "\n".join(texts)})
+        turns.append({"from": ROLE_FROM[role], "value": "".join(texts)})
     if calls:
         value = calls[0] if len(calls) == 1 else calls
         turns.append({"from": "function_call", "value": json.dumps(value, ensure_ascii=False)})
