@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from context_threads import check, threads
+from context_threads import check, texts, threads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -53,14 +53,19 @@ def _policy(budget: int, opts: dict[str, object], counter: object) -> ContextPol
 
 
 @SETTINGS
-@given(history=threads(), budget=st.integers(60, 4000), opts=policies)
+@given(
+    history=threads(),
+    budget=st.integers(60, 4000),
+    opts=policies,
+    query=st.one_of(st.none(), texts(12)),
+)
 def test_one_shot_build_keeps_every_invariant(
-    history: list[Message], budget: int, opts: dict[str, object]
+    history: list[Message], budget: int, opts: dict[str, object], query: str | None
 ) -> None:
     counter = ApproxCounter("openai")
     policy = _policy(budget, opts, counter)
     try:
-        ctx = policy.build(history)
+        ctx = policy.build(history, query=query)
     except BudgetError:
         # allowed only when the budget cannot hold the system prompt plus a minimal turn
         assert budget < _system_cost(history, counter) + 700
