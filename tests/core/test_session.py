@@ -535,3 +535,22 @@ async def test_an_async_turn_inside_its_own_stream_fails(store: SQLiteStore) -> 
             with pytest.raises(SessionBusyError, match="already running"):
                 await session.asend("nested")
             break
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_model_error_survives_a_store_that_cannot_keep_the_partial(
+    tmp_path: Path, use_async: bool
+) -> None:
+    path = tmp_path / "busy.db"
+    store = SQLiteStore(path, timeout=0.01)
+    blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
+    lock = lambda: blocker.execute("BEGIN EXCLUSIVE")  # noqa: E731 - the store goes away
+    session = Session(store, ScriptedModel([lock, ChatChunk(finish_reason="stop")]))
+    turn = session.asend("hi") if use_async else None
+    with pytest.raises(EmptyReplyError) as info:  # the provider's error, not the store's
+        await turn if turn is not None else session.send("hi")
+    assert any("could not be stored" in note for note in info.value.__notes__)
+    blocker.execute("COMMIT")
+    blocker.close()
+    assert [m.role for m in session.history()] == [Role.USER]
+    store.close()

@@ -21,19 +21,11 @@ from pydantic import JsonValue
 from tela_memory.errors import NotFoundError, TelaMemoryError
 from tela_memory.ids import new_id
 from tela_memory.messages import ContentBlock, Message
-from tela_memory.models import (
-    ChatChunk,
-    ChatModel,
-    ChatResult,
-    EmptyReplyError,
-    InvalidToolCallError,
-    ModelError,
-    ToolSpec,
-)
+from tela_memory.models import ChatChunk, ChatModel, ChatResult, ModelError, ToolSpec
 from tela_memory.session.context import ContextPlanner, ContextPolicyLike, SessionContext
 from tela_memory.session.lock import Concurrency, turn_lock
 from tela_memory.session.shared import acquire_store, release_store, store_key
-from tela_memory.session.writer import FlushPolicy, ReplyWriter, Write
+from tela_memory.session.writer import FlushPolicy, ReplyWriter, Write, marked_partial
 from tela_memory.stores import BranchInfo, MessageStore
 
 log = logging.getLogger("tela_memory.session")
@@ -185,22 +177,6 @@ class Session:
         chosen = list(tools) if tools is not None else self.tools
         return (chosen or None), {**self.options, **options}
 
-    @staticmethod
-    def _marked(error: ModelError) -> Message | None:
-        partial = error.partial
-        if partial is None:
-            return None
-        meta = dict(partial.metadata)
-        if isinstance(error, EmptyReplyError):
-            meta["status"] = "empty"
-        elif isinstance(error, InvalidToolCallError):
-            meta["status"] = "invalid_tool_calls"
-        else:
-            meta["status"] = "error"
-        meta["incomplete"] = True
-        meta["error"] = str(error)[:2000]
-        return partial.model_copy(update={"metadata": meta})
-
     # -- sync -------------------------------------------------------------------------------
 
     def _read_branch(self, last: int | None = None) -> list[Message]:
@@ -282,9 +258,12 @@ class Session:
             try:
                 result = self.model.generate(context.messages, tools=chosen, **opts)
             except ModelError as exc:
-                marked = self._marked(exc)
+                marked = marked_partial(exc)
                 if marked is not None:
-                    exc.partial = self._append([marked])[0]
+                    try:
+                        exc.partial = self._append([marked])[0]
+                    except TelaMemoryError as store_exc:  # keep the provider's error
+                        exc.add_note(f"the partial reply could not be stored: {store_exc}")
                 raise
             except Exception as exc:
                 raise _as_model_error(exc) from exc
@@ -478,9 +457,12 @@ class Session:
             try:
                 result = await self.model.agenerate(context.messages, tools=chosen, **opts)
             except ModelError as exc:
-                marked = self._marked(exc)
+                marked = marked_partial(exc)
                 if marked is not None:
-                    exc.partial = (await self._aappend([marked]))[0]
+                    try:
+                        exc.partial = (await self._aappend([marked]))[0]
+                    except TelaMemoryError as store_exc:
+                        exc.add_note(f"the partial reply could not be stored: {store_exc}")
                 raise
             except Exception as exc:
                 raise _as_model_error(exc) from exc

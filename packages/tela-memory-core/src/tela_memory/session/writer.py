@@ -16,7 +16,13 @@ from typing import Literal
 from pydantic import JsonValue
 
 from tela_memory.messages import Message
-from tela_memory.models import ChatChunk, ChunkAssembler, ModelError
+from tela_memory.models import (
+    ChatChunk,
+    ChunkAssembler,
+    EmptyReplyError,
+    InvalidToolCallError,
+    ModelError,
+)
 
 Status = Literal["streaming", "complete", "stopped", "error", "empty", "invalid_tool_calls"]
 
@@ -113,8 +119,6 @@ class ReplyWriter:
 
     def finished(self) -> tuple[Write, ModelError | None]:
         """The final write of a reply that ended; with the error to raise if it is unusable."""
-        from tela_memory.models import EmptyReplyError, InvalidToolCallError
-
         try:
             result = self.assembler.result(self._metadata("complete", {}))
         except InvalidToolCallError as exc:
@@ -143,4 +147,22 @@ class ReplyWriter:
         self._chars_since = 0
 
 
-__all__ = ["FlushPolicy", "ReplyWriter", "Status", "Write"]
+def marked_partial(error: ModelError) -> Message | None:
+    """The partial reply a failed non-streamed call carries, marked incomplete with the
+    status and the error; ``None`` when the error carries none."""
+    partial = error.partial
+    if partial is None:
+        return None
+    meta = dict(partial.metadata)
+    if isinstance(error, EmptyReplyError):
+        meta["status"] = "empty"
+    elif isinstance(error, InvalidToolCallError):
+        meta["status"] = "invalid_tool_calls"
+    else:
+        meta["status"] = "error"
+    meta["incomplete"] = True
+    meta["error"] = str(error)[:2000]
+    return partial.model_copy(update={"metadata": meta})
+
+
+__all__ = ["FlushPolicy", "ReplyWriter", "Status", "Write", "marked_partial"]
