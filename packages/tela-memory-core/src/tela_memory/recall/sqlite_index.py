@@ -75,7 +75,7 @@ STOPWORDS = frozenset(
     """.split()  # noqa: SIM905
 )
 _MAX_SCOPE_TOKENS = 64
-_CACHE_SCOPES = 16
+_CACHE_BYTES = 256 * 1024 * 1024
 
 
 def _token(kind: str, value: str | None) -> str:
@@ -106,6 +106,8 @@ class SQLiteIndex(Index):
         connection: an open connection to use instead of ``path`` (for example an in-memory
             store's); the caller keeps ownership.
         timeout: seconds to wait for another writer.
+        cache_bytes: memory for vector matrices kept between searches (per user or thread
+            set, least recently used dropped first).
 
     Nothing is opened until first use.
     """
@@ -120,8 +122,10 @@ class SQLiteIndex(Index):
         embedder: Embedder | None = None,
         connection: sqlite3.Connection | None = None,
         timeout: float = 30.0,
+        cache_bytes: int = _CACHE_BYTES,
     ) -> None:
         super().__init__(embedder)
+        self._cache_bytes = cache_bytes
         if path is None and connection is None:
             raise TelaMemoryError("SQLiteIndex needs a path (or ':memory:') or a connection")
         self._path = str(path) if path is not None else None
@@ -459,8 +463,10 @@ class SQLiteIndex(Index):
             else np.zeros((0, dim), dtype=np.float32)
         )
         self._cache[key] = (rowids, matrix)
-        if len(self._cache) > _CACHE_SCOPES:
-            self._cache.popitem(last=False)
+        used = sum(r.nbytes + m.nbytes for r, m in self._cache.values())
+        while used > self._cache_bytes and len(self._cache) > 1:
+            _, (r, m) = self._cache.popitem(last=False)
+            used -= r.nbytes + m.nbytes
         return rowids, matrix
 
     def _neighbors(self, message_id: str, before: int, after: int, flt: SearchFilter) -> list[Hit]:
