@@ -1,4 +1,4 @@
-"""Core test setup: exact token counting offline.
+"""Test setup shared by every package: exact token counting offline.
 
 tiktoken downloads its encodings on first use; unit tests run without network, so point
 ``TIKTOKEN_CACHE_DIR`` at the cl100k / o200k files that llama-index-core ships (a dev
