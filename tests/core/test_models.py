@@ -293,3 +293,20 @@ def test_sse_decoder_rejects_garbage() -> None:
     decoder.feed("data: not json")
     with pytest.raises(ModelError, match="not JSON"):
         decoder.feed("")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"choices": ["not an object"]},
+        {"choices": 3},
+        {"choices": [{"delta": {"tool_calls": [{"index": "a"}]}, "message": {"content": 5}}]},
+        {"choices": [{"delta": {"content": 5}, "message": {"content": ["parts"]}}]},
+        {"choices": [{"delta": {}, "message": {}}], "usage": {"prompt_tokens": "many"}},
+    ],
+)
+def test_payloads_of_the_wrong_shape_are_model_errors(payload: dict[str, object]) -> None:
+    for parse in (parse_stream_event, completion_as_chunk):
+        with pytest.raises(ModelError, match="unexpected shape") as info:
+            parse(payload)
+        assert info.value.body is not None

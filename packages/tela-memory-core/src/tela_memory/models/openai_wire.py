@@ -6,8 +6,9 @@ Pure functions (no I/O), shared by the sync and async paths of
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tela_memory.messages import (
@@ -152,6 +153,41 @@ def _error_of(data: dict[str, Any]) -> ModelError | None:
     return ModelError(f"the model reported an error: {text}", body=json.dumps(error))
 
 
+def _shape_checked(
+    what: str,
+) -> Callable[[Callable[[dict[str, Any]], ChatChunk]], Callable[[dict[str, Any]], ChatChunk]]:
+    """A payload that is JSON but not of the documented shape (a string where an object
+    belongs, ``"index": "a"`` ...) raises :class:`ModelError` with the body, not a TypeError."""
+
+    def decorate(
+        parse: Callable[[dict[str, Any]], ChatChunk],
+    ) -> Callable[[dict[str, Any]], ChatChunk]:
+        @functools.wraps(parse)
+        def checked(data: dict[str, Any]) -> ChatChunk:
+            try:
+                return parse(data)
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+                body = json.dumps(data, default=str)
+                raise ModelError(
+                    f"the server sent a {what} of an unexpected shape ({exc}): {body[:200]}",
+                    provider_error=exc,
+                    body=body,
+                ) from exc
+
+        return checked
+
+    return decorate
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"content is {type(value).__name__}, not a string")
+    return value
+
+
+@_shape_checked("stream chunk")
 def parse_stream_event(data: dict[str, Any]) -> ChatChunk:
     """One ``chat.completion.chunk`` (a parsed SSE ``data:`` line) as a :class:`ChatChunk`."""
     error = _error_of(data)
@@ -174,7 +210,7 @@ def parse_stream_event(data: dict[str, Any]) -> ChatChunk:
         for i, c in enumerate(delta.get("tool_calls") or [])
     )
     return ChatChunk(
-        text=delta.get("content") or "",
+        text=_text(delta.get("content")),
         reasoning=_reasoning_of(delta),
         tool_calls=calls,
         usage=usage,
@@ -183,6 +219,7 @@ def parse_stream_event(data: dict[str, Any]) -> ChatChunk:
     )
 
 
+@_shape_checked("completion")
 def completion_as_chunk(data: dict[str, Any]) -> ChatChunk:
     """A whole (non-streamed) ``chat.completion`` as one chunk, to assemble like a stream."""
     error = _error_of(data)
@@ -203,7 +240,7 @@ def completion_as_chunk(data: dict[str, Any]) -> ChatChunk:
         for i, c in enumerate(message.get("tool_calls") or [])
     )
     return ChatChunk(
-        text=message.get("content") or "",
+        text=_text(message.get("content")),
         reasoning=_reasoning_of(message),
         tool_calls=calls,
         usage=parse_usage(data.get("usage")),
