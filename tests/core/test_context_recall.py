@@ -88,3 +88,22 @@ async def test_recaller_slot_async(store: SQLiteStore, index: SQLiteIndex) -> No
     ctx = await ContextEngine(store, policy).abuild("t-now", query="Ana peanuts allergy")
     assert ctx.report.ids(Decision.RECALLED)
     assert ctx.tokens <= 1_500
+
+
+def test_recall_on_a_new_thread_keeps_the_question_last(
+    store: SQLiteStore, index: SQLiteIndex
+) -> None:
+    _seed(store, index)
+    question = store.append(
+        "t-new",
+        [Message.system("be brief"), Message.user("what is Ana allergic to?")],
+        user_id="alice",
+    )
+    slot = RecallerSlot(Recaller(index, counter=COUNTER), user_id="alice", same_thread=False)
+    policy = ContextPolicy(1_500, counter=COUNTER, recall=Recall(slot, share=0.3))
+    ctx = ContextEngine(store, policy).build("t-new", query="what is Ana allergic to?")
+    recalled = ctx.report.ids(Decision.RECALLED)
+    assert recalled
+    assert ctx.messages[0].id == question[0].id  # the system prompt still opens the request
+    assert ctx.messages[-1].id == question[1].id  # and the user's question closes it
+    assert ctx.tokens <= 1_500

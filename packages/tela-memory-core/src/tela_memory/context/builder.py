@@ -484,6 +484,11 @@ class ContextBuilder:
             for m in tail.messages:
                 reports.append(MessageReport(m.id, Decision.PENDING, 0, Reason.AWAITING_RESULTS))
         messages = [*prefix, *recalled, *window]
+        if recalled and not window:
+            # The newest user turn is itself pinned (a young thread): recalled turns go before
+            # it, so that the request still ends with the user's question.
+            cut = max((i for i, m in enumerate(prefix) if m.role is Role.USER), default=0)
+            messages = [*prefix[:cut], *recalled, *prefix[cut:]]
         tokens_out = pol.cached.count_messages(messages)
         if tokens_out > plan.budget:
             raise TelaMemoryError(  # pragma: no cover - an internal invariant
