@@ -4,6 +4,9 @@ The core: the message model, message stores with branches, and (as they land) th
 engine and recall. No framework or backend client is imported here.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tela_memory.errors import (
     BackendUnavailable,
     ConflictError,
@@ -41,13 +44,47 @@ from tela_memory.stores import (
 
 __version__ = "0.1.0"
 
+# The larger parts load on first use, so that ``import tela_memory`` stays cheap.
+_LAZY = {
+    "Context": "tela_memory.context",
+    "ContextEngine": "tela_memory.context",
+    "ContextPolicy": "tela_memory.context",
+    "ChatModel": "tela_memory.models",
+    "OpenAICompatible": "tela_memory.models",
+    "Recaller": "tela_memory.recall.recaller",
+    "SQLiteIndex": "tela_memory.recall",
+    "SearchFilter": "tela_memory.recall",
+    "Session": "tela_memory.session",
+    "counter_for_model": "tela_memory.tokens",
+}
+
+if TYPE_CHECKING:
+    from tela_memory.context import Context, ContextEngine, ContextPolicy
+    from tela_memory.models import ChatModel, OpenAICompatible
+    from tela_memory.recall import SearchFilter, SQLiteIndex
+    from tela_memory.recall.recaller import Recaller
+    from tela_memory.session import Session
+    from tela_memory.tokens import counter_for_model
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tela_memory' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "DEFAULT_BRANCH",
     "AudioBlock",
     "BackendUnavailable",
     "BranchInfo",
+    "ChatModel",
     "ConflictError",
     "ContentBlock",
+    "Context",
+    "ContextEngine",
+    "ContextPolicy",
     "DocumentBlock",
     "ErasureReceipt",
     "ImageBlock",
@@ -57,9 +94,14 @@ __all__ = [
     "MissingDependency",
     "NotFoundError",
     "OpaqueBlock",
+    "OpenAICompatible",
+    "Recaller",
     "RetentionReport",
     "Role",
+    "SQLiteIndex",
     "SchemaError",
+    "SearchFilter",
+    "Session",
     "TelaMemoryError",
     "TextBlock",
     "ThinkingBlock",
@@ -69,6 +111,7 @@ __all__ = [
     "ToolResultBlock",
     "UnsupportedOperation",
     "__version__",
+    "counter_for_model",
     "new_id",
     "open_store",
 ]

@@ -15,7 +15,7 @@ from tela_memory.context.parts import (
     PinnedPrefix,
     Pressure,
     Recall,
-    Recaller,
+    RecallSource,
     RecentWindow,
     Summary,
 )
@@ -64,7 +64,7 @@ __all__ = [
     "PressureLevel",
     "Reason",
     "Recall",
-    "Recaller",
+    "RecallSource",
     "RecallerSlot",
     "RecentWindow",
     "Summarizer",

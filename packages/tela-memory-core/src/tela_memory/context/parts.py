@@ -105,7 +105,7 @@ class Summary:
 
 
 @runtime_checkable
-class Recaller(Protocol):
+class RecallSource(Protocol):
     """Finds earlier messages relevant to a query (filled by the recall component)."""
 
     def recall(self, query: str, thread: str | None, budget: int) -> list[Message]:
@@ -122,7 +122,7 @@ class Recall:
     left out; the rest fill the slot best-first and are sent in time order after the summary.
     """
 
-    recaller: Recaller
+    recaller: RecallSource
     share: float = 0.15
 
     def __post_init__(self) -> None:
@@ -170,7 +170,7 @@ __all__ = [
     "PinnedPrefix",
     "Pressure",
     "Recall",
-    "Recaller",
+    "RecallSource",
     "RecentWindow",
     "Summary",
 ]

@@ -1,6 +1,6 @@
 """Adapting a budgeted recaller (``tela_memory.recall.Recaller``) to the recall slot.
 
-The context engine's :class:`~tela_memory.context.parts.Recaller` protocol is
+The context engine's :class:`~tela_memory.context.parts.RecallSource` protocol is
 ``recall(query, thread, budget) -> list[Message]``. :class:`RecallerSlot` wraps anything with
 ``recall(query, *, user_id, budget)`` / ``arecall(...)`` returning an object with a
 ``messages`` list (``tela_memory.recall.Recaller`` does), so it can fill a :class:`Recall`
