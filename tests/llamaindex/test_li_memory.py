@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,7 @@ from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
 from llama_index.core.chat_engine import CondensePlusContextChatEngine, SimpleChatEngine
 from llama_index.core.llms import MockLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM
+from llama_index.core.memory import StaticMemoryBlock
 from llama_index.core.tools import FunctionTool
 
 from tela_memory.errors import TelaMemoryError, UnsupportedOperation
@@ -291,3 +293,26 @@ def test_edits_through_the_chat_store_refresh_the_view(store: MessageStore) -> N
     view = memory.get()
     assert view[0].content == "New rules."
     assert _tokens(view) <= 300
+
+
+class _UncuttableBlock(StaticMemoryBlock):
+    """A block whose ``atruncate`` cannot make it smaller."""
+
+    async def atruncate(self, content: Any, tokens_to_truncate: int) -> Any:
+        return content
+
+
+async def test_over_budget_blocks_drop_priority_zero_last(store: MessageStore) -> None:
+    """Priority 0 means "never truncate" in LlamaIndex: when blocks must be dropped to fit,
+    the others go first."""
+    core = StaticMemoryBlock(name="core", static_content="User name: Ada.", priority=0)
+    notes = _UncuttableBlock(name="notes", static_content=" ".join(["note"] * 400), priority=1)
+    memory = TelaMemory.from_defaults(
+        store, session_id="p0", token_limit=300, memory_blocks=[core, notes]
+    )
+    await memory.aput_messages(_turns(4, words=5))
+    view = await memory.aget()
+    assert _tokens(view) <= 300
+    note = next(m.content for m in view if m.content and "<memory>" in m.content)
+    assert "User name: Ada." in note
+    assert "<notes>" not in note

@@ -370,7 +370,8 @@ class TelaMemory(BaseMemory):
             else:
                 del contents[block.name]
             over = self._count_text(_render(contents)) - share
-        for block in sorted(self.memory_blocks, key=lambda b: b.priority):  # hard budget
+        # hard budget: drop whole blocks, priority 0 ("never truncate") only as a last resort
+        for block in sorted(self.memory_blocks, key=lambda b: (b.priority == 0, b.priority)):
             if over <= 0:
                 break
             contents.pop(block.name, None)
