@@ -1,9 +1,10 @@
 """A FastAPI app that streams a session's reply as Server-Sent Events while it is persisted.
 
 ``POST /threads/{thread_id}/messages`` with ``{"content": "..."}`` answers ``text/event-stream``:
-``chunk`` events as the reply grows, then ``done`` (or ``error``). The reply is written to the
-store as it grows; if the client disconnects, the stored reply keeps what had arrived and is
-marked ``metadata["incomplete"] = True`` (``status="stopped"``).
+``chunk`` events as the reply grows, then ``done`` (or ``error``, whatever failed: the model,
+the store or the thread's lock). The reply is written to the store as it grows; if the client
+disconnects, the stored reply keeps what had arrived and is marked
+``metadata["incomplete"] = True`` (``status="stopped"``).
 ``GET /threads/{thread_id}/messages`` returns the stored history.
 
 Run it as a script: it starts the app on a free loopback port, drives it once with an HTTP
@@ -32,8 +33,8 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from tela_memory import Message, MessageStore, open_store
-from tela_memory.models import ChatChunk, ChatModel, ModelError, ToolSpec, Usage
+from tela_memory import Message, MessageStore, TelaMemoryError, open_store
+from tela_memory.models import ChatChunk, ChatModel, ToolSpec, Usage
 from tela_memory.session import Session
 
 
@@ -101,8 +102,8 @@ def create_app(store: MessageStore, model: ChatModel) -> FastAPI:
                             yield sse("chunk", {"text": chunk.text})
                 reply = (await session.ahistory(last=1))[0]
                 yield sse("done", {"message_id": reply.id, "usage": reply.metadata.get("usage")})
-            except ModelError as exc:
-                yield sse("error", {"error": str(exc)})
+            except TelaMemoryError as exc:  # the model failed (ModelError), the store, a lock
+                yield sse("error", {"error": str(exc), "kind": type(exc).__name__})
 
         return StreamingResponse(
             events(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from openai_test_server import OpenAITestServer
 
-from tela_memory import Role
+from tela_memory import Message, Role
 from tela_memory.models import OpenAICompatible
 from tela_memory.stores.sqlite import SQLiteStore
 
@@ -122,3 +123,26 @@ def test_example_runs_as_a_script(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "event done:" in out.stdout
     assert "'status': 'complete'" in out.stdout
+
+
+def test_store_failure_becomes_an_error_event(sse: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = SQLiteStore(path, timeout=0.01)
+    store.append("t4", Message.user("earlier"))
+    blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the store cannot take the new turn
+    try:
+        with (
+            sse.BackgroundServer(sse.create_app(store, sse.Typewriter(delay=0.001))) as base,
+            httpx.stream(
+                "POST", f"{base}/threads/t4/messages", json={"content": "x"}, timeout=10
+            ) as response,
+        ):
+            events = list(_events(response.iter_lines()))
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    assert [e for e, _ in events] == ["error"]
+    assert "locked" in events[0][1]["error"]
+    assert [m.text for m in store.read("t4")] == ["earlier"]
+    store.close()
