@@ -18,10 +18,11 @@ from tela_memory.errors import (
     UnsupportedOperation,
 )
 from tela_memory.recall.errors import EmbeddingMismatchError
+from tela_memory.recall.index import rrf_fuse
 from tela_memory.recall.types import SearchFilter
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory.testing.index_suite import msg, uid
-from tela_memory_qdrant import QdrantIndex
+from tela_memory_qdrant import QdrantEdgeIndex, QdrantIndex
 from tela_memory_qdrant.index import DENSE, LEXICAL
 
 
@@ -292,3 +293,26 @@ def test_query_vector_dimension_checked() -> None:
         idx.upsert(msg("x y", user="u", thread="t"))
         with pytest.raises(EmbeddingMismatchError):
             idx.search("x", mode="dense", query_vector=np.ones(9, dtype=np.float32))
+
+
+def test_engine_fusion_scores_equal_the_cores(tmp_path: Path) -> None:
+    """Qdrant's RRF (local mode and Edge) fuses the two lists exactly as the core's ``rrf_fuse``."""
+    emb = HashEmbedder(32)
+    user, thread = uid(), uid("t")
+    words = ["tide", "maple", "copper", "lantern", "orbit", "pepper", "quartz", "saddle"]
+    ms = [
+        msg(" ".join(words[(i + j * 3) % 8] for j in range(1 + i % 5)), user=user, thread=thread)
+        for i in range(24)
+    ]
+    with (
+        QdrantIndex(location=":memory:", embedder=emb, fusion="qdrant") as local,
+        QdrantEdgeIndex(tmp_path / "e", embedder=emb, fusion="qdrant") as edge,
+    ):
+        for idx in (local, edge):
+            idx.upsert(ms)
+            for query in ("tide copper", "orbit", "quartz saddle maple"):
+                flt = {"user_id": user}
+                sides = [idx.search(query, filter=flt, k=8, mode=m) for m in ("lexical", "dense")]
+                want = {h.message.id: round(h.score, 6) for h in rrf_fuse(sides, 8)}
+                got = {h.message.id: round(h.score, 6) for h in idx.search(query, filter=flt, k=8)}
+                assert sorted(got.values()) == sorted(want.values()), (query, type(idx).__name__)

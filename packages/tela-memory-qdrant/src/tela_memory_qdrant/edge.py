@@ -260,7 +260,7 @@ class QdrantEdgeIndex(Index):
             ),
             q.Prefetch(k, query=q.Query.Nearest(vector.tolist(), using=DENSE), filter=ef),
         ]
-        points = self._query(flt, k, query=q.Fusion.Rrf(k=RRF_K), prefetches=prefetches)
+        points = self._query(flt, k, query=q.Fusion.Rrf(k=RRF_K + 1), prefetches=prefetches)
         return [_hit(p.payload, score=p.score) for p in points]
 
     def _query(self, flt: SearchFilter, k: int, **request: Any) -> list[Any]:

@@ -30,7 +30,7 @@ from tela_memory.errors import (
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
-from tela_memory.recall.index import Document, FilterLike, Index
+from tela_memory.recall.index import RRF_K, Document, FilterLike, Index
 from tela_memory.recall.types import Hit, SearchFilter, SearchMode
 from tela_memory_qdrant import sparse
 from tela_memory_qdrant.payload import (
@@ -402,7 +402,8 @@ class QdrantIndex(Index):
                 models.Prefetch(query=sv, using=LEXICAL, filter=qf, limit=k),
                 models.Prefetch(query=vector.tolist(), using=DENSE, filter=qf, limit=k),
             ],
-            query=models.FusionQuery(fusion=models.Fusion.RRF),
+            # Qdrant ranks from 0, the core from 1: k + 1 gives the core's scores
+            query=models.RrfQuery(rrf=models.Rrf(k=RRF_K + 1)),
             query_filter=qf,
             limit=k,
         )
