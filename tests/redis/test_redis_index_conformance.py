@@ -68,3 +68,15 @@ def test_junk_in_a_stored_document_is_a_schema_error(redis_stack: RedisServer) -
     finally:
         idx.drop()
         idx.close()
+
+
+def test_unreadable_model_record_is_a_schema_error(redis_stack: RedisServer) -> None:
+    name = f"test-meta-{uuid.uuid4().hex[:10]}"
+    idx = RedisIndex(redis_stack.url, embedder=HashEmbedder(8), name=name)
+    try:
+        idx.client.hset(f"{name}:meta", mapping={"dims": "eight"})  # written by something else
+        with pytest.raises(SchemaError, match=f"{name}:meta"):
+            idx.upsert(Message.user("hello", thread_id="t", user_id="u"))
+    finally:
+        idx.drop()
+        idx.close()

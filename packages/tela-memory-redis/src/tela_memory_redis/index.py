@@ -186,7 +186,13 @@ class RedisIndex(Index):
                 stored = client.hgetall(self._meta_key)
                 model = None
                 if stored:
-                    model = (stored[b"model"].decode(), int(stored[b"dims"]))
+                    try:
+                        model = (stored[b"model"].decode(), int(stored[b"dims"]))
+                    except (KeyError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+                        raise SchemaError(
+                            f"Redis at {self.address}: {self._meta_key} is not a model record "
+                            f"of this index (fields 'model' and 'dims'): {stored!r}"[:500]
+                        ) from exc
                 dims = model[1] if model else (self.embedder.dimension if self.embedder else None)
                 index = SearchIndex(self._schema(dims), redis_client=client)
                 if not index.exists():
