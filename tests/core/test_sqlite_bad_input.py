@@ -124,3 +124,14 @@ def test_several_processes_append_to_one_thread(tmp_path: Path) -> None:
         assert [m.text for m in chain if m.role == "user" and m.text.startswith(f"p{n}-")] == [
             f"p{n}-{i}" for i in range(40)
         ]
+
+
+def test_companion_tables_created_first_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "index-first.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE recall_meta (key TEXT PRIMARY KEY, value TEXT)")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as store:
+        store.append("t", Message.user("hello"))
+        assert [m.text for m in store.read("t")] == ["hello"]

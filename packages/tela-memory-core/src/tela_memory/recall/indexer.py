@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from tela_memory.errors import TelaMemoryError
 from tela_memory.messages import Message
 from tela_memory.recall.index import Index
-from tela_memory.stores.sqlite import _MSG_COLS, SQLiteStore, _to_message
+from tela_memory.stores.sqlite import MESSAGE_COLUMNS, SQLiteStore, row_to_message
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS recall_watermarks(name TEXT PRIMARY KEY,"
@@ -142,10 +142,10 @@ class StoreIndexer:
     def _read_after(self, seq: int, size: int) -> list[tuple[int, Message]]:
         with self.store.transaction() as conn:
             rows = conn.execute(
-                f"SELECT seq, {_MSG_COLS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT seq, {MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, size),
             ).fetchall()
-        return [(int(r[0]), _to_message(r[1:])) for r in rows]
+        return [(int(r[0]), row_to_message(r[1:])) for r in rows]
 
     def _set(self, *, seq: int | None = None, change: int | None = None) -> None:
         with self.store.transaction() as conn:
@@ -175,9 +175,9 @@ class StoreIndexer:
                 ids = list(dict.fromkeys(r[1] for r in rows))
                 marks = ",".join("?" * len(ids))
                 live = {
-                    r[1]: (int(r[0]), _to_message(r[1:]))
+                    r[1]: (int(r[0]), row_to_message(r[1:]))
                     for r in conn.execute(
-                        f"SELECT seq, {_MSG_COLS} FROM messages WHERE id IN ({marks})", ids
+                        f"SELECT seq, {MESSAGE_COLUMNS} FROM messages WHERE id IN ({marks})", ids
                     )
                 }
             gone = [i for i in ids if i not in live]

@@ -44,10 +44,10 @@ from tela_memory.stores.sqlite_schema import SCHEMA_VERSION, migrate
 
 DEFAULT_PATH = Path.home() / ".local" / "share" / "tela-memory" / "tela.db"
 
-_MSG_COLS = "id, thread_id, user_id, parent_id, role, name, content, metadata, created_at"
+MESSAGE_COLUMNS = "id, thread_id, user_id, parent_id, role, name, content, metadata, created_at"
 _CHAIN = f"""
-WITH RECURSIVE chain(seq, depth, {_MSG_COLS}) AS (
-    SELECT seq, depth, {_MSG_COLS} FROM messages WHERE id = :start
+WITH RECURSIVE chain(seq, depth, {MESSAGE_COLUMNS}) AS (
+    SELECT seq, depth, {MESSAGE_COLUMNS} FROM messages WHERE id = :start
     UNION ALL
     SELECT m.seq, m.depth, m.id, m.thread_id, m.user_id, m.parent_id, m.role, m.name,
            m.content, m.metadata, m.created_at
@@ -55,7 +55,7 @@ WITH RECURSIVE chain(seq, depth, {_MSG_COLS}) AS (
     WHERE c.created_at >= :since
     LIMIT :limit
 )
-SELECT {_MSG_COLS} FROM chain WHERE created_at >= :since
+SELECT {MESSAGE_COLUMNS} FROM chain WHERE created_at >= :since
 """
 
 
@@ -257,9 +257,9 @@ class SQLiteStore(MessageStore):
             if cur.rowcount == 0:
                 raise NotFoundError(f"no message with id {message.id!r}")
             row = conn.execute(
-                f"SELECT {_MSG_COLS} FROM messages WHERE id = ?", (message.id,)
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message.id,)
             ).fetchone()
-        return _to_message(row)
+        return row_to_message(row)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -297,11 +297,11 @@ class SQLiteStore(MessageStore):
         """One message by id."""
         with self._reading() as conn:
             row = conn.execute(
-                f"SELECT {_MSG_COLS} FROM messages WHERE id = ?", (message_id,)
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
         if row is None:
             raise NotFoundError(f"no message with id {message_id!r}")
-        return _to_message(row)
+        return row_to_message(row)
 
     def _head(self, conn: sqlite3.Connection, thread_id: str, name: str) -> tuple[str | None, int]:
         row = conn.execute(
@@ -328,7 +328,7 @@ class SQLiteStore(MessageStore):
             "limit": -1 if last is None else last,
             "since": common.to_micros(since) if since is not None else -(2**62),
         }
-        return [_to_message(r) for r in conn.execute(_CHAIN, params)]
+        return [row_to_message(r) for r in conn.execute(_CHAIN, params)]
 
     def _parent_on_branch(
         self, conn: sqlite3.Connection, head_id: str | None, head_depth: int, before: str
@@ -595,7 +595,8 @@ def _dump_blocks(message: Message) -> str:
     return BLOCKS_ADAPTER.dump_json(message.content, exclude_none=True).decode()
 
 
-def _to_message(row: Sequence[Any]) -> Message:
+def row_to_message(row: Sequence[Any]) -> Message:
+    """A ``messages`` row (selected as :data:`MESSAGE_COLUMNS`) as a :class:`Message`."""
     return Message.model_construct(
         id=row[0],
         thread_id=row[1],
@@ -634,4 +635,4 @@ def _wrap(exc: sqlite3.Error, path: object) -> TelaMemoryError:
     return BackendUnavailable(f"SQLite store {path}: {text}")
 
 
-__all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["DEFAULT_PATH", "MESSAGE_COLUMNS", "SCHEMA_VERSION", "SQLiteStore", "row_to_message"]

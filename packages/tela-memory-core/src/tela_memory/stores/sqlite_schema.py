@@ -56,6 +56,9 @@ MIGRATIONS: tuple[str, ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+COMPANION_PREFIXES = ("recall_", "lgstore_", "sqlite_")
+"""Tables that other Tela Memory components keep in the same file (they may be created first)."""
+
 
 def current_version(conn: sqlite3.Connection) -> int:
     """The schema version of an open database (0 for an empty file)."""
@@ -63,8 +66,8 @@ def current_version(conn: sqlite3.Connection) -> int:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
     ).fetchone()
     if not has_meta:
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if tables:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        if any(not t.startswith(COMPANION_PREFIXES) for t in tables):
             raise SchemaError(
                 "this SQLite file holds tables but no Tela Memory schema version; "
                 "it is not a Tela Memory store"
