@@ -11,6 +11,11 @@ and ``tela-facts:<user>``, tagged ``tela:internal``) so they live in the same st
 history and ``erase_user`` removes them with everything else. Each block has a ``priority``
 and an ``atruncate`` that drops whole entries, least relevant first, until the requested
 number of tokens is saved.
+
+Sessions are identified by **thread id**, the id the messages are stored under:
+:class:`~tela_memory_llamaindex.memory.TelaMemory` passes ``thread_id`` (its chat store's
+``key_prefix`` + ``session_id``); LlamaIndex's ``Memory`` passes only ``session_id``, which is
+then the thread id (the recall block writes flushed messages to that thread).
 """
 
 from __future__ import annotations
@@ -50,6 +55,24 @@ def _drop_lines(
     return _SEP.join(lines) or None
 
 
+def current_thread(block_kwargs: dict[str, Any]) -> str | None:
+    """The thread of the current session from a block call's keyword arguments.
+
+    ``thread_id`` when given (``TelaMemory`` passes it), else ``session_id`` (LlamaIndex's
+    ``Memory``, whose session id is the thread its flushed messages go to).
+    """
+    found = block_kwargs.get("thread_id") or block_kwargs.get("session_id")
+    return str(found) if found else None
+
+
+def _thread_of_message(message: ChatMessage) -> str | None:
+    """The thread a flushed message belongs to: the ``session_id`` that ``Memory`` (or
+    ``aput(..., session_id=...)``) sets on it. Its other ``additional_kwargs`` are the
+    message's own and never pick a thread."""
+    found = message.additional_kwargs.get("session_id")
+    return str(found) if found else None
+
+
 def _latest_user_text(messages: Sequence[ChatMessage] | None) -> str:
     for m in reversed(messages or []):
         if m.role == "user" and m.content:
@@ -83,7 +106,11 @@ class TelaRecallBlock(BaseMemoryBlock[str]):
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
 
     def search_filter(self, session_id: str | None) -> SearchFilter:
-        """The filter one search uses: built fresh on every call."""
+        """The filter one search uses: built fresh on every call.
+
+        Args:
+            session_id: the current session's thread id (see :func:`current_thread`).
+        """
         fields: dict[str, Any] = {"user_id": self.user_id}
         if self.session_scope == "session" and session_id:
             fields["thread_ids"] = (session_id,)
@@ -93,7 +120,7 @@ class TelaRecallBlock(BaseMemoryBlock[str]):
         query = _latest_user_text(messages)
         if not query.strip():
             return ""
-        session_id = block_kwargs.get("session_id")
+        session_id = current_thread(block_kwargs)
         hits = await self.index.asearch(
             query, filter=self.search_filter(session_id), k=min(1000, self.k + len(messages or []))
         )
@@ -171,14 +198,24 @@ class TelaEpisodicBlock(_StoredRecords):
     kind: str = "episode"
 
     async def summary(self, session_id: str) -> Message | None:
-        """The latest summary of one session."""
+        """The latest summary of one session.
+
+        Args:
+            session_id: the session's thread id (``TelaMemory.thread_id``; for LlamaIndex's
+                ``Memory``, its ``session_id``).
+        """
         for rec in reversed(await self.records()):
             if rec.metadata.get("session_id") == session_id:
                 return rec
         return None
 
     async def set_summary(self, session_id: str, text: str) -> Message:
-        """Store ``text`` as the session's summary (replacing the previous one)."""
+        """Store ``text`` as the session's summary (replacing the previous one).
+
+        Args:
+            session_id: the session's thread id, as in :meth:`summary`.
+            text: the new summary.
+        """
         old = await self.summary(session_id)
         if old is not None:
             new = old.model_copy(update={"content": [TextBlock(text=text)]})
@@ -186,7 +223,7 @@ class TelaEpisodicBlock(_StoredRecords):
         return await self._add(text, session_id=session_id)
 
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
-        session_id = block_kwargs.get("session_id")
+        session_id = current_thread(block_kwargs)
         lines = await self.engine_summaries(exclude=session_id)
         recs = await self.records()
         recs.sort(key=lambda r: r.metadata.get("session_id") == session_id)  # current last
@@ -210,10 +247,13 @@ class TelaEpisodicBlock(_StoredRecords):
     async def _aput(self, messages: list[ChatMessage]) -> None:
         if not messages:
             return
-        session = str(messages[0].additional_kwargs.get("session_id") or "default")
-        old = await self.summary(session)
-        previous = old.text if old is not None else ""
-        await self.set_summary(session, await self._summarise(previous, messages))
+        by_thread: dict[str, list[ChatMessage]] = {}
+        for message in messages:
+            by_thread.setdefault(_thread_of_message(message) or "default", []).append(message)
+        for session, batch in by_thread.items():
+            old = await self.summary(session)
+            previous = old.text if old is not None else ""
+            await self.set_summary(session, await self._summarise(previous, batch))
 
     async def _summarise(self, previous: str, messages: list[ChatMessage]) -> str:
         turns = _SEP.join(f"{m.role.value}: {m.content or ''}" for m in messages)

@@ -350,8 +350,11 @@ class TelaMemory(BaseMemory):
         """Content of the memory blocks, truncated (lowest priority first) to their share."""
         share = int(budget * self.blocks_token_ratio)
         contents: dict[str, str] = {}
+        # blocks get LlamaIndex's session_id and the thread it is stored under (with the chat
+        # store's key_prefix): Tela blocks scope recall and summaries by the thread id
+        block_kwargs = {**kwargs, "session_id": self.session_id, "thread_id": self.thread_id}
         for block in sorted(self.memory_blocks, key=lambda b: -b.priority):
-            got = await block.aget(history, session_id=self.session_id, **kwargs)
+            got = await block.aget(history, **block_kwargs)
             if isinstance(got, str) and got:
                 contents[block.name] = got
             elif isinstance(got, list) and got:
