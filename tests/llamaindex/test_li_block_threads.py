@@ -1,4 +1,5 @@
-"""Memory blocks see the thread the memory stores under (``key_prefix``)."""
+"""Memory blocks see the thread the memory stores under (``key_prefix``), and flushes without
+a session id never mix users."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory import Memory
 
 from tela_memory.context import ContextPolicy, Summary
+from tela_memory.errors import TelaMemoryError
 from tela_memory.recall import SQLiteIndex
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory_llamaindex.blocks import TelaEpisodicBlock, TelaRecallBlock
@@ -117,3 +119,53 @@ async def test_episodic_summaries_from_llamaindex_memory_are_keyed_by_thread(
     summary = await episodes.summary("live")
     assert summary is not None
     assert "drawer 0" in summary.text
+
+
+async def test_recall_flush_without_session_is_per_user(
+    sqlite_store: SQLiteStore, index: SQLiteIndex
+) -> None:
+    for user in ("ana", "bob"):
+        block = TelaRecallBlock(index=index, user_id=user, store=sqlite_store)
+        await block.aput([ChatMessage(role="user", content=f"{user} likes green tea")])
+        await block.aput([ChatMessage(role="user", content=f"{user} owns a red bike")])
+    for user, other in (("ana", "bob"), ("bob", "ana")):
+        threads = sqlite_store.list_threads(user).threads
+        assert len(threads) == 1
+        assert threads[0].user_id == user
+        texts = [m.text for m in sqlite_store.read(threads[0].id)]
+        assert texts == [f"{user} likes green tea", f"{user} owns a red bike"]
+        hits = await TelaRecallBlock(index=index, user_id=user).aget(
+            [ChatMessage(role="user", content="who likes tea")]
+        )
+        assert user in hits
+        assert other not in hits
+
+
+async def test_recall_flush_groups_by_session(
+    sqlite_store: SQLiteStore, index: SQLiteIndex
+) -> None:
+    block = TelaRecallBlock(index=index, user_id="u", store=sqlite_store)
+    batch = [
+        ChatMessage(role="user", content="one", additional_kwargs={"session_id": "s1"}),
+        ChatMessage(role="user", content="two", additional_kwargs={"session_id": "s2"}),
+        ChatMessage(
+            role="user",
+            content="three",  # its own "thread_id" kwarg never picks a thread
+            additional_kwargs={"session_id": "s1", "thread_id": "elsewhere"},
+        ),
+    ]
+    await block.aput(batch)
+    assert [m.text for m in sqlite_store.read("s1")] == ["one", "three"]
+    assert [m.text for m in sqlite_store.read("s2")] == ["two"]
+    assert index.count({"thread_ids": ["s1", "s2"]}) == 3
+
+
+async def test_recall_flush_without_session_or_user_is_refused(
+    sqlite_store: SQLiteStore, index: SQLiteIndex
+) -> None:
+    block = TelaRecallBlock(index=index, store=sqlite_store)
+    with pytest.raises(TelaMemoryError, match="session_id"):
+        await block.aput([ChatMessage(role="user", content="whose is this?")])
+    assert sqlite_store.read("llamaindex-memory") == []  # no thread shared by everyone
+    await block.aput([ChatMessage(role="user", content="mine")], session_id="s")
+    assert [m.text for m in sqlite_store.read("s")] == ["mine"]

@@ -30,6 +30,7 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
 from tela_memory.context.engine import summary_of
+from tela_memory.errors import TelaMemoryError
 from tela_memory.messages import Message, TextBlock
 from tela_memory.recall.index import Index
 from tela_memory.recall.types import SearchFilter
@@ -138,13 +139,34 @@ class TelaRecallBlock(BaseMemoryBlock[str]):
         return _SEP.join(lines)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
-        """Store (when a store is set) and index messages flushed from short-term memory."""
+        """Store (when a store is set) and index messages flushed from short-term memory.
+
+        Each message goes to its session's thread (``Memory`` marks flushed messages with
+        its ``session_id``). A message without one goes to the user's own thread
+        ``llamaindex-memory:<user_id>``.
+
+        Raises:
+            TelaMemoryError: a message has no session id and the block has no ``user_id``
+                (there is no owner to keep it apart from other users' messages).
+        """
         if self.store is None or not messages:
             return
-        session = messages[0].additional_kwargs.get("session_id") or "llamaindex-memory"
-        core = [to_core(m) for m in messages]
-        stored = await self.store.aappend(str(session), core, user_id=self.user_id)
-        await self.index.aupsert(stored)
+        by_thread: dict[str, list[Message]] = {}
+        for message in messages:
+            thread = _thread_of_message(message) or self._fallback_thread()
+            by_thread.setdefault(thread, []).append(to_core(message))
+        for thread, core in by_thread.items():
+            stored = await self.store.aappend(thread, core, user_id=self.user_id)
+            await self.index.aupsert(stored)
+
+    def _fallback_thread(self) -> str:
+        if self.user_id is None:
+            raise TelaMemoryError(
+                "TelaRecallBlock.aput got messages without a session id and the block has no "
+                "user_id: pass session_id= to aput (LlamaIndex's Memory does) or set user_id= "
+                "on the block, so that one user's messages never share a thread with another's"
+            )
+        return f"llamaindex-memory:{self.user_id}"
 
     async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
         """Drop the least relevant lines until ``tokens_to_truncate`` tokens are saved."""
