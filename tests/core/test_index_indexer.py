@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tela_memory.errors import TelaMemoryError
 from tela_memory.messages import Message, TextBlock
 from tela_memory.recall import SQLiteIndex
 from tela_memory.recall.errors import EmbeddingMismatchError
@@ -125,3 +127,70 @@ def test_each_index_keeps_its_own_watermark(store: SQLiteStore, tmp_path: Path) 
         assert StoreIndexer(store, a).sync().indexed == 4
         assert StoreIndexer(store, b).sync().indexed == 4
         assert a.count() == b.count() == 4
+
+
+def _stored(index: SQLiteIndex) -> dict[str, np.ndarray]:
+    rows = index.connection().execute("SELECT id, vec FROM recall_docs").fetchall()
+    return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows if r[1] is not None}
+
+
+def _expected(
+    store: SQLiteStore, thread: str, embedder: HashEmbedder, weight: float
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    prev = None
+    for m in store.read(thread):
+        v = embedder.embed([f"{m.name}: {m.text}" if m.name else m.text])[0]
+        if prev is not None and weight > 0:
+            v = v + weight * prev
+            v = v / np.linalg.norm(v)
+        out[m.id] = v
+        prev = v
+    return out
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 100])
+def test_contextual_vectors_mix_in_the_parent_across_batches(
+    store: SQLiteStore, batch_size: int
+) -> None:
+    store.append("t1", [Message.user("where did you go"), Message.assistant("to Paris in May")])
+    store.append("t1", [Message.user("and then"), Message.assistant("back home")])
+    emb = HashEmbedder(32)
+    with SQLiteIndex.for_store(store, embedder=emb) as index:
+        StoreIndexer(store, index, batch_size=batch_size).sync()
+        got = _stored(index)
+    want = _expected(store, "t1", emb, 0.5)
+    assert got.keys() == want.keys()
+    for mid, vec in want.items():
+        np.testing.assert_allclose(got[mid], vec, atol=1e-5)
+    # the answer is found by the question it answers
+    with SQLiteIndex.for_store(store, embedder=emb) as index:
+        top = index.search("where did you go", mode="dense", k=2)
+        assert {h.text for h in top} == {"where did you go", "to Paris in May"}
+
+
+def test_context_weight_zero_embeds_turns_alone(store: SQLiteStore) -> None:
+    store.append("t1", _turns(3), user_id="u")
+    emb = HashEmbedder(32)
+    with SQLiteIndex.for_store(store, embedder=emb, context_weight=0.0) as index:
+        StoreIndexer(store, index).sync()
+        got = _stored(index)
+    for mid, vec in _expected(store, "t1", emb, 0.0).items():
+        np.testing.assert_allclose(got[mid], vec, atol=1e-5)
+
+
+def test_embed_missing_gives_the_same_contextual_vectors(store: SQLiteStore) -> None:
+    store.append("t1", _turns(5), user_id="u")
+    emb = HashEmbedder(32)
+    with SQLiteIndex.for_store(store) as index:
+        StoreIndexer(store, index).sync()
+    with SQLiteIndex.for_store(store, embedder=emb) as index:
+        assert index.embed_missing(batch_size=2) == 5
+        got = _stored(index)
+    for mid, vec in _expected(store, "t1", emb, 0.5).items():
+        np.testing.assert_allclose(got[mid], vec, atol=1e-5)
+
+
+def test_context_weight_is_checked(store: SQLiteStore) -> None:
+    with pytest.raises(TelaMemoryError, match="context_weight"):
+        SQLiteIndex.for_store(store, context_weight=-1.0)

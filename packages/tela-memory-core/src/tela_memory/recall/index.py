@@ -53,6 +53,33 @@ class Document:
         return searchable(self.message, self.text)
 
 
+def contextual_vectors(
+    vectors: Sequence[Vectors | None],
+    ids: Sequence[str],
+    parent_ids: Sequence[str | None],
+    known: Mapping[str, Vectors],
+    weight: float,
+) -> list[Vectors | None]:
+    """``normalise(v + weight * v_parent)`` for each vector, in order: a parent earlier in
+    the list gives its (already mixed) vector, else ``known`` (stored vectors) may have it."""
+    done = dict(known)
+    out: list[Vectors | None] = []
+    for vec, mid, parent in zip(vectors, ids, parent_ids, strict=True):
+        if vec is None:
+            out.append(None)
+            continue
+        before = done.get(parent) if parent is not None else None
+        if before is not None and before.shape == vec.shape:
+            mixed: Vectors = vec.astype(np.float32) + np.float32(weight) * before.astype(np.float32)
+            norm = np.float32(np.linalg.norm(mixed))
+            if norm > 0:
+                vec = mixed / norm
+        vec = np.asarray(vec, dtype=np.float32)
+        done[mid] = vec
+        out.append(vec)
+    return out
+
+
 def searchable(message: Message, text: str) -> str:
     """The text an index ranks a message by: its name (speaker) first, when it has one."""
     if message.name and text.strip():
@@ -72,6 +99,11 @@ class Index(ABC):
     supports_lexical: ClassVar[bool] = False
     #: The backend can rank by vectors.
     supports_dense: ClassVar[bool] = False
+    #: Contextual vectors: a turn's stored vector is ``normalise(v + w * v_parent)`` where
+    #: ``v_parent`` is its parent's stored (itself contextual) vector, so an answer carries
+    #: what it answers. ``0`` embeds each turn alone. Backends that can read stored vectors
+    #: back implement :meth:`_stored_vectors`; otherwise only parents in the same batch count.
+    context_weight: float = 0.0
 
     def __init__(self, embedder: Embedder | None = None) -> None:
         self.embedder = embedder
@@ -109,6 +141,10 @@ class Index(ABC):
         """Messages of the same thread just before and after one (time order), filter applied,
         oldest first, the message itself left out; score 0."""
 
+    def _stored_vectors(self, ids: list[str]) -> dict[str, Vectors]:
+        """Stored vectors of these messages (those that have one), for contextual vectors."""
+        return {}
+
     def _check_model(self, model_id: str, dimension: int) -> None:  # noqa: B027 - optional hook
         """Raise ``EmbeddingMismatchError`` if the index holds vectors of another model."""
 
@@ -134,7 +170,7 @@ class Index(ABC):
         items = [messages] if isinstance(messages, Message) else list(messages)
         docs = self._documents(items, None)
         if docs:
-            self._upsert(docs)
+            self._upsert(self._contextual(docs))
         return len(docs)
 
     async def aupsert(self, messages: Message | Sequence[Message]) -> int:
@@ -147,8 +183,30 @@ class Index(ABC):
             vectors = await self.embedder.aembed(wanted) if wanted else None
         docs = self._documents(items, vectors)
         if docs:
-            await asyncio.to_thread(self._upsert, docs)
+            await asyncio.to_thread(lambda: self._upsert(self._contextual(docs)))
         return len(docs)
+
+    def _contextual(self, docs: list[Document]) -> list[Document]:
+        """Mix each vector with its parent's (see :attr:`context_weight`), in batch order."""
+        weight = self.context_weight
+        if weight <= 0 or not any(d.vector is not None for d in docs):
+            return docs
+        parents = [d.message.parent_id for d in docs if d.vector is not None]
+        known = self._stored_vectors([p for p in dict.fromkeys(parents) if p is not None])
+        return [
+            Document(d.message, d.text, v)
+            for d, v in zip(
+                docs,
+                contextual_vectors(
+                    [d.vector for d in docs],
+                    [d.message.id for d in docs],
+                    [d.message.parent_id for d in docs],
+                    known,
+                    weight,
+                ),
+                strict=True,
+            )
+        ]
 
     def _documents(self, items: list[Message], vectors: Vectors | None) -> list[Document]:
         for m in items:
@@ -404,4 +462,4 @@ def rrf_fuse(lists: Sequence[Sequence[Hit]], k: int, *, rrf_k: int = RRF_K) -> l
     return [best[i].model_copy(update={"score": scores[i]}) for i in order]
 
 
-__all__ = ["Document", "FilterLike", "Index", "rrf_fuse", "searchable"]
+__all__ = ["Document", "FilterLike", "Index", "contextual_vectors", "rrf_fuse", "searchable"]

@@ -27,7 +27,7 @@ from tela_memory.errors import BackendUnavailable, ConflictError, TelaMemoryErro
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
-from tela_memory.recall.index import Document, Index
+from tela_memory.recall.index import Document, Index, contextual_vectors
 from tela_memory.recall.types import Hit, SearchFilter
 from tela_memory.stores._common import to_micros
 
@@ -108,6 +108,8 @@ class SQLiteIndex(Index):
         timeout: seconds to wait for another writer.
         cache_bytes: memory for vector matrices kept between searches (per user or thread
             set, least recently used dropped first).
+        context_weight: contextual vectors, see :attr:`Index.context_weight` (``0`` embeds
+            each turn alone).
 
     Nothing is opened until first use.
     """
@@ -123,8 +125,12 @@ class SQLiteIndex(Index):
         connection: sqlite3.Connection | None = None,
         timeout: float = 30.0,
         cache_bytes: int = _CACHE_BYTES,
+        context_weight: float = 0.5,
     ) -> None:
         super().__init__(embedder)
+        if not 0.0 <= context_weight <= 10.0:
+            raise TelaMemoryError(f"context_weight must be in [0, 10], got {context_weight!r}")
+        self.context_weight = context_weight
         self._cache_bytes = cache_bytes
         if path is None and connection is None:
             raise TelaMemoryError("SQLiteIndex needs a path (or ':memory:') or a connection")
@@ -141,14 +147,16 @@ class SQLiteIndex(Index):
         self._store: Any = None
 
     @classmethod
-    def for_store(cls, store: Any, *, embedder: Embedder | None = None) -> SQLiteIndex:
+    def for_store(
+        cls, store: Any, *, embedder: Embedder | None = None, context_weight: float = 0.5
+    ) -> SQLiteIndex:
         """An index in the same file as a :class:`~tela_memory.stores.sqlite.SQLiteStore`
         (sharing its connection when the store is in memory)."""
         path = store.path
         index = (
-            cls(connection=store.connection(), embedder=embedder)
+            cls(connection=store.connection(), embedder=embedder, context_weight=context_weight)
             if path is None
-            else cls(path, embedder=embedder)
+            else cls(path, embedder=embedder, context_weight=context_weight)
         )
         index._store = store  # opened (and migrated) before the index adds its tables
         return index
@@ -283,15 +291,26 @@ class SQLiteIndex(Index):
         while True:
             with self._read() as conn:
                 rows = conn.execute(
-                    "SELECT rowid, text, json_extract(message, '$.name') FROM recall_docs "
+                    "SELECT rowid, text, json_extract(message, '$.name'), id, "
+                    "json_extract(message, '$.parent_id') FROM recall_docs "
                     "WHERE vec IS NULL AND trim(text) != '' "
-                    "ORDER BY rowid LIMIT ?",
+                    "ORDER BY created_at, rowid LIMIT ?",
                     (batch_size,),
                 ).fetchall()
             if not rows:
                 return done
             self._check_model(self.embedder.model_id, self.embedder.dimension)
-            vecs = self.embedder.embed([f"{r[2]}: {r[1]}" if r[2] else r[1] for r in rows])
+            raw = self.embedder.embed([f"{r[2]}: {r[1]}" if r[2] else r[1] for r in rows])
+            vecs: list[Vectors | None] = list(raw)
+            if self.context_weight > 0:
+                parents = [r[4] for r in rows if r[4] is not None]
+                vecs = contextual_vectors(
+                    vecs,
+                    [r[3] for r in rows],
+                    [r[4] for r in rows],
+                    self._stored_vectors(parents),
+                    self.context_weight,
+                )
             with self._write() as conn:
                 self._remember_model(conn)
                 conn.executemany(
@@ -299,9 +318,27 @@ class SQLiteIndex(Index):
                     [
                         (v.astype(np.float32).tobytes(), r[0])
                         for v, r in zip(vecs, rows, strict=True)
+                        if v is not None
                     ],
                 )
             done += len(rows)
+
+    def _stored_vectors(self, ids: list[str]) -> dict[str, Vectors]:
+        if not ids or self.embedder is None:
+            return {}
+        dim = self.embedder.dimension
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, vec FROM recall_docs WHERE vec IS NOT NULL AND id IN "
+                "(SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            ).fetchall()
+        out: dict[str, Vectors] = {}
+        for mid, blob in rows:
+            vec = np.frombuffer(blob, dtype=np.float32)
+            if vec.shape[0] == dim:
+                out[mid] = vec
+        return out
 
     def _remember_model(self, conn: sqlite3.Connection) -> None:
         assert self.embedder is not None
