@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -87,6 +88,18 @@ def test_fuse_weights_both_sides() -> None:
     assert b.dense_score == 0.9
     only_dense = fuse([], dense, RankingConfig())
     assert [h.message.id for h in only_dense] == ["b", "c"]
+
+
+def test_score_fusion_scales_each_side_min_max() -> None:
+    lexical = [hit("a", lex=10.0), hit("b", lex=6.0), hit("c", lex=2.0)]
+    dense = [hit("c", dense=0.8), hit("a", dense=0.6), hit("d", dense=0.4)]
+    out = {h.message.id: h.score for h in fuse(lexical, dense, RankingConfig())}
+    assert out["a"] == pytest.approx(0.6 * 1.0 + 0.4 * 0.5)
+    assert out["b"] == pytest.approx(0.6 * 0.5)
+    assert out["c"] == pytest.approx(0.4 * 1.0)
+    assert out["d"] == pytest.approx(0.0)
+    alone = fuse([hit("x", lex=3.0)], [], RankingConfig())
+    assert alone[0].score == pytest.approx(1.0)
 
 
 @given(

@@ -69,11 +69,7 @@ def _scaled(hits: Sequence[Hit], attr: str) -> dict[str, float]:
     hi, lo = max(nums), min(nums)
     out: dict[str, float] = {}
     for h, v in zip(hits, values, strict=True):
-        if v is None:
-            continue
-        if attr == "lexical_score":
-            out[h.message.id] = v / hi if hi > 0 else 0.0
-        else:
+        if v is not None:
             out[h.message.id] = (v - lo) / (hi - lo) if hi > lo else 1.0
     return out
 
