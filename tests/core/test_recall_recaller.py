@@ -15,7 +15,7 @@ from tela_memory.messages import Message
 from tela_memory.recall import SQLiteIndex
 from tela_memory.recall.errors import InvalidQueryError
 from tela_memory.recall.ranking import RankingConfig, Reranker
-from tela_memory.recall.recaller import RecallConfig, Recaller
+from tela_memory.recall.recaller import RecallConfig, Recaller, header, line
 from tela_memory.recall.types import Hit
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory.testing.embedders import HashEmbedder
@@ -92,6 +92,39 @@ def test_best_hits_bring_their_neighbors(store: SQLiteStore, index: SQLiteIndex)
     pos = [m.id for m in stored].index(best)
     assert stored[pos - 1].id in ids or stored[pos + 1].id in ids
     assert any(t.rank is None for t in result.turns)
+
+
+def test_neighbors_compete_for_the_budget_with_a_share_of_their_hit(
+    store: SQLiteStore, index: SQLiteIndex
+) -> None:
+    stored = _seed(store, index, "alice", "t1")
+    counter = ApproxCounter()
+
+    def cost(m: Message) -> int:
+        return counter.count_text(line(m.text, m)) + 1
+
+    hits = [
+        Hit(message=stored[2], text=stored[2].text, score=1.0),
+        Hit(message=stored[5], text=stored[5].text, score=0.9),
+        Hit(message=stored[0], text=stored[0].text, score=0.1),
+    ]
+    budget = counter.count_text(header(stored[0])) + 1 + sum(cost(stored[i]) for i in (2, 5, 1))
+    shared = Recaller(
+        index,
+        counter=counter,
+        config=RecallConfig(expand_top=1, neighbors=1, neighbor_share=0.5),
+    ).pack("q", budget, hits, "alice")
+    # the hit, the stronger second hit, then the hit's older neighbour (0.5 > 0.1)
+    assert [t.message.id for t in shared.turns] == [stored[i].id for i in (1, 2, 5)]
+    assert shared.tokens <= budget
+    right_after = Recaller(
+        index,
+        counter=counter,
+        config=RecallConfig(expand_top=1, neighbors=1, neighbor_share=None),
+    ).pack("q", budget + 50, hits, "alice")
+    ids = [t.message.id for t in right_after.turns]
+    assert stored[1].id in ids
+    assert stored[3].id in ids
 
 
 @settings(

@@ -38,14 +38,18 @@ class RecallConfig:
         expand_top: the best this many hits bring their adjacent turns into a budgeted
             result, when they fit.
         neighbors: adjacent turns on each side that such a hit brings.
+        neighbor_share: an adjacent turn competes for the budget with ``neighbor_share`` x
+            the score of the hit that brought it (so it goes in before weaker hits, after
+            stronger ones); ``None`` takes it right after its hit.
         session_dates: put each thread's date in the rendered result.
     """
 
     ranking: RankingConfig = field(default_factory=RankingConfig)
     candidates: int = 60
     rerank_top: int = 30
-    expand_top: int = 5
-    neighbors: int = 1
+    expand_top: int = 10
+    neighbors: int = 2
+    neighbor_share: float | None = 0.5
     session_dates: bool = True
 
 
@@ -306,13 +310,29 @@ class Recaller:
             chosen[hit.message.id] = RecalledTurn(hit.message, hit.text, hit.score, cost, rank)
             return True
 
-        for rank, hit in enumerate(hits):
-            if not take(hit, rank):
-                continue
-            if neighbors and rank < self.config.expand_top and self.config.neighbors > 0:
-                n = self.config.neighbors
-                for near in self.index.neighbors(hit.message.id, before=n, after=n, filter=flt):
-                    take(near, None)
+        share = self.config.neighbor_share
+        if share is None or not neighbors:
+            for rank, hit in enumerate(hits):
+                if not take(hit, rank):
+                    continue
+                if neighbors and rank < self.config.expand_top and self.config.neighbors > 0:
+                    n = self.config.neighbors
+                    for near in self.index.neighbors(hit.message.id, before=n, after=n, filter=flt):
+                        take(near, None)
+        else:
+            queue: list[tuple[float, int, Hit, int | None]] = [
+                (h.score, i, h, i) for i, h in enumerate(hits)
+            ]
+            n = self.config.neighbors
+            if n > 0:
+                for hit in hits[: self.config.expand_top]:
+                    for near in self.index.neighbors(hit.message.id, before=n, after=n, filter=flt):
+                        # below its hit's score whatever the sign (a reranker may go negative)
+                        after = hit.score - (1.0 - share) * abs(hit.score)
+                        queue.append((after, len(queue), near, None))
+            queue.sort(key=lambda e: (-e[0], e[1]))
+            for _, _, hit, place in queue:
+                take(hit, place)
         turns = sorted(
             chosen.values(),
             key=lambda t: (t.message.thread_id or "", t.message.created_at, t.message.id),
