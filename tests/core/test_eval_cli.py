@@ -10,49 +10,10 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+from locomo_sample import locomo_sample
+
 EXE = Path(sys.executable).parent / "tela-memory"
 TIKTOKEN_CACHE = Path(sysconfig.get_paths()["purelib"]) / "llama_index/core/_static/tiktoken_cache"
-
-
-def _sample() -> list[dict[str, object]]:
-    return [
-        {
-            "sample_id": "s1",
-            "conversation": {
-                "speaker_a": "Ann",
-                "speaker_b": "Bo",
-                "session_1_date_time": "1:56 pm on 8 May, 2023",
-                "session_1": [
-                    {"speaker": "Ann", "dia_id": "D1:1", "text": "I bought a kayak last week"},
-                    {"speaker": "Bo", "dia_id": "D1:2", "text": "Nice, where will you paddle?"},
-                    {
-                        "speaker": "Ann",
-                        "dia_id": "D1:3",
-                        "text": "On the lake near my aunt",
-                        "img_url": ["https://x.test/k.jpg"],
-                        "blip_caption": "a red kayak on a lake",
-                    },
-                ],
-                "session_2_date_time": "10:00 am on 9 June, 2023",
-                "session_2": [
-                    {"speaker": "Bo", "dia_id": "D2:1", "text": "My dog learned to fetch"},
-                    {"speaker": "Ann", "dia_id": "D2:2", "text": "Your dog is clever"},
-                ],
-            },
-            "qa": [
-                {
-                    "question": "What did Ann buy?",
-                    "answer": "a kayak",
-                    "evidence": ["D1:1"],
-                    "category": 4,
-                },
-                {"question": "Where does Ann paddle?", "evidence": ["D1:3; D9:9"], "category": 1},
-                {"question": "What can the dog do?", "evidence": ["D2:1"], "category": 2},
-                {"question": "Adversarial", "evidence": ["D2:2"], "category": 5},
-                {"question": "No evidence", "evidence": ["D7:7"], "category": 4},
-            ],
-        }
-    ]
 
 
 def _run(*args: str, home: Path) -> Any:
@@ -71,7 +32,7 @@ def _run(*args: str, home: Path) -> Any:
 
 def test_eval_locomo_json_and_details(tmp_path: Path) -> None:
     data = tmp_path / "mini.json"
-    data.write_text(json.dumps(_sample()))
+    data.write_text(json.dumps(locomo_sample()))
     details = tmp_path / "d.jsonl"
     proc = _run(
         "locomo",
@@ -98,7 +59,7 @@ def test_eval_locomo_json_and_details(tmp_path: Path) -> None:
 
 def test_eval_locomo_table_and_bad_input(tmp_path: Path) -> None:
     data = tmp_path / "mini.json"
-    data.write_text(json.dumps(_sample()))
+    data.write_text(json.dumps(locomo_sample()))
     proc = _run("locomo", str(data), "--ranker", "lexical", home=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "R_any@10" in proc.stdout

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from locomo_sample import locomo_sample
 
 from tela_memory.errors import InvalidMessageError
 from tela_memory.evaluation import load, run_locomo
@@ -32,50 +33,9 @@ def test_metrics() -> None:
     assert percentile([], 0.9) == 0.0
 
 
-def _sample() -> list[dict[str, object]]:
-    return [
-        {
-            "sample_id": "s1",
-            "conversation": {
-                "speaker_a": "Ann",
-                "speaker_b": "Bo",
-                "session_1_date_time": "1:56 pm on 8 May, 2023",
-                "session_1": [
-                    {"speaker": "Ann", "dia_id": "D1:1", "text": "I bought a kayak last week"},
-                    {"speaker": "Bo", "dia_id": "D1:2", "text": "Nice, where will you paddle?"},
-                    {
-                        "speaker": "Ann",
-                        "dia_id": "D1:3",
-                        "text": "On the lake near my aunt",
-                        "img_url": ["https://x.test/k.jpg"],
-                        "blip_caption": "a red kayak on a lake",
-                    },
-                ],
-                "session_2_date_time": "10:00 am on 9 June, 2023",
-                "session_2": [
-                    {"speaker": "Bo", "dia_id": "D2:1", "text": "My dog learned to fetch"},
-                    {"speaker": "Ann", "dia_id": "D2:2", "text": "Your dog is clever"},
-                ],
-            },
-            "qa": [
-                {
-                    "question": "What did Ann buy?",
-                    "answer": "a kayak",
-                    "evidence": ["D1:1"],
-                    "category": 4,
-                },
-                {"question": "Where does Ann paddle?", "evidence": ["D1:3; D9:9"], "category": 1},
-                {"question": "What can the dog do?", "evidence": ["D2:1"], "category": 2},
-                {"question": "Adversarial", "evidence": ["D2:2"], "category": 5},
-                {"question": "No evidence", "evidence": ["D7:7"], "category": 4},
-            ],
-        }
-    ]
-
-
 def test_loader(tmp_path: Path) -> None:
     path = tmp_path / "mini.json"
-    path.write_text(json.dumps(_sample()))
+    path.write_text(json.dumps(locomo_sample()))
     [conv] = load(path)
     assert [q.qa_index for q in conv.questions] == [0, 1, 2]  # cat 5 and dangling ids dropped
     assert conv.questions[1].evidence == ("D1:3",)
@@ -99,7 +59,7 @@ def test_loader_refuses_garbage(tmp_path: Path) -> None:
 
 def test_runner_on_a_small_file(tmp_path: Path) -> None:
     path = tmp_path / "mini.json"
-    path.write_text(json.dumps(_sample()))
+    path.write_text(json.dumps(locomo_sample()))
     details = tmp_path / "details.jsonl"
     report = run_locomo(
         path,
