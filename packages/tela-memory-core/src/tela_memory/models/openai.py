@@ -193,22 +193,17 @@ class OpenAICompatible(ChatModel):
                 if response.status_code >= 400:
                     response.read()
                     raise self._status_error(response.status_code, response.text, None)
-                decoder = SSEDecoder()
-                finished = False
+                events = _EventChunks(self.url)
                 for line in response.iter_lines():
-                    payload = decoder.feed(line)
-                    if payload is not None:
-                        chunk = parse_stream_event(payload)
-                        finished = finished or chunk.finish_reason is not None
+                    chunk = events.feed(line)
+                    if chunk is not None:
                         yield chunk
-                    if decoder.done:
+                    if events.done:
                         break
-                tail = decoder.close()
+                tail = events.close()
                 if tail is not None:
-                    chunk = parse_stream_event(tail)
-                    finished = finished or chunk.finish_reason is not None
-                    yield chunk
-                _check_finished(decoder.done or finished, self.url)
+                    yield tail
+                events.check_finished()
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
 
@@ -255,22 +250,17 @@ class OpenAICompatible(ChatModel):
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._status_error(response.status_code, response.text, None)
-                decoder = SSEDecoder()
-                finished = False
+                events = _EventChunks(self.url)
                 async for line in response.aiter_lines():
-                    payload = decoder.feed(line)
-                    if payload is not None:
-                        chunk = parse_stream_event(payload)
-                        finished = finished or chunk.finish_reason is not None
+                    chunk = events.feed(line)
+                    if chunk is not None:
                         yield chunk
-                    if decoder.done:
+                    if events.done:
                         break
-                tail = decoder.close()
+                tail = events.close()
                 if tail is not None:
-                    chunk = parse_stream_event(tail)
-                    finished = finished or chunk.finish_reason is not None
-                    yield chunk
-                _check_finished(decoder.done or finished, self.url)
+                    yield tail
+                events.check_finished()
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
 
@@ -303,6 +293,39 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelError("the server answered with JSON that is not an object", body=response.text)
     return data
+
+
+class _EventChunks:
+    """SSE lines to chunks, shared by ``stream`` and ``astream`` (the I/O stays with them)."""
+
+    def __init__(self, url: str) -> None:
+        self._decoder = SSEDecoder()
+        self._finished = False
+        self._url = url
+
+    @property
+    def done(self) -> bool:
+        """The server sent ``[DONE]``."""
+        return self._decoder.done
+
+    def feed(self, line: str) -> ChatChunk | None:
+        """The chunk a line completes, if any."""
+        payload = self._decoder.feed(line)
+        return None if payload is None else self._chunk(payload)
+
+    def close(self) -> ChatChunk | None:
+        """The chunk left in the decoder at the end of the body, if any."""
+        tail = self._decoder.close()
+        return None if tail is None else self._chunk(tail)
+
+    def check_finished(self) -> None:
+        """Raise if the stream ended without ``[DONE]`` or a finish reason."""
+        _check_finished(self._decoder.done or self._finished, self._url)
+
+    def _chunk(self, payload: dict[str, Any]) -> ChatChunk:
+        chunk = parse_stream_event(payload)
+        self._finished = self._finished or chunk.finish_reason is not None
+        return chunk
 
 
 def _check_finished(finished: bool, url: str) -> None:
