@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from tela_memory import (
     ImageBlock,
@@ -16,10 +17,13 @@ from tela_memory import (
     Role,
     TelaMemoryError,
     TextBlock,
+    ThinkingBlock,
     ToolCallBlock,
     ToolResultBlock,
     new_id,
 )
+from tela_memory import messages as messages_module
+from tela_memory.messages import load_stored
 
 
 def test_text_shortcut_and_properties() -> None:
@@ -96,3 +100,95 @@ def test_ids_are_uuid7_and_sort_by_creation() -> None:
 def test_json_round_trip(text: str, metadata: dict[str, object]) -> None:
     m = Message.user(text, metadata=metadata, name="n")
     assert Message.parse(m.model_dump_json()) == m
+
+
+# -- reading back what a store wrote -----------------------------------------------------------
+
+_blocks = st.one_of(
+    st.builds(TextBlock, text=st.text()),
+    st.builds(ImageBlock, url=st.just("https://example.com/a.png"), alt_text=st.text() | st.none()),
+    st.builds(ThinkingBlock, text=st.text(), signature=st.text() | st.none()),
+)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_times = st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))]))
+
+
+@st.composite
+def stored_messages(draw: st.DrawFn) -> Message:
+    kind = draw(st.sampled_from(["user", "assistant", "tool", "system"]))
+    common = {
+        "metadata": draw(st.dictionaries(st.text(max_size=8), _json, max_size=3)),
+        "created_at": draw(_times),
+        "name": draw(st.text(max_size=8) | st.none()),
+        "thread_id": draw(st.text(min_size=1, max_size=8) | st.none()),
+        "parent_id": draw(st.text(min_size=1, max_size=8) | st.none()),
+    }
+    if kind == "tool":
+        return Message.tool(draw(st.text(min_size=1, max_size=8)), draw(st.text()), **common)
+    blocks = draw(st.lists(_blocks, max_size=3))
+    if kind == "assistant":
+        calls = [
+            ToolCallBlock(
+                id=f"c{i}",
+                name="f",
+                arguments=draw(st.dictionaries(st.text(max_size=5), _json, max_size=2)),
+            )
+            for i in range(draw(st.integers(0, 2)))
+        ]
+        return Message.assistant(blocks, tool_calls=calls, **common)
+    return Message(role=Role(kind), content=blocks, **common)
+
+
+@given(stored_messages())
+def test_load_stored_gives_back_what_full_validation_gives(message: Message) -> None:
+    raw = message.model_dump_json()
+    loaded = load_stored(raw)
+    assert loaded == message == Message.model_validate_json(raw)
+    assert type(loaded) is Message
+    assert loaded.created_at.utcoffset() == timedelta(0)
+
+
+def test_load_stored_uses_the_native_fast_path() -> None:
+    # if a pydantic release lays the schema out differently, load_stored silently falls back to
+    # full validation (correct, twice as slow): this test says so instead
+    assert messages_module._STORED is not None
+
+
+_AT = '"created_at": "2026-01-01T00:00:00Z"'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '"role": "robot"',
+        '"role": "user", "content": "a string is a shortcut for callers, not for stored data"',
+        '"role": "user", "content": [{"type": "text"}]',
+        '"role": "user", "extra": 1',
+        '"role": "user", "content": [{"type": "image"}]',
+        '"role": "user", "metadata": []',
+    ],
+)
+def test_load_stored_still_rejects_malformed_data(body: str) -> None:
+    with pytest.raises(ValidationError):
+        load_stored(f'{{"id": "x", {body}, {_AT}}}')
+    for junk in (b"not json", b"{}", b"\xff\xfe"):
+        with pytest.raises(ValidationError):
+            load_stored(junk)
+
+
+def test_rule_errors_name_the_rule_not_the_model() -> None:
+    with pytest.raises(InvalidMessageError) as err:
+        Message(role="tool", content="no result block")
+    assert str(err.value).startswith("invalid message: a tool message must carry")
+    with pytest.raises(InvalidMessageError, match="metadata must be JSON-serialisable"):
+        Message.user("x", metadata={"score": float("nan")})

@@ -6,11 +6,12 @@ Every store, index, codec and integration speaks this model. Messages are immuta
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, cast
 
 from pydantic import (
     BaseModel,
@@ -22,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import CoreSchema, SchemaValidator
 
 from tela_memory.errors import InvalidMessageError
 from tela_memory.ids import new_id
@@ -216,25 +218,22 @@ class Message(BaseModel):
             return [{"type": "text", "text": value}]
         return value
 
-    @field_validator("created_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-    @field_validator("metadata")
-    @classmethod
-    def _json_metadata(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
-        return value
-
     @model_validator(mode="after")
-    def _role_rules(self) -> Message:
-        kinds = {b.type for b in self.content}
+    def _normalise_and_check(self) -> Message:
+        # One after-validator instead of one per field: each Python validator costs pydantic a
+        # call out of Rust, and this runs for every message read from a store.
+        fields = self.__dict__
+        created = fields["created_at"]
+        if created.tzinfo is not UTC:  # naive means UTC; aware times are converted to UTC
+            fields["created_at"] = (
+                created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
+            )
+        if fields["metadata"]:
+            try:
+                json.dumps(fields["metadata"], allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
+        kinds = {b.type for b in self.content} if self.content else set()
         if "tool_call" in kinds and self.role not in _CALLS_ONLY_IN:
             raise ValueError(f"tool calls belong in assistant messages, not {self.role.value!r}")
         if self.role is Role.TOOL and "tool_result" not in kinds:
@@ -298,11 +297,50 @@ class Message(BaseModel):
         return [b for b in self.content if isinstance(b, ToolResultBlock)]
 
 
+def _stored_message_validator() -> SchemaValidator | None:
+    """``Message``'s own core schema without its two Python-level validators (the rules
+    validator and the ``content`` string shortcut); None if pydantic lays the schema out
+    differently, in which case :func:`load_stored` validates fully."""
+    schema: dict[str, Any] = copy.deepcopy(dict(Message.__pydantic_core_schema__))
+    root = schema["schema"] if schema["type"] == "definitions" else schema
+    if root["type"] != "function-after" or root["schema"]["type"] != "model":
+        return None
+    model = root["schema"]
+    content = model["schema"]["fields"]["content"]["schema"]
+    if content.get("type") != "default" or content["schema"]["type"] != "function-before":
+        return None
+    content["schema"] = content["schema"]["schema"]
+    if schema["type"] == "definitions":
+        schema["schema"] = model
+    else:
+        schema = model
+    return SchemaValidator(cast(CoreSchema, schema))
+
+
+_STORED = _stored_message_validator()
+
+
+def load_stored(data: bytes | str) -> Message:
+    """A message from JSON that a store wrote itself with ``Message.model_dump_json``.
+
+    Every field's shape and type is still checked (natively, in pydantic-core); the rules that
+    were checked when the message was first validated (tool blocks per role, JSON-safe metadata)
+    are not run again, which makes this about twice as fast as ``Message.model_validate_json``.
+    Raises ``pydantic.ValidationError`` on malformed data; use :meth:`Message.parse` for input
+    that did not come from a store.
+    """
+    if _STORED is None:
+        return Message.model_validate_json(data)
+    message: Message = _STORED.validate_json(data)
+    return message
+
+
 def _explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err.get("loc", ())) or "message"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
     return "invalid message: " + "; ".join(parts)
 
 
@@ -319,4 +357,5 @@ __all__ = [
     "ThinkingBlock",
     "ToolCallBlock",
     "ToolResultBlock",
+    "load_stored",
 ]
