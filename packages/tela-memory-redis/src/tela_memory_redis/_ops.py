@@ -22,7 +22,7 @@ from tela_memory.errors import (
     SchemaError,
     TelaMemoryError,
 )
-from tela_memory.messages import Message
+from tela_memory.messages import Message, load_stored
 from tela_memory.stores import _common as common
 from tela_memory.stores.base import (
     BranchInfo,
@@ -40,7 +40,9 @@ _BOUND = {"thread_id", "user_id", "parent_id"}
 _CHUNK = 1000
 
 
-_validate_message = Message.model_validate_json
+# stored JSON was validated on the way in: reading it back checks its shape natively and skips
+# the Python-level rules (twice as fast; a read of the last 50 is mostly this)
+_validate_message = load_stored
 
 
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but " and \
@@ -283,22 +285,35 @@ class Ops:
                 raise NotFoundError(f"no thread {thread_id!r}")
             return []
         user = text(reply[1])
-        head = self._head(thread_id, user) + b'"parent_id":'
-        parent = reply[2] or b""
+        ids, raws = reply[3::2], reply[4::2]
+        if not ids:
+            return []
+        parents = [reply[2] or b"", *ids[:-1]]  # each message's parent is the one before it
+        with contextlib.suppress(ValueError, TypeError, ValidationError):  # slow path explains
+            return self._decode_all(thread_id, user, parents, raws)
         out: list[Message] = []
-        for i in range(3, len(reply), 2):
-            mid, raw = reply[i], reply[i + 1]
-            m: Message | None = None
-            if isinstance(raw, bytes) and raw[:1] == b"{" and raw != b"{}":
-                with contextlib.suppress(ValueError, ValidationError):  # slow path explains
-                    m = _validate_message(b"".join((head, _jbytes(parent), b",", raw[1:])))
-            if m is None:
-                m = self._decode(
-                    raw, mid=text(mid), tid=thread_id, user=user, parent=text(parent) or None
-                )
+        for mid, raw, parent in zip(ids, raws, parents, strict=True):
+            m = self._decode(
+                raw, mid=text(mid), tid=thread_id, user=user, parent=text(parent) or None
+            )
             if m is not None:
                 out.append(m)
-            parent = mid
+        return out
+
+    def _decode_all(
+        self, tid: str, user: str, parents: list[bytes], raws: list[Any]
+    ) -> list[Message]:
+        """The fast path of a read: every entry well-formed (raises on the first that is not)."""
+        head = self._head(tid, user) + b'"parent_id":'
+        if _PLAIN_B.fullmatch(b"".join(parents)):  # plain ids (always, for generated ones)
+            quoted = [b'"' + p + b'",' if p else b"null," for p in parents]
+        else:
+            quoted = [_jbytes(p) + b"," for p in parents]
+        out = []
+        for q, raw in zip(quoted, raws, strict=True):
+            if raw[:1] != b"{" or raw == b"{}":
+                raise ValueError("not a stored message")
+            out.append(_validate_message(head + q + raw[1:]))
         return out
 
     def get(self, message_id: str) -> Op[Message]:
