@@ -289,36 +289,53 @@ PEERS: list[Callable[[str], Impl]] = [Tela, Raw, RawParsed, LangChain, LlamaInde
 
 
 def bench_history(url: str, n: int, reps: int, rows: list[Row]) -> None:
+    """Every implementation appends message k before any appends k + 1, and reads take turns
+    in a rotating order: all of them see the same machine at the same moment, so a noisy
+    neighbour cannot favour whoever ran in a quiet second."""
     msgs = conversation(n)
     expected_calls = tool_calls_in(msgs)
-    for make in PEERS:
-        impl = make(url)
+    impls = [make(url) for make in PEERS]
+    raw = next(i for i in impls if type(i) is Raw)
+    for impl in impls:
         if isinstance(impl, RawParsed):  # shares the raw list: same data, parsed reads
-            raw = next(i for i in done if isinstance(i, Raw))
             impl.client, impl.key = raw.client, raw.key
-            appended = None
-        else:
-            samples = []
-            for m in msgs:
-                t0 = time.perf_counter()
-                impl.append(m)
-                samples.append(time.perf_counter() - t0)
-            appended = Stats(samples)
-        whole = measure(impl.read_all, repeat=reps)
-        last = measure(lambda impl=impl: impl.read_last(50), repeat=reps)
+    writers = [i for i in impls if not isinstance(i, RawParsed)]
+    appended: dict[str, list[float]] = {i.name: [] for i in writers}
+    for k, m in enumerate(msgs):
+        for impl in _rotated(writers, k):
+            t0 = time.perf_counter()
+            impl.append(m)
+            appended[impl.name].append(time.perf_counter() - t0)
+    print(f"  appended {n} messages x {len(writers)}", file=sys.stderr, flush=True)
+    whole = _take_turns(impls, lambda i: i.read_all(), reps)
+    last = _take_turns(impls, lambda i: i.read_last(50), reps)
+    for impl in impls:
         got, calls = impl.fidelity()
         extra = {"msgs back": f"{got}/{len(msgs)}", "tool calls back": f"{calls}/{expected_calls}"}
-        if appended is not None:
-            rows.append(
-                Row("history", f"append x{n}", impl.name, appended.median, appended.p95, extra)
-            )
-        rows.append(Row("history", "read whole", impl.name, whole.median, whole.p95, extra))
-        rows.append(Row("history", "read last 50", impl.name, last.median, last.p95, extra))
-        done.append(impl)
-        print(f"  {impl.name}: done", file=sys.stderr, flush=True)
+        if impl.name in appended:
+            a = Stats(appended[impl.name])
+            rows.append(Row("history", f"append x{n}", impl.name, a.median, a.p95, extra))
+        w, la = whole[impl.name], last[impl.name]
+        rows.append(Row("history", "read whole", impl.name, w.median, w.p95, extra))
+        rows.append(Row("history", "read last 50", impl.name, la.median, la.p95, extra))
 
 
-done: list[Impl] = []
+def _rotated(impls: list[Impl], k: int) -> list[Impl]:
+    j = k % len(impls)
+    return impls[j:] + impls[:j]
+
+
+def _take_turns(impls: list[Impl], op: Callable[[Impl], Any], reps: int) -> dict[str, Stats]:
+    """``reps`` rounds; in each, every implementation runs ``op`` once (rotating order)."""
+    for impl in impls:  # warm-up
+        op(impl)
+    samples: dict[str, list[float]] = {i.name: [] for i in impls}
+    for k in range(reps):
+        for impl in _rotated(impls, k):
+            t0 = time.perf_counter()
+            op(impl)
+            samples[impl.name].append(time.perf_counter() - t0)
+    return {name: Stats(v) for name, v in samples.items()}
 
 
 def bench_recall(url: str, m: int, reps: int, rows: list[Row]) -> None:
