@@ -21,15 +21,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tela_memory.errors import InvalidMessageError, TelaMemoryError, UnsupportedOperation
+from tela_memory.errors import InvalidMessageError, UnsupportedOperation
 from tela_memory.messages import (
     AudioBlock,
     DocumentBlock,
@@ -38,67 +37,21 @@ from tela_memory.messages import (
     Role,
     TextBlock,
     ThinkingBlock,
+    ToolResultBlock,
 )
-from tela_memory.recall.errors import EmbeddingMismatchError, InvalidQueryError
+from tela_memory.recall.errors import InvalidQueryError
 from tela_memory.recall.index import Index
 from tela_memory.recall.types import Hit, SearchFilter, SearchMode
 from tela_memory.testing.embedders import HashEmbedder
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-ADVERSARIAL = [
-    "x' OR '1'='1",
-    'a"b',
-    "*",
-    "%",
-    "_",
-    "\\",
-    "OR",
-    "NOT alice",
-    "scope : *",
-    "u" + "0" * 40,
-    "unull",
-    "NEAR(a b)",
-    "alice\n",
-    "ålice ☃",
-    "); DROP TABLE recall_docs; --",
-    "$.user",
-    "{}",
-    "",
-]
-
-
-def uid(prefix: str = "u") -> str:
-    """A unique name for this test run."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def msg(
-    text: str,
-    *,
-    user: str | None,
-    thread: str,
-    role: Role = Role.USER,
-    at: int = 0,
-    metadata: dict[str, Any] | None = None,
-    content: list[Any] | None = None,
-) -> Message:
-    """A stored-looking message (thread and user set) created ``at`` minutes after T0."""
-    return Message(
-        role=role,
-        content=content if content is not None else text,
-        user_id=user,
-        thread_id=thread,
-        created_at=T0 + timedelta(minutes=at),
-        metadata=metadata or {},
-    )
+from tela_memory.testing.index_data import ADVERSARIAL, T0, msg, uid
+from tela_memory.testing.index_hostile import HostileInputCases
 
 
 def _ranked(hits: list[Hit]) -> list[tuple[float, str]]:
     return sorted((-round(h.score, 9), h.message.id) for h in hits)
 
 
-class IndexConformance:
+class IndexConformance(HostileInputCases):
     """Shared tests for recall indexes. Override the ``index`` fixture and the flags."""
 
     #: the backend ranks by words (BM25 or similar)
@@ -269,6 +222,21 @@ class IndexConformance:
                     at=2,
                     content=[AudioBlock(ref="f1", transcript="voicemail about the dentist")],
                 ),
+                Message(
+                    role=Role.TOOL,
+                    content=[
+                        ToolResultBlock(
+                            tool_call_id="call-2",
+                            content=[
+                                TextBlock(text="camera snapshot"),
+                                ImageBlock(data="aGk=", alt_text="a flamingo on the porch"),
+                            ],
+                        )
+                    ],
+                    user_id=user,
+                    thread_id=thread,
+                    created_at=T0 + timedelta(minutes=5),
+                ),
                 Message.tool(
                     "call-1",
                     "forecast says hailstorm",
@@ -294,51 +262,12 @@ class IndexConformance:
             ("plumbing invoice", "plumbing"),
             ("dentist voicemail", "dentist"),
             ("hailstorm forecast", "hailstorm"),
+            ("flamingo porch", "flamingo"),
         ]:
             hits = index.search(query, filter={"user_id": user}, k=1)
             assert needle in hits[0].text
         if self.lexical:
             assert index.search("marmalade", filter={"user_id": user}, mode="lexical") == []
-
-    def test_query_syntax_is_plain_text(self, index: Index) -> None:
-        user, thread = uid(), uid("t")
-        index.upsert(msg("plain words only here", user=user, thread=thread))
-        for query in [
-            '"',
-            "*",
-            "AND OR NOT",
-            "(",
-            "text: words",
-            "NEAR(plain words)",
-            "^x",
-            "words*",
-            "-plain",
-            "'; DROP TABLE x; --",
-            "\\",
-            "?",
-            "…",
-        ]:
-            for mode in self.modes():
-                hits = index.search(query, filter={"user_id": user}, mode=mode)
-                assert all(h.message.user_id == user for h in hits)
-
-    # -- filters ----------------------------------------------------------------------------
-
-    def test_no_hit_crosses_users(self, index: Index) -> None:
-        alice, bob, thread_a, thread_b = uid(), uid(), uid("t"), uid("t")
-        index.upsert(
-            [msg("secret recipe with saffron", user=bob, thread=thread_b, at=i) for i in range(30)]
-        )
-        index.upsert(msg("my garden has tomatoes", user=alice, thread=thread_a))
-        for mode in self.modes():
-            hits = index.search("secret recipe saffron", filter={"user_id": alice}, k=10, mode=mode)
-            assert all(h.message.user_id == alice for h in hits), mode
-        if self.dense:
-            # not a post-filtered global top-k: alice's only turn still comes back
-            hits = index.search(
-                "secret recipe saffron", filter={"user_id": alice}, k=1, mode="dense"
-            )
-            assert [h.message.user_id for h in hits] == [alice]
 
     def test_filter_by_thread_role_and_time(self, index: Index) -> None:
         user, t1, t2 = uid(), uid("t"), uid("t")
@@ -393,57 +322,6 @@ class IndexConformance:
             for mode in self.modes():
                 got = {h.message.id for h in index.search("note", filter=flt, mode=mode)}
                 assert got == want, (meta, mode)
-
-    def test_adversarial_filter_values(self, index: Index) -> None:
-        run = uuid.uuid4().hex[:6]
-        users = [f"{v}{run}" for v in ADVERSARIAL]
-        thread_of = {u: f"t-{i}-{run}" for i, u in enumerate(users)}
-        index.upsert([msg("shared words everywhere", user=u, thread=thread_of[u]) for u in users])
-        for u in users:
-            assert index.count({"user_id": u}) == 1
-            assert index.count({"thread_ids": [thread_of[u]]}) == 1
-            for mode in self.modes():
-                hits = index.search("shared words everywhere", filter={"user_id": u}, mode=mode)
-                assert [h.message.user_id for h in hits] == [u], (u, mode)
-        for bad in ["*", "%", "' OR 1=1 --", 'x" OR "1"="1']:
-            assert index.count({"user_id": bad}) == 0
-            assert index.search("shared words", filter={"user_id": bad}) == []
-            assert index.search("shared", filter={"metadata": {"k": bad}}) == []
-
-    def test_bad_input_is_refused(self, index: Index) -> None:
-        with pytest.raises(InvalidQueryError):
-            index.search("")
-        with pytest.raises(InvalidQueryError):
-            index.search("   \n")
-        with pytest.raises(InvalidQueryError):
-            index.search("word " * 5000)
-        with pytest.raises(InvalidQueryError):
-            index.search("x", filter={"user": "a"})  # unknown field
-        with pytest.raises(InvalidQueryError):
-            index.search("x", filter={"metadata": {"a.b": 1}})
-        with pytest.raises(InvalidQueryError):
-            index.search("x", filter={"metadata": {"a": 1.5}})
-        with pytest.raises(InvalidQueryError):
-            index.search("x", filter={"roles": ["wizard"]})
-        with pytest.raises(InvalidQueryError):
-            index.search("x", k=0)
-        with pytest.raises(InvalidQueryError):
-            index.search("x", mode="fuzzy")  # type: ignore[arg-type]
-        with pytest.raises(TelaMemoryError):
-            index.delete_where({"nope": 1})
-
-    def test_dimension_and_model_mismatch(self, index: Index) -> None:
-        if not self.dense:
-            return
-        user, thread = uid(), uid("t")
-        index.upsert(msg("vectors here", user=user, thread=thread))
-        with pytest.raises(EmbeddingMismatchError):
-            index.search("vectors", mode="dense", query_vector=np.ones(7, dtype=np.float32))
-        index.embedder = HashEmbedder(64, seed=1)  # same size, another model
-        with pytest.raises(EmbeddingMismatchError):
-            index.upsert(msg("more vectors", user=user, thread=thread, at=1))
-        with pytest.raises(EmbeddingMismatchError):
-            index.search("vectors", mode="dense")
 
     def test_precomputed_query_vector(self, index: Index, embedder: HashEmbedder) -> None:
         if not self.dense:
@@ -574,3 +452,6 @@ class IndexConformance:
             if mode == "dense":
                 assert got == {m.id for m in ms if m.id in expected}
         index.delete([m.id for m in ms])
+
+
+__all__ = ["ADVERSARIAL", "T0", "HostileInputCases", "IndexConformance", "msg", "uid"]
