@@ -11,20 +11,28 @@ Layout of ``path``: ``shard/`` (the engine's files) and ``tela.json`` (the embed
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from qdrant_client import models
 
-from tela_memory.errors import BackendUnavailable, MissingDependency, TelaMemoryError
+from tela_memory.errors import (
+    BackendUnavailable,
+    MissingDependency,
+    TelaMemoryError,
+    UnsupportedOperation,
+)
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
 from tela_memory.recall.index import RRF_K, Document, Index
 from tela_memory.recall.types import Hit, SearchFilter, SearchMode
 from tela_memory_qdrant import sparse
-from tela_memory_qdrant.index import DENSE, LEXICAL, _hit, _order_key
 from tela_memory_qdrant.payload import PAYLOAD_INDEXES, payload, point_id, to_filter
+from tela_memory_qdrant.points import DENSE, LEXICAL
+from tela_memory_qdrant.points import hit as _hit
+from tela_memory_qdrant.points import order_key as _order_key
 
 if TYPE_CHECKING:
     import qdrant_edge as qe
@@ -141,6 +149,50 @@ class QdrantEdgeIndex(Index):
                 finally:
                     self._shard = None
             self._closed = True
+
+    @property
+    def watermark_name(self) -> str:
+        """``qdrant-edge:<folder>``: a store indexer keeps one watermark per name."""
+        return f"qdrant-edge:{self.path.resolve()}"
+
+    def drop(self) -> bool:
+        """Delete the shard and its model record; return whether there was one.
+
+        The index stays usable: the next write creates a new shard.
+        """
+        with self._lock:
+            if self._closed:
+                raise BackendUnavailable(f"QdrantEdgeIndex on {self.path} is closed")
+            if self._shard is not None:
+                try:
+                    self._shard.close()
+                finally:
+                    self._shard = None
+            self._model = None
+            where = self.path / "shard"
+            existed = where.exists()
+            try:
+                if existed:
+                    shutil.rmtree(where)
+                self._meta_file.unlink(missing_ok=True)
+            except OSError as exc:
+                raise BackendUnavailable(f"cannot drop Qdrant Edge shard {where}: {exc}") from exc
+            return existed
+
+    def drop_vectors(self) -> None:
+        """Forget the embedding model, so that the next write can use another one.
+
+        The shard's vector size is fixed when it is created, so this drops the shard, which
+        must be empty (``StoreIndexer.reindex()`` calls ``clear()`` and then this); on a shard
+        that still holds points it raises ``UnsupportedOperation``.
+        """
+        left = self._count(SearchFilter())
+        if left:
+            raise UnsupportedOperation(
+                f"Qdrant Edge shard {self.path} still holds {left} points: clear() first "
+                "(StoreIndexer.reindex() does), or drop() the shard"
+            )
+        self.drop()
 
     def stored_model(self) -> tuple[str | None, int] | None:
         """``(model_id, dimension)`` of the shard's dense vectors, ``None`` if it has none."""

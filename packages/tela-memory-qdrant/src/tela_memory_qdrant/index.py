@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +23,6 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 from tela_memory.errors import (
     BackendUnavailable,
-    SchemaError,
     TelaMemoryError,
     UnsupportedOperation,
 )
@@ -35,14 +34,33 @@ from tela_memory.recall.types import Hit, SearchFilter, SearchMode
 from tela_memory_qdrant import sparse
 from tela_memory_qdrant.payload import (
     PAYLOAD_INDEXES,
-    payload,
     point_id,
     to_filter,
     with_conditions,
 )
+from tela_memory_qdrant.points import (
+    DENSE,
+    LEXICAL,
+)
+from tela_memory_qdrant.points import (
+    Schema as _Schema,
+)
+from tela_memory_qdrant.points import (
+    hit as _hit,
+)
+from tela_memory_qdrant.points import (
+    order_key as _order_key,
+)
+from tela_memory_qdrant.points import (
+    read_schema as _read_schema,
+)
+from tela_memory_qdrant.points import (
+    to_point as _point,
+)
+from tela_memory_qdrant.points import (
+    ts_range as _ts_range,
+)
 
-DENSE = "dense"
-LEXICAL = "lexical"
 SCHEMA_VERSION = 1
 _BATCH = 256
 _HIT_FIELDS = ["message", "text"]
@@ -52,12 +70,6 @@ _HIT_FIELDS = ["message", "text"]
 _LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "tela_qdrant_loop", default=None
 )
-
-
-@dataclass(frozen=True, slots=True)
-class _Schema:
-    dimension: int | None
-    model_id: str | None
 
 
 class QdrantIndex(Index):
@@ -130,6 +142,7 @@ class QdrantIndex(Index):
         self._lock = threading.RLock()
         self._schema: _Schema | None = None
         self._closed = False
+        self._instance = uuid.uuid4().hex
 
     # -- connection -------------------------------------------------------------------------
 
@@ -143,6 +156,22 @@ class QdrantIndex(Index):
         if self._path is not None:
             return f"local path {self._path}"
         return f"injected {type(self._sync or self._async).__name__}"
+
+    @property
+    def watermark_name(self) -> str:
+        """``qdrant:<where>/<collection>``: a store indexer keeps one watermark per name.
+
+        A server URL or a ``path=`` folder names the same data from run to run; an index in
+        memory (``:memory:`` or an injected local client in memory) gets a name of its own per
+        instance, so that a new one is filled from the start.
+        """
+        if self._url is not None:
+            where = self._url.rstrip("/")
+        elif self._path is not None:
+            where = f"path:{Path(self._path).resolve()}"
+        else:
+            where = _client_address(self._sync or self._async) or f"memory:{self._instance}"
+        return f"qdrant:{where}/{self.collection}"
 
     def client(self) -> QdrantClient:
         """The synchronous client (created on first use unless one was injected)."""
@@ -300,6 +329,24 @@ class QdrantIndex(Index):
                 f"(dimension {state.dimension}), not of {model_id!r} (dimension {dimension}); "
                 "open it with that model or drop() it and index again"
             )
+
+    def drop_vectors(self) -> None:
+        """Forget the embedding model, so that the next write can use another one.
+
+        Qdrant fixes a collection's vector size when it creates it, so this drops the
+        collection, which must be empty (``StoreIndexer.reindex()`` calls ``clear()`` and then
+        this); on a collection that still holds points it raises ``UnsupportedOperation``.
+        """
+        if self._state(create=False) is None:
+            return
+        left = self._count(SearchFilter())
+        if left:
+            raise UnsupportedOperation(
+                f"Qdrant collection {self.collection!r} still holds {left} points: Qdrant cannot "
+                "drop vectors and keep points; clear() first (StoreIndexer.reindex() does), or "
+                "drop() the collection"
+            )
+        self.drop()
 
     def drop(self) -> bool:
         """Delete the whole collection; return whether it existed."""
@@ -548,58 +595,16 @@ class QdrantIndex(Index):
             return await asyncio.to_thread(self.drop)
 
 
-def _read_schema(collection: str, info: Any) -> _Schema:
-    params = info.config.params
-    vectors = params.vectors
-    sparse_cfg = params.sparse_vectors or {}
-    if LEXICAL not in sparse_cfg or (vectors and not isinstance(vectors, dict)):
-        raise SchemaError(
-            f"Qdrant collection {collection!r} was not made by tela-memory (it needs a sparse "
-            f"vector {LEXICAL!r} and named vectors); pick another collection name"
-        )
-    meta = getattr(info.config, "metadata", None) or {}
-    dense = (vectors or {}).get(DENSE)
-    return _Schema(
-        dimension=None if dense is None else int(dense.size),
-        model_id=meta.get("tela_model_id") if dense is not None else None,
-    )
-
-
-def _point(doc: Document) -> models.PointStruct:
-    vector: dict[str, Any] = {}
-    if doc.vector is not None:
-        vector[DENSE] = doc.vector.tolist()
-    sv = sparse.document_vector(doc.text)
-    if sv is not None:
-        vector[LEXICAL] = sv
-    return models.PointStruct(
-        id=point_id(doc.message.id), vector=vector, payload=payload(doc.message, doc.text)
-    )
-
-
-def _hit(
-    data: dict[str, Any] | None,
-    *,
-    score: float,
-    lexical_score: float | None = None,
-    dense_score: float | None = None,
-) -> Hit:
-    data = data or {}
-    return Hit(
-        message=Message.model_validate_json(data["message"]),
-        text=data["text"],
-        score=score,
-        lexical_score=lexical_score,
-        dense_score=dense_score,
-    )
-
-
-def _ts_range(**bounds: int) -> models.FieldCondition:
-    return models.FieldCondition(key="ts", range=models.Range(**bounds))
-
-
-def _order_key(row: dict[str, Any]) -> tuple[int, str]:
-    return int(row["ts"]), str(row["id"])
+def _client_address(client: QdrantClient | AsyncQdrantClient | None) -> str | None:
+    """A stable name for an injected client's data: its server URL or local folder."""
+    inner = getattr(client, "_client", None)
+    url = getattr(inner, "rest_uri", None)
+    if isinstance(url, str) and url:
+        return url.rstrip("/")
+    location = getattr(inner, "location", None)
+    if getattr(inner, "persistent", False) and isinstance(location, str):
+        return f"path:{Path(location).resolve()}"
+    return None
 
 
 def _is_local(client: QdrantClient | AsyncQdrantClient) -> bool:
