@@ -1,9 +1,10 @@
-"""Where the Qdrant tests run: qdrant-client's local mode, or the server at ``QDRANT_URL``.
+"""Where the Qdrant tests run: qdrant-client's local mode and Qdrant Edge, in process.
 
-No Qdrant server binary runs on the project's machines, so the "server" tests run on an
-injected local-mode client by default; set ``QDRANT_URL`` (for example
-``http://127.0.0.1:6333``) to run the very same tests against a real server. An unreachable
-``QDRANT_URL`` fails them (``BackendUnavailable``), it never skips them.
+No Qdrant server binary runs on the project's machines. The tests here use qdrant-client's
+local mode (``:memory:``, ``path=``, an injected local client) and Qdrant Edge; the same tests
+against a real server live in ``test_qdrant_live_server.py``, which is collected only when
+``TELA_QDRANT_URL`` is set (for example ``http://127.0.0.1:6333``): without it, that module is
+not collected at all, rather than passing on a local stand-in.
 """
 
 from __future__ import annotations
@@ -16,19 +17,12 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
+collect_ignore = [] if os.environ.get("TELA_QDRANT_URL") else ["test_qdrant_live_server.py"]
+
 
 @pytest.fixture
 def qdrant_target() -> Iterator[dict[str, Any]]:
-    """Keyword arguments for ``QdrantIndex``: a server URL if given, else a local client."""
-    url = os.environ.get("QDRANT_URL")
-    collection = f"tela-test-{uuid.uuid4().hex[:12]}"
-    if url:
-        yield {"url": url, "collection": collection, "api_key": os.environ.get("QDRANT_API_KEY")}
-        client = QdrantClient(url=url, api_key=os.environ.get("QDRANT_API_KEY"))
-        if client.collection_exists(collection):
-            client.delete_collection(collection)
-        client.close()
-    else:
-        client = QdrantClient(location=":memory:")
-        yield {"client": client, "collection": collection}
-        client.close()
+    """Keyword arguments for ``QdrantIndex``: an injected local-mode client, its own collection."""
+    client = QdrantClient(location=":memory:")
+    yield {"client": client, "collection": f"tela-test-{uuid.uuid4().hex[:12]}"}
+    client.close()

@@ -31,8 +31,8 @@ class TestQdrantLocalPath(IndexConformance):
             yield idx
 
 
-class TestQdrantServer(IndexConformance):
-    """The server (``QDRANT_URL``) when given, else an injected local-mode client."""
+class TestQdrantInjectedClient(IndexConformance):
+    """An injected local-mode ``QdrantClient`` (a real server: test_qdrant_live_server.py)."""
 
     @pytest.fixture
     def index(self, embedder: HashEmbedder, qdrant_target: dict[str, Any]) -> Iterator[QdrantIndex]:
