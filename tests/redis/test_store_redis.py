@@ -239,7 +239,11 @@ def test_binary_junk_in_a_message(redis_plain: RedisServer) -> None:
         assert [m.text for m in store.read("junk", last=2)] == ["m2", "m3"]
         assert store.get(stored[0].id).text == "m0"
     with RedisStore(redis_plain.url, prefix=prefix, on_corrupt="skip") as lenient:
-        assert [m.text for m in lenient.read("junk")] == ["m0", "m2", "m3"]
+        kept = lenient.read("junk")
+        assert [m.text for m in kept] == ["m0", "m2", "m3"]
+        # the branch still runs through the unreadable message: m2's parent is m1
+        assert [m.parent_id for m in kept] == [None, stored[1].id, stored[2].id]
+        assert kept == [stored[0], stored[2], stored[3]]
 
 
 def test_invalid_arguments(store: RedisStore) -> None:

@@ -320,18 +320,37 @@ def _stored_message_validator() -> SchemaValidator | None:
 _STORED = _stored_message_validator()
 
 
-def load_stored(data: bytes | str) -> Message:
+def load_stored(
+    data: bytes | str,
+    *,
+    thread_id: str | None = None,
+    user_id: str | None = None,
+    parent_id: str | None = None,
+) -> Message:
     """A message from JSON that a store wrote itself with ``Message.model_dump_json``.
 
     Every field's shape and type is still checked (natively, in pydantic-core); the rules that
     were checked when the message was first validated (tool blocks per role, JSON-safe metadata)
     are not run again, which makes this about twice as fast as ``Message.model_validate_json``.
-    Raises ``pydantic.ValidationError`` on malformed data; use :meth:`Message.parse` for input
-    that did not come from a store.
+    ``thread_id`` / ``user_id`` / ``parent_id``, when given, are set on the result: stores that
+    keep them outside the message's JSON pass them here. Raises ``pydantic.ValidationError`` on
+    malformed data; use :meth:`Message.parse` for input that did not come from a store.
     """
     if _STORED is None:
-        return Message.model_validate_json(data)
-    message: Message = _STORED.validate_json(data)
+        message = Message.model_validate_json(data)
+    else:
+        message = _STORED.validate_json(data)
+    # the message is new and not shared yet: set the fields in place rather than copy it
+    fields, fields_set = message.__dict__, message.__pydantic_fields_set__
+    if thread_id is not None:
+        fields["thread_id"] = thread_id
+        fields_set.add("thread_id")
+    if user_id is not None:
+        fields["user_id"] = user_id
+        fields_set.add("user_id")
+    if parent_id is not None:
+        fields["parent_id"] = parent_id
+        fields_set.add("parent_id")
     return message
 
 

@@ -268,7 +268,9 @@ end
 return 0
 """
 
-# KEYS: meta. ARGV: B, branch, limit, since ('' = none), before ('' = none), refresh_ttl
+# KEYS: meta. ARGV: B, branch, limit, since ('' = none), before ('' = none), refresh_ttl,
+# with_ids ('' = no). Returns {'OK', user, parent id of the oldest, json...} oldest first, or
+# with ids {'OK', user, parent, id, json, id, json...} (each message's parent is the one before)
 READ = (
     PRELUDE
     + r"""
@@ -292,7 +294,11 @@ local ids, parent = walk(ch, tonumber(ARGV[3]), since)
 local out = {'OK', m[1] or '', parent or ''}
 if #ids > 0 then
   local js = hmget(B .. 'm', ids)
-  for j = #ids, 1, -1 do out[#out + 1] = ids[j]; out[#out + 1] = js[j] or false end
+  if ARGV[7] ~= '' then
+    for j = #ids, 1, -1 do out[#out + 1] = ids[j]; out[#out + 1] = js[j] or false end
+  else
+    for j = #ids, 1, -1 do out[#out + 1] = js[j] or false end
+  end
 end
 if ARGV[6] ~= '' then touch_ttl(ARGV[6]) end
 return out

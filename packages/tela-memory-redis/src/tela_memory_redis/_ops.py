@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import logging
-import re
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -45,33 +44,22 @@ _CHUNK = 1000
 _validate_message = load_stored
 
 
-_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but " and \
-
-
-def _jstr(value: str | None) -> bytes:
-    """A JSON string literal (``null`` for None); plain ASCII ids skip ``json.dumps``."""
-    if value is None:
-        return b"null"
-    if _PLAIN.fullmatch(value):
-        return f'"{value}"'.encode()
-    return json.dumps(value).encode()
+def _load_chain(
+    raws: list[Any], thread_id: str, user_id: str | None, parent_id: str | None
+) -> list[Message]:
+    """Stored JSON of consecutive messages of a branch, oldest first, as messages (each one's
+    parent is the one before). Raises on the first entry that is not a stored message."""
+    out = []
+    for raw in raws:
+        m = _validate_message(raw, thread_id=thread_id, user_id=user_id, parent_id=parent_id)
+        out.append(m)
+        parent_id = m.id
+    return out
 
 
 @functools.lru_cache(maxsize=8192)
 def _base(prefix: str, thread_id: str) -> str:
     return f"{prefix}:t:{{{enc(thread_id)}}}:"
-
-
-_PLAIN_B = re.compile(rb"[ !#-\[\]-~]*")
-
-
-def _jbytes(value: bytes) -> bytes:
-    """:func:`_jstr` for an id as Redis returns it (``b""`` = no id)."""
-    if not value:
-        return b"null"
-    if _PLAIN_B.fullmatch(value):
-        return b'"' + value + b'"'
-    return json.dumps(value.decode("utf-8", "replace")).encode()
 
 
 def enc(value: str) -> str:
@@ -137,19 +125,13 @@ class Ops:
 
     # -- decoding ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _head(tid: str, user: str) -> bytes:
-        """The JSON fields every message of a thread gets back (before its parent id)."""
-        return f'{{"thread_id":{json.dumps(tid)},"user_id":{json.dumps(user or None)},'.encode()
-
     def _decode(
-        self, raw: Any, *, mid: str, tid: str, user: str, parent: str | None, head: bytes = b""
+        self, raw: Any, *, mid: str, tid: str, user: str, parent: str | None
     ) -> Message | None:
-        head = head or self._head(tid, user)
         try:
-            if not isinstance(raw, bytes) or not raw.startswith(b"{") or raw == b"{}":
+            if not isinstance(raw, bytes) or not raw.startswith(b"{"):
                 raise ValueError("not a stored message (JSON object expected)")
-            return _validate_message(head + b'"parent_id":' + _jstr(parent) + b"," + raw[1:])
+            return _validate_message(raw, thread_id=tid, user_id=user or None, parent_id=parent)
         except (ValueError, ValidationError) as exc:
             problem = SchemaError(
                 f"message {mid!r} of thread {tid!r} holds unreadable data "
@@ -279,41 +261,26 @@ class Ops:
         refresh = (self.ttl_ms or "0") if self.refresh else ""
         since_s = str(common.to_micros(since)) if since is not None else ""
         args = [branch or "", -1 if last is None else last, since_s, before or "", refresh]
-        reply = yield self._script("read", base, args, f"thread {thread_id!r}")
+        ctx = f"thread {thread_id!r}"
+        reply = yield self._script("read", base, [*args, ""], ctx)
         if text(reply[0]) == "NOTHREAD":
             if branch is not None:
                 raise NotFoundError(f"no thread {thread_id!r}")
             return []
         user = text(reply[1])
-        ids, raws = reply[3::2], reply[4::2]
-        if not ids:
-            return []
-        parents = [reply[2] or b"", *ids[:-1]]  # each message's parent is the one before it
         with contextlib.suppress(ValueError, TypeError, ValidationError):  # slow path explains
-            return self._decode_all(thread_id, user, parents, raws)
+            return _load_chain(reply[3:], thread_id, user or None, text(reply[2]) or None)
+        # some entry is unreadable: read again with the ids, to name it and keep the rest
+        reply = yield self._script("read", base, [*args, "ids"], ctx)
+        if text(reply[0]) == "NOTHREAD":
+            return []
+        user, parent = text(reply[1]), text(reply[2]) or None
         out: list[Message] = []
-        for mid, raw, parent in zip(ids, raws, parents, strict=True):
-            m = self._decode(
-                raw, mid=text(mid), tid=thread_id, user=user, parent=text(parent) or None
-            )
+        for mid, raw in zip(reply[3::2], reply[4::2], strict=True):
+            m = self._decode(raw, mid=text(mid), tid=thread_id, user=user, parent=parent)
             if m is not None:
                 out.append(m)
-        return out
-
-    def _decode_all(
-        self, tid: str, user: str, parents: list[bytes], raws: list[Any]
-    ) -> list[Message]:
-        """The fast path of a read: every entry well-formed (raises on the first that is not)."""
-        head = self._head(tid, user) + b'"parent_id":'
-        if _PLAIN_B.fullmatch(b"".join(parents)):  # plain ids (always, for generated ones)
-            quoted = [b'"' + p + b'",' if p else b"null," for p in parents]
-        else:
-            quoted = [_jbytes(p) + b"," for p in parents]
-        out = []
-        for q, raw in zip(quoted, raws, strict=True):
-            if raw[:1] != b"{" or raw == b"{}":
-                raise ValueError("not a stored message")
-            out.append(_validate_message(head + q + raw[1:]))
+            parent = text(mid)
         return out
 
     def get(self, message_id: str) -> Op[Message]:
