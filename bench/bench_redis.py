@@ -325,16 +325,20 @@ def _rotated(impls: list[Impl], k: int) -> list[Impl]:
     return impls[j:] + impls[:j]
 
 
-def _take_turns(impls: list[Impl], op: Callable[[Impl], Any], reps: int) -> dict[str, Stats]:
-    """``reps`` rounds; in each, every implementation runs ``op`` once (rotating order)."""
-    for impl in impls:  # warm-up
-        op(impl)
+def _take_turns(
+    impls: list[Impl], op: Callable[[Impl], Any], reps: int, burst: int = 5
+) -> dict[str, Stats]:
+    """``reps`` rounds; in each, every implementation (rotating order) runs ``op`` ``burst``
+    times in a row, all timed. On this machine the first call after another implementation's
+    turn costs 3-4x a warm one, for everyone (caches, the idle server's wake-up): it lands in
+    the p95, and the median is the steady state."""
     samples: dict[str, list[float]] = {i.name: [] for i in impls}
-    for k in range(reps):
+    for k in range(max(1, reps // burst)):
         for impl in _rotated(impls, k):
-            t0 = time.perf_counter()
-            op(impl)
-            samples[impl.name].append(time.perf_counter() - t0)
+            for _ in range(burst):
+                t0 = time.perf_counter()
+                op(impl)
+                samples[impl.name].append(time.perf_counter() - t0)
     return {name: Stats(v) for name, v in samples.items()}
 
 
