@@ -20,7 +20,7 @@ from tela_memory.errors import TelaMemoryError
 from tela_memory.messages import Message, Role
 from tela_memory.recall.errors import EmbeddingMismatchError, InvalidQueryError
 from tela_memory.recall.index import Index
-from tela_memory.recall.types import MAX_QUERY_CHARS, SearchMode
+from tela_memory.recall.types import MAX_IDS, MAX_QUERY_CHARS, SearchMode
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory.testing.index_data import ADVERSARIAL, T0, msg, uid
 
@@ -175,6 +175,23 @@ class HostileInputCases:
             assert [h.message.user_id for h in hits] == [user], mode
         with pytest.raises(InvalidQueryError):
             index.search("x" * (MAX_QUERY_CHARS + 1), filter={"user_id": user})
+
+    def test_largest_id_filter_is_served(self, index: Index) -> None:
+        """A branch of a long thread becomes a long ``message_ids`` list: up to the limit."""
+        user, thread = uid(), uid("t")
+        ms = [msg(f"branch turn {i}", user=user, thread=thread, at=i) for i in range(5)]
+        index.upsert(ms)
+        wanted = [ms[1].id, ms[3].id]
+        ids = wanted + [f"absent-{i}" for i in range(MAX_IDS - len(wanted))]
+        flt = {"user_id": user, "message_ids": ids}
+        assert index.count(flt) == 2
+        for mode in self.modes():
+            hits = index.search("branch turn", filter=flt, mode=mode)
+            assert {h.message.id for h in hits} == set(wanted), mode
+        around = index.neighbors(ms[2].id, before=2, after=2, filter=flt)
+        assert [h.message.id for h in around] == wanted
+        with pytest.raises(InvalidQueryError):
+            index.search("branch turn", filter={"message_ids": [*ids, "one-too-many"]})
 
     def test_bad_input_is_refused(self, index: Index) -> None:
         with pytest.raises(InvalidQueryError):
