@@ -155,7 +155,7 @@ local np = tonumber(ARGV[p]); p = p + 1
 for i = 1, np do produced[i] = {ARGV[p], ARGV[p + 1]}; p = p + 2 end
 local tid = ARGV[p]
 
-local m = redis.call('HMGET', META, 'user', 'ukey', 'default', 'ttl')
+local m = redis.call('HMGET', META, 'user', 'ukey', 'default', 'ttl', 'seq', 'count')
 local exists = m[3] ~= false
 local owner, ukey = new_owner, new_ukey
 if exists then
@@ -218,7 +218,7 @@ for i, msg in ipairs(msgs) do
   zs[#zs + 1] = msg[3]; zs[#zs + 1] = msg[1]
 end
 local len = bulk('RPUSH', seg_key(seg), ids)
-local seq = redis.call('HINCRBY', META, 'seq', n) - n
+local seq = tonumber(m[5]) or 0
 for i, id in ipairs(ids) do
   ph[#ph + 1] = id; ph[#ph + 1] = seg .. '|' .. (len - n + i - 1) .. '|' .. (seq + i)
 end
@@ -226,8 +226,7 @@ bulk('HSET', B .. 'm', mh)
 bulk('HSET', B .. 'pos', ph)
 bulk('ZADD', B .. 'ts', zs)
 for _, pc in ipairs(produced) do redis.call('HSET', B .. 'calls', pc[1], pc[2]) end
-redis.call('HINCRBY', META, 'count', n)
-redis.call('HSET', META, 'updated', now)
+redis.call('HSET', META, 'seq', seq + n, 'count', (tonumber(m[6]) or 0) + n, 'updated', now)
 touch_ttl(dttl, m[4])
 if #KEYS > 1 then
   local ih = {}
