@@ -85,7 +85,8 @@ def test_recall_fits_the_budget_and_is_chronological(
 
 def test_best_hits_bring_their_neighbors(store: SQLiteStore, index: SQLiteIndex) -> None:
     stored = _seed(store, index, "alice", "t1")
-    rec = Recaller(index, config=RecallConfig(expand_top=1, neighbors=1))
+    # neighbours right after their hit (how they compete by score is tested below)
+    rec = Recaller(index, config=RecallConfig(expand_top=1, neighbors=1, neighbor_share=None))
     result = rec.recall("allergic peanuts sister", user_id="alice", budget=500)
     ids = {t.message.id for t in result.turns}
     best = result.hits[0].message.id

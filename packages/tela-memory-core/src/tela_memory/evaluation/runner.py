@@ -25,6 +25,7 @@ from tela_memory.evaluation.locomo import (
 from tela_memory.recall.embedder import Embedder
 from tela_memory.recall.index import Index
 from tela_memory.recall.indexer import StoreIndexer
+from tela_memory.recall.ranking import rank_threads
 from tela_memory.recall.recaller import RecallConfig, Recaller
 from tela_memory.recall.sqlite_index import SQLiteIndex
 from tela_memory.recall.types import Hit
@@ -157,13 +158,13 @@ def run_locomo(
             index_seconds = time.perf_counter() - start
             for conv in conversations:
                 for q in conv.questions:
-                    ranked, budgeted, s_ms, e_ms = _ask(
+                    ranked, sessions, budgeted, s_ms, e_ms = _ask(
                         recaller, index, conv, q, ranker, budgets, embedder
                     )
                     search_ms.append(s_ms)
                     if e_ms is not None:
                         embed_ms.append(e_ms)
-                    per_question.append((q, _score(q, ranked, budgeted, k, session_k)))
+                    per_question.append((q, _score(q, ranked, sessions, budgeted, k, session_k)))
                     if details is not None:
                         details.write(
                             json.dumps(
@@ -210,7 +211,7 @@ def _ask(
     ranker: Ranker,
     budgets: Sequence[int],
     embedder: Embedder | None,
-) -> tuple[list[str], dict[int, set[str]], float, float | None]:
+) -> tuple[list[str], list[str], dict[int, set[str]], float, float | None]:
     vector = None
     e_ms = None
     if embedder is not None and ranker != "lexical":
@@ -235,14 +236,20 @@ def _ask(
         else:
             result = recaller.pack(q.question, b, hits, conv.user_id, neighbors=False)
         budgeted[b] = {str(t.message.metadata.get("dia_id")) for t in result.turns}
-    return [_dia(h) for h in hits], budgeted, s_ms, e_ms
+    # sessions as Recaller.search_threads orders them: by their best turn
+    sessions = [session_of(_dia(t.hits[0])) for t in rank_threads(hits)]
+    return [_dia(h) for h in hits], sessions, budgeted, s_ms, e_ms
 
 
 def _score(
-    q: Question, ranked: list[str], budgeted: dict[int, set[str]], k: int, session_k: int
+    q: Question,
+    ranked: list[str],
+    sessions: list[str],
+    budgeted: dict[int, set[str]],
+    k: int,
+    session_k: int,
 ) -> dict[str, float]:
     ev = q.evidence
-    sessions = metrics.group_ranking(ranked, session_of)
     ev_sessions = {session_of(e) for e in ev}
     out = {
         "recall_any": metrics.recall_any(ranked, ev, k),

@@ -53,6 +53,20 @@ class Document:
         return searchable(self.message, self.text)
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadTermCounts:
+    """Per-thread word statistics of a query (:meth:`Index.thread_term_counts`), from which
+    threads are ranked as a whole (BM25 over a thread as a bag of its turns).
+
+    Attributes:
+        turns: thread id -> messages of the thread that the filter lets through.
+        terms: query term -> thread id -> those of them containing the term.
+    """
+
+    turns: dict[str, int]
+    terms: dict[str, dict[str, int]]
+
+
 def contextual_vectors(
     vectors: Sequence[Vectors | None],
     ids: Sequence[str],
@@ -104,6 +118,9 @@ class Index(ABC):
     #: what it answers. ``0`` embeds each turn alone. Backends that can read stored vectors
     #: back implement :meth:`_stored_vectors`; otherwise only parents in the same batch count.
     context_weight: float = 0.0
+    #: The backend can count, per thread, the messages containing each query word
+    #: (:meth:`thread_term_counts`), which thread-level ranking uses.
+    supports_thread_terms: ClassVar[bool] = False
 
     def __init__(self, embedder: Embedder | None = None) -> None:
         self.embedder = embedder
@@ -140,6 +157,10 @@ class Index(ABC):
     def _neighbors(self, message_id: str, before: int, after: int, flt: SearchFilter) -> list[Hit]:
         """Messages of the same thread just before and after one (time order), filter applied,
         oldest first, the message itself left out; score 0."""
+
+    def _thread_term_counts(self, query: str, flt: SearchFilter) -> ThreadTermCounts:
+        """Per thread: messages under the filter, and those containing each query word."""
+        raise UnsupportedOperation(f"{type(self).__name__} cannot count words per thread")
 
     def _stored_vectors(self, ids: list[str]) -> dict[str, Vectors]:
         """Stored vectors of these messages (those that have one), for contextual vectors."""
@@ -327,6 +348,15 @@ class Index(ABC):
             return []
         return self._neighbors(message_id, before, after, flt)
 
+    def thread_term_counts(self, query: str, *, filter: FilterLike = None) -> ThreadTermCounts:
+        """For each thread the filter lets through: how many of its messages there are and how
+        many contain each word of the query (backends with ``supports_thread_terms``)."""
+        text = check_query(query)
+        flt = SearchFilter.coerce(filter)
+        if not self.supports_thread_terms:
+            raise UnsupportedOperation(f"{type(self).__name__} cannot count words per thread")
+        return self._thread_term_counts(text, flt)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the index must not be used afterwards."""
 
@@ -462,4 +492,12 @@ def rrf_fuse(lists: Sequence[Sequence[Hit]], k: int, *, rrf_k: int = RRF_K) -> l
     return [best[i].model_copy(update={"score": scores[i]}) for i in order]
 
 
-__all__ = ["Document", "FilterLike", "Index", "contextual_vectors", "rrf_fuse", "searchable"]
+__all__ = [
+    "Document",
+    "FilterLike",
+    "Index",
+    "ThreadTermCounts",
+    "contextual_vectors",
+    "rrf_fuse",
+    "searchable",
+]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
+from tela_memory.recall.index import ThreadTermCounts
 from tela_memory.recall.types import Hit
 
 Fusion = Literal["rrf", "score"]
@@ -29,9 +30,12 @@ class RankingConfig:
         rrf_k: the RRF constant.
         neighbor_weight: share of the best adjacent turn's score (parent or child in the
             thread) added to a turn: a question and its answer lift each other.
-        thread_weight: share of the thread's score (the mean of its best ``thread_top``
-            candidates) added to each of its turns: a conversation that matches as a whole
-            lifts its turns.
+        thread_weight: share of the thread's score added to each of its turns: a conversation
+            that matches as a whole lifts its turns.
+        thread_lexical: when the index can count query words per thread
+            (``Index.supports_thread_terms``), the thread's score is BM25 over the whole
+            thread (:func:`thread_bm25`) scaled min-max over the threads; otherwise (and
+            without it) the mean of the thread's best ``thread_top`` candidates.
         recency_weight: added at most for the newest turn, decaying with ``half_life_days``.
         dedup: drop hits whose normalised text repeats a better hit's.
     """
@@ -43,6 +47,7 @@ class RankingConfig:
     neighbor_weight: float = 0.3
     thread_weight: float = 0.5
     thread_top: int = 3
+    thread_lexical: bool = True
     recency_weight: float = 0.0
     half_life_days: float = 30.0
     dedup: bool = True
@@ -141,6 +146,64 @@ def with_threads(hits: Sequence[Hit], weight: float, top: int) -> list[Hit]:
     return _sorted(by_id, scores)
 
 
+def thread_bm25(counts: ThreadTermCounts, *, k1: float = 1.2, b: float = 0.75) -> dict[str, float]:
+    """BM25 of each thread as one document, the bag of its turns: a word's frequency is the
+    number of the thread's turns containing it, a thread's length its number of turns, and a
+    word's rarity is counted over the threads (so a name in every thread weighs little).
+    Threads matching no word are left out."""
+    n = len(counts.turns)
+    if n == 0:
+        return {}
+    avg = sum(counts.turns.values()) / n or 1.0
+    scores: dict[str, float] = {}
+    for per in counts.terms.values():
+        df = sum(1 for t in per if t in counts.turns)
+        if df == 0:
+            continue
+        idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        for thread, tf in per.items():
+            length = counts.turns.get(thread)
+            if not length or tf <= 0:
+                continue
+            norm = k1 * (1.0 - b + b * length / avg)
+            scores[thread] = scores.get(thread, 0.0) + idf * tf * (k1 + 1.0) / (tf + norm)
+    return scores
+
+
+def with_thread_scores(
+    hits: Sequence[Hit], thread_scores: Mapping[str, float], weight: float
+) -> list[Hit]:
+    """Add ``weight`` x the thread's score scaled min-max over ``thread_scores`` (best 1,
+    worst 0; a thread missing from it gets 0) to each hit."""
+    if weight <= 0 or not hits or not thread_scores:
+        return list(hits)
+    hi, lo = max(thread_scores.values()), min(thread_scores.values())
+    scaled = {t: (v - lo) / (hi - lo) if hi > lo else 1.0 for t, v in thread_scores.items()}
+    by_id = {h.message.id: h for h in hits}
+    scores = {
+        h.message.id: h.score + weight * scaled.get(h.message.thread_id or "", 0.0) for h in hits
+    }
+    return _sorted(by_id, scores)
+
+
+@dataclass(frozen=True)
+class ThreadHit:
+    """A thread (session) ranked for a query: its best turn's score and its turns among the
+    hits, best first."""
+
+    thread_id: str | None
+    score: float
+    hits: tuple[Hit, ...]
+
+
+def rank_threads(hits: Sequence[Hit]) -> list[ThreadHit]:
+    """Threads of ranked hits, in order of their best hit (whose score they take)."""
+    per: dict[str | None, list[Hit]] = {}
+    for h in hits:
+        per.setdefault(h.message.thread_id, []).append(h)
+    return [ThreadHit(t, v[0].score, tuple(v)) for t, v in per.items()]
+
+
 def with_recency(
     hits: Sequence[Hit], weight: float, half_life_days: float, now: datetime
 ) -> list[Hit]:
@@ -180,9 +243,13 @@ __all__ = [
     "Fusion",
     "RankingConfig",
     "Reranker",
+    "ThreadHit",
     "dedup",
     "fuse",
+    "rank_threads",
+    "thread_bm25",
     "with_neighbors",
     "with_recency",
+    "with_thread_scores",
     "with_threads",
 ]

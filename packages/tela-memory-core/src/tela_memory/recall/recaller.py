@@ -15,10 +15,14 @@ from tela_memory.recall.index import FilterLike, Index
 from tela_memory.recall.ranking import (
     RankingConfig,
     Reranker,
+    ThreadHit,
     dedup,
     fuse,
+    rank_threads,
+    thread_bm25,
     with_neighbors,
     with_recency,
+    with_thread_scores,
     with_threads,
 )
 from tela_memory.recall.types import Hit, SearchFilter, check_k, check_query
@@ -154,12 +158,35 @@ class Recaller:
         ``query_vector`` when the query is already embedded.
         """
         text, flt = self._prepare(query, user_id, filter, k)
-        lexical, dense = self._candidates(text, flt, query_vector)
-        fused = self._fuse(lexical, dense, now)
-        if self.reranker is not None and fused:
-            top = fused[: self.config.rerank_top]
-            fused = _apply_rerank(top, self.reranker.rerank(text, top)) + fused[len(top) :]
-        return self._finish(fused, k)
+        return self._finish(self._ranked(text, flt, now, query_vector), k)
+
+    def search_threads(
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        filter: FilterLike = None,
+        k: int = 5,
+        now: datetime | None = None,
+        query_vector: Vectors | None = None,
+    ) -> list[ThreadHit]:
+        """The best ``k`` threads (sessions) for a query, each scored by its best turn (thread
+        BM25 included, see ``RankingConfig.thread_lexical``) with its matching turns."""
+        text, flt = self._prepare(query, user_id, filter, k)
+        return rank_threads(self._finish(self._ranked(text, flt, now, query_vector), None))[:k]
+
+    async def asearch_threads(
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        filter: FilterLike = None,
+        k: int = 5,
+        now: datetime | None = None,
+    ) -> list[ThreadHit]:
+        """Async twin of :meth:`search_threads`."""
+        text, flt = self._prepare(query, user_id, filter, k)
+        return rank_threads(self._finish(await self._aranked(text, flt, now), None))[:k]
 
     async def asearch(
         self,
@@ -172,15 +199,7 @@ class Recaller:
     ) -> list[Hit]:
         """Async twin of :meth:`search`."""
         text, flt = self._prepare(query, user_id, filter, k)
-        vector = None
-        if self.index.dense_enabled and self.index.embedder is not None:
-            vector = await self.index.embedder.aembed_query(text)
-        lexical, dense = await asyncio.to_thread(self._candidates, text, flt, vector)
-        fused = self._fuse(lexical, dense, now)
-        if self.reranker is not None and fused:
-            top = fused[: self.config.rerank_top]
-            fused = _apply_rerank(top, await self.reranker.arerank(text, top)) + fused[len(top) :]
-        return self._finish(fused, k)
+        return self._finish(await self._aranked(text, flt, now), k)
 
     # -- budgeted recall --------------------------------------------------------------------
 
@@ -261,29 +280,62 @@ class Recaller:
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
             raise InvalidQueryError(f"budget must be a positive number of tokens, got {budget!r}")
 
+    def _ranked(
+        self, text: str, flt: SearchFilter, now: datetime | None, vector: Vectors | None
+    ) -> list[Hit]:
+        fused = self._fuse(*self._candidates(text, flt, vector), now)
+        if self.reranker is not None and fused:
+            top = fused[: self.config.rerank_top]
+            fused = _apply_rerank(top, self.reranker.rerank(text, top)) + fused[len(top) :]
+        return fused
+
+    async def _aranked(self, text: str, flt: SearchFilter, now: datetime | None) -> list[Hit]:
+        vector = None
+        if self.index.dense_enabled and self.index.embedder is not None:
+            vector = await self.index.embedder.aembed_query(text)
+        candidates = await asyncio.to_thread(self._candidates, text, flt, vector)
+        fused = self._fuse(*candidates, now)
+        if self.reranker is not None and fused:
+            top = fused[: self.config.rerank_top]
+            fused = _apply_rerank(top, await self.reranker.arerank(text, top)) + fused[len(top) :]
+        return fused
+
     def _candidates(
         self, text: str, flt: SearchFilter, vector: Vectors | None = None
-    ) -> tuple[list[Hit], list[Hit]]:
+    ) -> tuple[list[Hit], list[Hit], dict[str, float] | None]:
         n = self.config.candidates
         lexical: list[Hit] = []
         dense: list[Hit] = []
+        threads = None
         if self.index.supports_lexical:
             lexical = self.index.search(text, filter=flt, k=n, mode="lexical")
         if self.index.dense_enabled:
             dense = self.index.search(text, filter=flt, k=n, mode="dense", query_vector=vector)
-        return lexical, dense
+        cfg = self.config.ranking
+        if cfg.thread_lexical and cfg.thread_weight > 0 and self.index.supports_thread_terms:
+            threads = thread_bm25(self.index.thread_term_counts(text, filter=flt))
+        return lexical, dense, threads
 
-    def _fuse(self, lexical: list[Hit], dense: list[Hit], now: datetime | None) -> list[Hit]:
+    def _fuse(
+        self,
+        lexical: list[Hit],
+        dense: list[Hit],
+        threads: dict[str, float] | None,
+        now: datetime | None,
+    ) -> list[Hit]:
         cfg = self.config.ranking
         fused = fuse(lexical, dense, cfg)
         fused = with_neighbors(fused, cfg.neighbor_weight)
-        fused = with_threads(fused, cfg.thread_weight, cfg.thread_top)
+        if threads is None:
+            fused = with_threads(fused, cfg.thread_weight, cfg.thread_top)
+        else:
+            fused = with_thread_scores(fused, threads, cfg.thread_weight)
         return with_recency(fused, cfg.recency_weight, cfg.half_life_days, now or datetime.now(UTC))
 
-    def _finish(self, fused: list[Hit], k: int) -> list[Hit]:
+    def _finish(self, fused: list[Hit], k: int | None) -> list[Hit]:
         if self.config.ranking.dedup:
             fused = dedup(fused)
-        return fused[:k]
+        return fused if k is None else fused[:k]
 
     def _cost(self, text: str, message: Message) -> int:
         return self.counter.count_text(line(text, message)) + 1

@@ -27,7 +27,7 @@ from tela_memory.errors import BackendUnavailable, ConflictError, TelaMemoryErro
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
-from tela_memory.recall.index import Document, Index, contextual_vectors
+from tela_memory.recall.index import Document, Index, ThreadTermCounts, contextual_vectors
 from tela_memory.recall.types import Hit, SearchFilter
 from tela_memory.stores._common import to_micros
 
@@ -75,6 +75,7 @@ STOPWORDS = frozenset(
     """.split()  # noqa: SIM905
 )
 _MAX_SCOPE_TOKENS = 64
+_MAX_THREAD_TERMS = 32  # words of a query counted per thread (one GROUP BY query each)
 _CACHE_BYTES = 256 * 1024 * 1024
 
 
@@ -84,17 +85,26 @@ def _token(kind: str, value: str | None) -> str:
     return kind + hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def query_terms(text: str) -> list[str]:
+    """The distinct lower-cased words of a query, stopwords dropped unless nothing else is left."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(kept))
+
+
+def _phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
 def fts_query(text: str) -> str | None:
     """An FTS5 OR-query of the query's words (stopwords dropped unless nothing else is left).
 
     Every word is double-quoted, so no character of the input acts as query syntax.
     """
-    words = [w.lower() for w in _WORD.findall(text)]
-    kept = [w for w in words if w not in STOPWORDS] or words
-    unique = list(dict.fromkeys(kept))
+    unique = query_terms(text)
     if not unique:
         return None
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+    return " OR ".join(_phrase(w) for w in unique)
 
 
 class SQLiteIndex(Index):
@@ -116,6 +126,7 @@ class SQLiteIndex(Index):
 
     supports_lexical = True
     supports_dense = True
+    supports_thread_terms = True
 
     def __init__(
         self,
@@ -406,15 +417,9 @@ class SQLiteIndex(Index):
 
     def _lexical(self, query: str, flt: SearchFilter, k: int) -> list[Hit]:
         words = fts_query(query)
-        if words is None:
+        scope = _scope(flt)
+        if words is None or scope is None:
             return []
-        scope = [f'scope : "{_token("u", flt.user_id)}"'] if flt.user_id is not None else []
-        if flt.thread_ids is not None:
-            if not flt.thread_ids:
-                return []
-            if len(flt.thread_ids) <= _MAX_SCOPE_TOKENS:
-                tokens = " OR ".join(f'"{_token("t", t)}"' for t in flt.thread_ids)
-                scope.append(f"scope : ({tokens})")
         match = " AND ".join([*scope, f"text : ({words})"])
         where, params = _where(flt, "d")
         sql = (
@@ -427,6 +432,37 @@ class SQLiteIndex(Index):
         return [
             Hit(message=_message(r[0]), text=r[1], score=-r[2], lexical_score=-r[2]) for r in rows
         ]
+
+    def _thread_term_counts(self, query: str, flt: SearchFilter) -> ThreadTermCounts:
+        terms = query_terms(query)[:_MAX_THREAD_TERMS]
+        scope = _scope(flt)
+        if not terms or scope is None:
+            return ThreadTermCounts({}, {})
+        where, params = _where(flt, "d")
+        sql = (
+            "SELECT d.thread_id, count(*) FROM recall_fts "
+            "JOIN recall_docs AS d ON d.rowid = recall_fts.rowid "
+            f"WHERE recall_fts MATCH ? AND {where} GROUP BY d.thread_id"
+        )
+        with self._read() as conn:
+            turns = {
+                str(r[0]): int(r[1])
+                for r in conn.execute(
+                    f"SELECT d.thread_id, count(*) FROM recall_docs AS d WHERE {where} "
+                    "GROUP BY d.thread_id",
+                    params,
+                )
+            }
+            counts = {
+                w: {
+                    str(r[0]): int(r[1])
+                    for r in conn.execute(
+                        sql, [" AND ".join([*scope, f"text : {_phrase(w)}"]), *params]
+                    )
+                }
+                for w in terms
+            }
+        return ThreadTermCounts(turns, counts)
 
     def _dense(self, vector: Vectors, flt: SearchFilter, k: int) -> list[Hit]:
         rowids, matrix = self._matrix(flt)
@@ -547,6 +583,18 @@ class SQLiteIndex(Index):
         return [_message(r[0]) for r in rows]
 
 
+def _scope(flt: SearchFilter) -> list[str] | None:
+    """FTS5 conditions on the hashed scope tokens (``None``: the filter admits nothing)."""
+    scope = [f'scope : "{_token("u", flt.user_id)}"'] if flt.user_id is not None else []
+    if flt.thread_ids is not None:
+        if not flt.thread_ids:
+            return None
+        if len(flt.thread_ids) <= _MAX_SCOPE_TOKENS:
+            tokens = " OR ".join(f'"{_token("t", t)}"' for t in flt.thread_ids)
+            scope.append(f"scope : ({tokens})")
+    return scope
+
+
 def _where(flt: SearchFilter, alias: str) -> tuple[str, list[Any]]:
     """SQL conditions (all values bound as parameters) for a filter."""
     a = alias
@@ -606,4 +654,4 @@ def _wrap(exc: sqlite3.Error, path: object) -> TelaMemoryError:
     return BackendUnavailable(f"recall index {path}: {text}")
 
 
-__all__ = ["STOPWORDS", "SQLiteIndex", "fts_query"]
+__all__ = ["STOPWORDS", "SQLiteIndex", "fts_query", "query_terms"]
