@@ -40,7 +40,7 @@ from tela_memory.testing.embedders import HashEmbedder
 from tela_memory_redis import RedisStore
 from tela_memory_redis.index import RedisIndex
 
-from harness import Row, Stats, measure, print_table, write_json
+from harness import Row, Stats, print_table, write_json
 
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
@@ -307,8 +307,8 @@ def bench_history(url: str, n: int, reps: int, rows: list[Row]) -> None:
             impl.append(m)
             appended[impl.name].append(time.perf_counter() - t0)
     print(f"  appended {n} messages x {len(writers)}", file=sys.stderr, flush=True)
-    whole = _take_turns(impls, lambda i: i.read_all(), reps)
-    last = _take_turns(impls, lambda i: i.read_last(50), reps)
+    whole = _take_turns({i.name: lambda _, i=i: i.read_all() for i in impls}, reps)
+    last = _take_turns({i.name: lambda _, i=i: i.read_last(50) for i in impls}, reps)
     for impl in impls:
         got, calls = impl.fidelity()
         extra = {"msgs back": f"{got}/{len(msgs)}", "tool calls back": f"{calls}/{expected_calls}"}
@@ -326,19 +326,23 @@ def _rotated(impls: list[Impl], k: int) -> list[Impl]:
 
 
 def _take_turns(
-    impls: list[Impl], op: Callable[[Impl], Any], reps: int, burst: int = 5
+    ops: dict[str, Callable[[int], Any]], reps: int, burst: int = 5
 ) -> dict[str, Stats]:
-    """``reps`` rounds; in each, every implementation (rotating order) runs ``op`` ``burst``
-    times in a row, all timed. On this machine the first call after another implementation's
-    turn costs 3-4x a warm one, for everyone (caches, the idle server's wake-up): it lands in
-    the p95, and the median is the steady state."""
-    samples: dict[str, list[float]] = {i.name: [] for i in impls}
+    """``reps`` timed calls of each op, in rounds: in each round every op (rotating order) runs
+    once untimed, then ``burst`` times timed; ops get the call number (to vary queries).
+    Taking turns exposes everyone to the same moments of this noisy machine; the untimed call
+    absorbs the cold start after another implementation's turn (3-4x a warm call here, for
+    everyone: caches, the idle server's wake-up), which would otherwise be the p95."""
+    names = list(ops)
+    samples: dict[str, list[float]] = {name: [] for name in names}
     for k in range(max(1, reps // burst)):
-        for impl in _rotated(impls, k):
-            for _ in range(burst):
+        j = k % len(names)
+        for name in names[j:] + names[:j]:
+            ops[name](k * burst)
+            for b in range(burst):
                 t0 = time.perf_counter()
-                op(impl)
-                samples[impl.name].append(time.perf_counter() - t0)
+                ops[name](k * burst + b)
+                samples[name].append(time.perf_counter() - t0)
     return {name: Stats(v) for name, v in samples.items()}
 
 
@@ -355,39 +359,12 @@ def bench_recall(url: str, m: int, reps: int, rows: list[Row]) -> None:
     queries = [f"topic {q} item {q % 13}" for q in range(reps)]
 
     index = RedisIndex(url, embedder=emb, name=f"bench-idx-{uuid.uuid4().hex[:6]}")
-    for i in range(0, m, 1000):
-        index.upsert(stored[i : i + 1000])
-    qv = [emb.embed_query(q) for q in queries]
-    it = iter(range(10**9))
-    ours = measure(
-        lambda: index.search(
-            "x", filter={"thread_ids": [tid]}, k=5, mode="dense", query_vector=qv[next(it) % reps]
-        ),
-        repeat=reps,
-    )
-    rows.append(Row("recall", f"top-5 of {m}", "tela", ours.median, ours.p95))
-    it2 = iter(range(10**9))
-    hyb = measure(
-        lambda: index.search(queries[next(it2) % reps], filter={"thread_ids": [tid]}, k=5),
-        repeat=reps,
-    )
-    rows.append(Row("recall", f"top-5 of {m} hybrid+embed", "tela", hyb.median, hyb.p95))
     hnsw = RedisIndex(
         url, embedder=emb, name=f"bench-hnsw-{uuid.uuid4().hex[:6]}", algorithm="hnsw"
     )
     for i in range(0, m, 1000):
+        index.upsert(stored[i : i + 1000])
         hnsw.upsert(stored[i : i + 1000])
-    it5 = iter(range(10**9))
-    approx = measure(
-        lambda: hnsw.search(
-            "x", filter={"thread_ids": [tid]}, k=5, mode="dense", query_vector=qv[next(it5) % reps]
-        ),
-        repeat=reps,
-    )
-    rows.append(Row("recall", f"top-5 of {m}", "tela (hnsw)", approx.median, approx.p95))
-    hnsw.drop()
-    hnsw.close()
-
     vec = CustomTextVectorizer(
         embed=lambda t: emb.embed_query(t).tolist(),
         embed_many=lambda ts: emb.embed(ts).tolist(),
@@ -400,23 +377,34 @@ def bench_recall(url: str, m: int, reps: int, rows: list[Row]) -> None:
     )
     for i in range(0, m, 500):
         sem.add_messages([{"role": "user", "content": t} for t in texts[i : i + 500]])
-    it3 = iter(range(10**9))
-    theirs = measure(lambda: sem.get_relevant(queries[next(it3) % reps], top_k=5), repeat=reps)
-    rows.append(Row("recall", f"top-5 of {m}", "redisvl SemanticMessageHistory", theirs.median,
-                    theirs.p95))  # fmt: skip
-
+    qv = [emb.embed_query(q) for q in queries]
     matrix = emb.embed(texts)
-    it4 = iter(range(10**9))
+    only = {"thread_ids": [tid]}
 
-    def brute() -> Any:
-        scores = matrix @ qv[next(it4) % reps]
+    def brute(q: int) -> Any:
+        scores = matrix @ qv[q % reps]
         return np.argpartition(-scores, 5)[:5]
 
-    np_stats = measure(brute, repeat=reps)
-    rows.append(Row("recall", f"top-5 of {m}", "numpy brute force", np_stats.median,
-                    np_stats.p95))  # fmt: skip
-    index.drop()
-    index.close()
+    ops: dict[str, Callable[[int], Any]] = {
+        "tela": lambda q: index.search(
+            "x", filter=only, k=5, mode="dense", query_vector=qv[q % reps]
+        ),
+        "tela (hnsw)": lambda q: hnsw.search(
+            "x", filter=only, k=5, mode="dense", query_vector=qv[q % reps]
+        ),
+        "tela hybrid+embed": lambda q: index.search(queries[q % reps], filter=only, k=5),
+        "redisvl SemanticMessageHistory": lambda q: sem.get_relevant(queries[q % reps], top_k=5),
+        "numpy brute force": brute,
+    }
+    for name, stats in _take_turns(ops, reps).items():
+        if name == "tela hybrid+embed":
+            rows.append(Row("recall", f"top-5 of {m} hybrid+embed", "tela", stats.median,
+                            stats.p95))  # fmt: skip
+        else:
+            rows.append(Row("recall", f"top-5 of {m}", name, stats.median, stats.p95))
+    for idx in (index, hnsw):
+        idx.drop()
+        idx.close()
 
 
 def check_targets(rows: list[Row], n: int) -> None:
