@@ -15,9 +15,9 @@ from tela_memory.recall.cache import (
 )
 from tela_memory.recall.embedder import BaseEmbedder, Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError, InvalidQueryError
-from tela_memory.recall.index import Document, Index, rrf_fuse
+from tela_memory.recall.index import Document, Index, ThreadTermCounts, rrf_fuse
 from tela_memory.recall.indexer import StoreIndexer, SyncReport
-from tela_memory.recall.ranking import RankingConfig, Reranker
+from tela_memory.recall.ranking import RankingConfig, Reranker, ThreadHit
 from tela_memory.recall.recaller import (
     RecallConfig,
     RecalledTurn,
@@ -58,6 +58,8 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "StoreIndexer",
     "SyncReport",
+    "ThreadHit",
+    "ThreadTermCounts",
     "Vectors",
     "abranch_filter",
     "branch_filter",
