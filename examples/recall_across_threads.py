@@ -138,9 +138,10 @@ def main() -> None:
             print(f"  {hit.score:.3f}  {when}  {hit.message.thread_id}: {text}")
         if embedder is not None:  # no word in common: only the vectors find it
             top = recaller.search("tooth repair", user_id=alice, k=1)[0]
-            print(f"Q: tooth repair -> {top.text[:60]}")
+            print(f"Q: tooth repair -> {top.text.replace(chr(10), ' / ')[:60]}")
 
-        # The same recaller fills the context engine's recall slot for a new thread.
+        # The same recaller fills the context engine's recall slot for a new thread (with
+        # vectors, weaker turns fill what the best ones leave of the slot's share).
         thread = f"today-{run}"
         store.append(thread, Message.user("When is my dentist appointment again?"), user_id=alice)
         slot = RecallerSlot(recaller, user_id=alice, same_thread=False)
