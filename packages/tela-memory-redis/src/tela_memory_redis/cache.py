@@ -168,6 +168,15 @@ class RedisEmbeddingCache(_RedisKV):
         """Async twin of :meth:`put_many`."""
         await self._arun(self._put_op(model_id, self._encode(items)))
 
+    def delete_many(self, model_id: str, keys: Sequence[str]) -> int:
+        """Forget vectors by key (how ``tela_memory.privacy`` erases a user's texts); return
+        how many existed."""
+        return self._run(self._clear_op(model_id, list(dict.fromkeys(keys))))
+
+    async def adelete_many(self, model_id: str, keys: Sequence[str]) -> int:
+        """Async twin of :meth:`delete_many`."""
+        return await self._arun(self._clear_op(model_id, list(dict.fromkeys(keys))))
+
     @staticmethod
     def _encode(items: Mapping[str, Vectors]) -> dict[str, bytes]:
         return {k: np.asarray(v, dtype=np.float32).reshape(-1).tobytes() for k, v in items.items()}
@@ -218,6 +227,17 @@ class RedisTokenCountCache(_RedisKV):
     async def aput_many(self, counter_id: str, counts: Iterable[tuple[Message, int]]) -> None:
         """Async twin of :meth:`put_many`."""
         await self._arun(self._put_op(counter_id, self._encode(counts)))
+
+    def delete_many(self, counter_id: str, messages: Sequence[Message]) -> int:
+        """Forget the counts of these messages' contents (how ``tela_memory.privacy`` erases
+        a user's); return how many existed."""
+        digests = list(dict.fromkeys(self._keys(messages).values()))
+        return self._run(self._clear_op(counter_id, digests))
+
+    async def adelete_many(self, counter_id: str, messages: Sequence[Message]) -> int:
+        """Async twin of :meth:`delete_many`."""
+        digests = list(dict.fromkeys(self._keys(messages).values()))
+        return await self._arun(self._clear_op(counter_id, digests))
 
     @staticmethod
     def _encode(counts: Iterable[tuple[Message, int]]) -> dict[str, str]:

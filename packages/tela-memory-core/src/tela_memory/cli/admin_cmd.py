@@ -76,28 +76,72 @@ def stats(
     console.print(table)
 
 
+def _embedded_parts(store: MessageStore) -> tuple[list[Any], bool]:
+    """What else a SQLite file holds of a user (the recall index, an embedding cache), and
+    whether it has LangGraph items (``lgstore_*``, which are not tied to users)."""
+    if not isinstance(store, SQLiteStore):
+        return [], False
+    from tela_memory.privacy import EmbeddingCacheEntries
+    from tela_memory.recall.cache import SQLiteCache
+    from tela_memory.recall.sqlite_index import SQLiteIndex
+
+    rows = store.connection().execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    tables = {r[0] for r in rows}
+    parts: list[Any] = []
+    if "recall_docs" in tables:
+        parts.append(SQLiteIndex.for_store(store))
+    if "recall_embedding_cache" in tables and store.path is not None:
+        parts.append(EmbeddingCacheEntries(SQLiteCache(store.path)))
+    return parts, "lgstore_items" in tables
+
+
+def _close(part: Any) -> None:
+    close = getattr(part, "close", None) or getattr(getattr(part, "cache", None), "close", None)
+    if close is not None:
+        close()
+
+
 def erase(
     user: Annotated[str, typer.Option("--user", "-u", help="The user to erase.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Erase everything stored for a user (threads, messages, branches, index entries)."""
+    """Erase everything stored for a user: threads, messages, branches, and in a SQLite file
+    also the recall index entries and cached embeddings of the user's messages."""
     if not yes:
         if json_out:
             raise TelaMemoryError("erase with --json needs --yes (there is no one to ask)")
         typer.confirm(f"Erase everything of user {user!r}? This cannot be undone", abort=True)
+    from tela_memory.privacy import erase_user
+
     with open_db(db) as store:
-        receipt = store.erase_user(user)
+        parts, graph_items = _embedded_parts(store)
+        try:
+            receipt = erase_user(user, store, *parts)
+        finally:
+            for part in parts:
+                _close(part)
     if json_out:
         emit_json(receipt)
         return
     console.print(
         f"Erased user [cyan]{escape(user)}[/]: {receipt.threads} threads, "
         f"{receipt.messages} messages, {receipt.branches} branches"
-        + "".join(f", {v} {escape(k)}" for k, v in receipt.extra.items())
+        + "".join(f", {v} {escape(_NAMES.get(k, k))}" for k, v in receipt.extra.items())
         + "."
     )
+    if graph_items:
+        console.print(
+            "[dim]LangGraph items (TelaStore) in this file are not tied to users; erase them"
+            " with tela_memory_langchain.graph_store.UserNamespaces (docs/langchain.md).[/]"
+        )
+
+
+_NAMES = {
+    "index:SQLiteIndex": "recall index entries",
+    "embedding_cache:SQLiteCache": "cached embeddings",
+}
 
 
 def register(app: typer.Typer) -> None:

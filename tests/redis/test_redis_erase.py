@@ -1,0 +1,149 @@
+"""``tela_memory.privacy.erase_user`` on real Redis: RedisStore, RedisIndex (search module),
+a memory + Redis embedding cache chain and the Redis token-count cache, sync and async."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+from redis_servers import RedisServer
+
+from tela_memory.messages import Message
+from tela_memory.privacy import TokenCountEntries, aerase_user, erase_user
+from tela_memory.recall.cache import CacheChain, CachedEmbedder, MemoryCache, text_key
+from tela_memory.stores.base import ErasureReceipt
+from tela_memory.testing.embedders import HashEmbedder
+from tela_memory_redis import RedisStore
+from tela_memory_redis.cache import RedisEmbeddingCache, RedisTokenCountCache
+from tela_memory_redis.index import RedisIndex
+
+pytestmark = pytest.mark.integration
+
+COUNTER = "approx"
+
+
+@dataclass
+class World:
+    store: RedisStore
+    index: RedisIndex
+    embedder: CachedEmbedder
+    redis_cache: RedisEmbeddingCache
+    counts: RedisTokenCountCache
+    alice: list[Message]
+    bob: list[Message]
+
+    @property
+    def components(self) -> tuple[object, ...]:
+        return (self.index, TokenCountEntries(self.counts, COUNTER))
+
+    def keys_of(self, messages: list[Message]) -> list[str]:
+        return [text_key(m.text) for m in messages]
+
+
+def _open(server: RedisServer) -> World:
+    tag = uuid.uuid4().hex[:10]
+    store = RedisStore(server.url, prefix=f"e-{tag}")
+    redis_cache = RedisEmbeddingCache(server.url, prefix=f"e-{tag}")
+    embedder = CachedEmbedder(HashEmbedder(16), CacheChain(MemoryCache(), redis_cache))
+    index = RedisIndex(server.url, embedder=embedder, name=f"e-{tag}-idx")
+    counts = RedisTokenCountCache(server.url, prefix=f"e-{tag}")
+    return World(store, index, embedder, redis_cache, counts, [], [])
+
+
+def _fill(w: World) -> None:
+    w.alice = w.store.append(
+        "a1",
+        [Message.user("I live in Lisbon"), Message.assistant("Lisbon is sunny")],
+        user_id="alice",
+    ) + w.store.append("a2", Message.user("my cat is Mia"), user_id="alice")
+    w.bob = w.store.append("b1", Message.user("I live in Oslo"), user_id="bob")
+    w.index.upsert(w.alice + w.bob)
+    w.counts.put_many(COUNTER, [(m, 5) for m in w.alice + w.bob])
+
+
+async def _afill(w: World) -> None:
+    w.alice = await w.store.aappend(
+        "a1",
+        [Message.user("I live in Lisbon"), Message.assistant("Lisbon is sunny")],
+        user_id="alice",
+    ) + await w.store.aappend("a2", Message.user("my cat is Mia"), user_id="alice")
+    w.bob = await w.store.aappend("b1", Message.user("I live in Oslo"), user_id="bob")
+    await w.index.aupsert(w.alice + w.bob)
+    await w.counts.aput_many(COUNTER, [(m, 5) for m in w.alice + w.bob])
+
+
+def _close(w: World) -> None:
+    w.index.drop()
+    w.index.close()
+    w.store.close()
+    w.redis_cache.close()
+    w.counts.close()
+
+
+@pytest.fixture
+def world(redis_stack: RedisServer) -> Iterator[World]:
+    w = _open(redis_stack)
+    _fill(w)
+    yield w
+    _close(w)
+
+
+@pytest.fixture
+async def aworld(redis_stack: RedisServer) -> AsyncIterator[World]:
+    w = _open(redis_stack)
+    await _afill(w)
+    yield w
+    await w.store.aclose()
+    await w.redis_cache.aclose()
+    await w.counts.aclose()
+    _close(w)
+
+
+EXPECTED = ErasureReceipt(
+    user_id="alice",
+    threads=2,
+    messages=3,
+    branches=2,
+    extra={
+        "index:RedisIndex": 3,
+        "embedding_cache:CacheChain": 6,  # three texts in each of two levels
+        "token_counts:RedisTokenCountCache": 3,
+    },
+)
+ZERO = ErasureReceipt(user_id="alice", extra=dict.fromkeys(EXPECTED.extra, 0))
+
+
+def _check(w: World) -> None:
+    model = w.embedder.model_id
+    assert w.store.list_threads("alice").threads == ()
+    assert w.index.count({"user_id": "alice"}) == 0
+    assert not w.index.search("Lisbon Mia", mode="lexical")
+    assert w.redis_cache.get_many(model, w.keys_of(w.alice)) == {}
+    assert w.counts.get_many(COUNTER, w.alice) == {}
+    # bob is intact
+    assert [m.id for m in w.store.read("b1")] == [m.id for m in w.bob]
+    assert w.index.count({"user_id": "bob"}) == 1
+    assert set(w.redis_cache.get_many(model, w.keys_of(w.bob))) == set(w.keys_of(w.bob))
+    assert w.counts.get_many(COUNTER, w.bob) == {w.bob[0].id: 5}
+
+
+def test_before_erasure_alice_is_everywhere(world: World) -> None:
+    assert world.index.count({"user_id": "alice"}) == 3
+    model = world.embedder.model_id
+    assert len(world.redis_cache.get_many(model, world.keys_of(world.alice))) == 3
+    assert len(world.counts.get_many(COUNTER, world.alice)) == 3
+
+
+def test_erase_store_index_and_caches(world: World) -> None:
+    assert erase_user("alice", world.store, *world.components) == EXPECTED
+    _check(world)
+    assert erase_user("alice", world.store, *world.components) == ZERO
+    _check(world)
+
+
+async def test_async_twin_parity(aworld: World) -> None:
+    assert await aerase_user("alice", aworld.store, *aworld.components) == EXPECTED
+    _check(aworld)
+    assert await aerase_user("alice", aworld.store, *aworld.components) == ZERO
