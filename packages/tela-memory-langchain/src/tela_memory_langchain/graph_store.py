@@ -22,6 +22,7 @@ from typing import Any, Self, cast
 import numpy as np
 
 from tela_memory.errors import BackendUnavailable, InvalidMessageError
+from tela_memory.privacy import UserData
 from tela_memory.recall.embedder import Embedder, normalize
 from tela_memory_langchain._optional import require
 
@@ -411,6 +412,26 @@ class TelaStore(BaseStore):
         """Async twin of :meth:`sweep_ttl`."""
         return await asyncio.to_thread(self.sweep_ttl)
 
+    # -- erasure ---------------------------------------------------------------------------
+
+    def delete_namespace(self, namespace_prefix: tuple[str, ...]) -> int:
+        """Delete every item (and its vectors) in a namespace and the namespaces under it;
+        return how many items, expired ones included.
+
+        Args:
+            namespace_prefix: e.g. ``("memories", "alice")``; an empty prefix is refused.
+        """
+        prefix = _ns(_check_prefix(namespace_prefix))
+        with self._tx() as conn:
+            return conn.execute(
+                "DELETE FROM lgstore_items WHERE ns = ? OR substr(ns, 1, ?) = ?",
+                (prefix, len(prefix) + 1, prefix + _SEP),
+            ).rowcount
+
+    async def adelete_namespace(self, namespace_prefix: tuple[str, ...]) -> int:
+        """Async twin of :meth:`delete_namespace`."""
+        return await asyncio.to_thread(self.delete_namespace, namespace_prefix)
+
     # -- embedding --------------------------------------------------------------------------
 
     def _item_texts(self, op: PutOp) -> list[tuple[str, str]]:
@@ -447,6 +468,60 @@ class TelaStore(BaseStore):
         assert self.embedder is not None
         vector: np.ndarray = normalize(raw, n=1, dimension=self.embedder.dimension)[0]
         return vector
+
+
+def _check_prefix(namespace: tuple[str, ...]) -> tuple[str, ...]:
+    if not isinstance(namespace, tuple) or not namespace:
+        raise InvalidMessageError(
+            f"a namespace prefix must be a non-empty tuple, got {namespace!r}"
+        )
+    for label in namespace:
+        if not isinstance(label, str) or not label or _SEP in label:
+            raise InvalidMessageError(
+                f"namespace labels must be non-empty strings without '.', got {namespace!r}"
+            )
+    return namespace
+
+
+class UserNamespaces:
+    """A user's namespaces of a :class:`TelaStore`, for ``tela_memory.privacy.erase_user``.
+
+    LangGraph leaves the namespace layout to the application; name where the user id sits
+    with ``"{user_id}"``, and every item under those namespaces is erased with the user::
+
+        erase_user("alice", messages, index, UserNamespaces(store, ("memories", "{user_id}")))
+
+    A user id containing ``.`` cannot be a namespace label, so it owns nothing here.
+
+    Args:
+        store: the LangGraph store.
+        *templates: namespace prefixes, each with a ``"{user_id}"`` label.
+    """
+
+    def __init__(self, store: TelaStore, *templates: tuple[str, ...]) -> None:
+        if not templates:
+            raise InvalidMessageError("UserNamespaces needs at least one namespace template")
+        for template in templates:
+            _check_prefix(template)
+            if "{user_id}" not in template:
+                raise InvalidMessageError(
+                    f"namespace template {template!r} has no '{{user_id}}' label"
+                )
+        self.store = store
+        self.templates = templates
+
+    def _prefixes(self, user_id: str) -> list[tuple[str, ...]]:
+        if not user_id or _SEP in user_id:
+            return []
+        return [tuple(user_id if p == "{user_id}" else p for p in t) for t in self.templates]
+
+    def erase_user_data(self, user: UserData) -> int:
+        """Delete the items under the user's namespaces; return how many."""
+        return sum(self.store.delete_namespace(p) for p in self._prefixes(user.user_id))
+
+    async def aerase_user_data(self, user: UserData) -> int:
+        """Async twin of :meth:`erase_user_data`."""
+        return sum([await self.store.adelete_namespace(p) for p in self._prefixes(user.user_id)])
 
 
 def _ns_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
@@ -496,4 +571,4 @@ def _operator(have: Any, op: str, arg: Any) -> bool:
     raise InvalidMessageError(f"unsupported filter operator {op!r} (use $eq $ne $gt $gte $lt $lte)")
 
 
-__all__ = ["TelaStore"]
+__all__ = ["TelaStore", "UserNamespaces"]
