@@ -423,7 +423,8 @@ def erase_user(user_id: str, store: MessageStore, *components: object) -> Erasur
         TelaMemoryError: a component cannot take part (nothing has been erased then).
     """
     parts = _parts(components)
-    data = user_data(store, user_id)
+    # with nothing derived to erase, nothing needs reading first
+    data = user_data(store, user_id) if parts else UserData(_check_user(user_id), (), ())
     removed = {label: part.erase_user_data(data) for label, part in parts}
     receipt = store.erase_user(user_id)
     for label, part in parts:
@@ -436,7 +437,7 @@ async def aerase_user(user_id: str, store: MessageStore, *components: object) ->
     """Async twin of :func:`erase_user` (uses each component's ``aerase_user_data`` when it
     has one, else runs the sync side in a worker thread)."""
     parts = _parts(components)
-    data = await auser_data(store, user_id)
+    data = await auser_data(store, user_id) if parts else UserData(_check_user(user_id), (), ())
     removed: dict[str, int] = {}
     for label, part in parts:
         native = getattr(part, "aerase_user_data", None)
