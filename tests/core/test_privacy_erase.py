@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tela_memory.context import ContextEngine, ContextPolicy
 from tela_memory.errors import NotFoundError, TelaMemoryError
 from tela_memory.messages import Message
 from tela_memory.privacy import (
@@ -324,3 +325,15 @@ def test_cli_erase_reports_the_embedded_index_and_cache(tmp_path: Path) -> None:
     cache = SQLiteCache(path)
     assert list(cache.get_many(embedder.model_id, [text_key("bye")])) == [text_key("bye")]
     cache.close()
+
+
+def test_context_engine_state_and_counts_go(world: World) -> None:
+    engine = ContextEngine(world.store, ContextPolicy(budget=1_000, counter=ApproxCounter()))
+    for tid in ("a1", "a2", "b1"):
+        assert engine.build(tid).messages
+    receipt = erase_user("alice", world.store, engine)
+    # the engine's state of a1 and a2, and the counts of the 4 messages it built them from
+    # (the fork's turn was never built)
+    assert receipt.extra == {"context_state:ContextEngine": 2, "token_counts:CachedCounter": 4}
+    assert engine.build("a1").messages == []  # read again from the store: nothing left
+    assert [m.id for m in engine.build("b1").messages] == [m.id for m in world.bob]

@@ -11,8 +11,10 @@ Components take part through :class:`Erasable` (``erase_user_data(user) -> int``
 any :class:`~tela_memory.recall.index.Index` (by its public ``delete`` / ``delete_where``, and
 the cache of its embedder when that is a :class:`~tela_memory.recall.cache.CachedEmbedder`), a
 ``CachedEmbedder``, :class:`EmbeddingCacheEntries` (an embedding cache and a model id),
-:class:`TokenCountEntries` (a shared token-count cache and a counter id) and a
-:class:`~tela_memory.tokens.cache.CachedCounter`.
+:class:`TokenCountEntries` (a shared token-count cache and a counter id), a
+:class:`~tela_memory.tokens.cache.CachedCounter`, and a
+:class:`~tela_memory.context.ContextEngine` (its in-process thread state and its policy's
+counter).
 
 Order, and why a crash half-way is safe: (1) the user's threads and messages are read from
 the store; (2) every component erases what derives from them; (3) the store erases the user;
@@ -31,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from tela_memory.context.engine import ContextEngine
 from tela_memory.errors import BackendUnavailable, TelaMemoryError
 from tela_memory.messages import Message
 from tela_memory.recall.cache import (
@@ -255,6 +258,21 @@ class _IndexPart:
         return await self.index.adelete_where({"user_id": user_id})
 
 
+class _EnginePart:
+    """A :class:`ContextEngine`'s in-process thread state (it holds the messages it built
+    from); its policy's counter is a separate part."""
+
+    def __init__(self, engine: ContextEngine) -> None:
+        self.engine = engine
+
+    def erase_user_data(self, user: UserData) -> int:
+        threads = set(user.thread_ids) | {m.thread_id for m in user.messages if m.thread_id}
+        before = len(self.engine._threads)  # forget() returns nothing; the count is exact
+        for tid in sorted(threads):
+            self.engine.forget(tid)
+        return before - len(self.engine._threads)
+
+
 class _CounterPart:
     """An in-process :class:`CachedCounter` (keyed by message id)."""
 
@@ -278,6 +296,8 @@ def _label(component: object) -> str:
         return f"token_counts:{type(component.cache).__name__}"
     if isinstance(component, CachedCounter):
         return f"token_counts:{name}"
+    if isinstance(component, ContextEngine):
+        return f"context_state:{name}"
     return name
 
 
@@ -316,13 +336,17 @@ def _parts(components: Sequence[object]) -> list[tuple[str, Erasable]]:
             add(_label(entries), c.cache, entries)
         elif isinstance(c, CachedCounter):
             add(_label(c), c, _CounterPart(c))
+        elif isinstance(c, ContextEngine):
+            add(_label(c), c, _EnginePart(c))
+            add(_label(c.policy.cached), c.policy.cached, _CounterPart(c.policy.cached))
         elif isinstance(c, Erasable):
             add(_label(c), c, c)
         else:
             raise TelaMemoryError(
                 f"{type(c).__name__} cannot take part in erase_user: pass an Index, a "
-                "CachedEmbedder, a CachedCounter, EmbeddingCacheEntries(cache, model_id), "
-                "TokenCountEntries(cache, counter_id), or an object with "
+                "CachedEmbedder, a CachedCounter, a ContextEngine, "
+                "EmbeddingCacheEntries(cache, model_id), TokenCountEntries(cache, counter_id), "
+                "or an object with "
                 "erase_user_data(user: UserData) -> int"
             )
     return out
@@ -413,7 +437,8 @@ def erase_user(user_id: str, store: MessageStore, *components: object) -> Erasur
         store: the message store (threads, messages, branches; on SQLite also the embedded
             index, by trigger, and summaries and facts, which are stored as messages).
         *components: indexes, cached embedders, embedding caches
-            (:class:`EmbeddingCacheEntries`), token-count caches, or any :class:`Erasable`.
+            (:class:`EmbeddingCacheEntries`), token-count caches, context engines, or any
+            :class:`Erasable`.
 
     Returns:
         The store's receipt with ``extra`` holding, per component (``"index:QdrantIndex"``,
