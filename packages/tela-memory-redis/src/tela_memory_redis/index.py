@@ -415,6 +415,26 @@ class RedisIndex(Index):
             expr = expr & part
         return expr
 
+    @property
+    def watermark_name(self) -> str:
+        """``redis:<address>/<index name>``: one watermark per server and index."""
+        return f"redis:{self.address}/{self.name}"
+
+    def drop_vectors(self) -> None:
+        """Forget the embedding model, so that the next write can use another one.
+
+        The vector field's dimension is part of the RediSearch schema, so this drops the
+        index, which must be empty (``StoreIndexer.reindex()`` calls ``clear()`` and then
+        this); on an index that still holds documents it raises ``UnsupportedOperation``.
+        """
+        left = self.count()
+        if left:
+            raise UnsupportedOperation(
+                f"index {self.name!r} at {self.address} still holds {left} documents: clear() "
+                "first (StoreIndexer.reindex() does), or drop() the index"
+            )
+        self.drop()
+
     def drop(self) -> None:
         """Delete the RediSearch index, every document in it and its model record."""
         with self._lock:

@@ -177,6 +177,11 @@ class Index(ABC):
         (default: the class name and the index's ``name`` attribute, if it has one)."""
         return f"{type(self).__name__}:{getattr(self, 'name', '')}"
 
+    def drop_vectors(self) -> None:  # noqa: B027 - optional hook
+        """Forget the stored vectors and the embedding model that made them, so that the next
+        write may use another model. ``StoreIndexer.reindex()`` calls it after ``clear()``.
+        Backends that record a model override it; this default has nothing to forget."""
+
     @property
     def dense_enabled(self) -> bool:
         """Whether searches can use vectors (backend can, and an embedder is set)."""

@@ -122,9 +122,7 @@ class StoreIndexer:
         """Drop everything this index holds and index the whole store again."""
         self._prepare()
         self.index.clear()
-        drop = getattr(self.index, "drop_vectors", None)
-        if callable(drop):
-            drop()
+        self.index.drop_vectors()
         with self.store.transaction() as conn:
             last = conn.execute("SELECT coalesce(max(change), 0) FROM recall_changes").fetchone()
             conn.execute(
