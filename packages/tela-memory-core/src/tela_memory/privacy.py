@@ -234,8 +234,6 @@ class _IndexPart:
     """An index: the gathered messages by id (also those of other users in the user's
     threads), then whatever else carries the user's id."""
 
-    sweeps = True
-
     def __init__(self, index: Index) -> None:
         self.index = index
 
