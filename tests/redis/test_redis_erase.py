@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
-from redis_servers import RedisServer
+from redis_servers import RedisClusterServers, RedisServer
 
+from tela_memory.errors import TelaMemoryError
 from tela_memory.messages import Message
-from tela_memory.privacy import TokenCountEntries, aerase_user, erase_user
+from tela_memory.privacy import EmbeddingCacheEntries, TokenCountEntries, aerase_user, erase_user
 from tela_memory.recall.cache import CacheChain, CachedEmbedder, MemoryCache, text_key
 from tela_memory.stores.base import ErasureReceipt
+from tela_memory.stores.memory import InMemoryStore
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory_redis import RedisStore
 from tela_memory_redis.cache import RedisEmbeddingCache, RedisTokenCountCache
@@ -147,3 +149,31 @@ async def test_async_twin_parity(aworld: World) -> None:
     assert await aerase_user("alice", aworld.store, *aworld.components) == EXPECTED
     _check(aworld)
     assert await aerase_user("alice", aworld.store, *aworld.components) == ZERO
+
+
+def test_caches_on_a_cluster_beside_an_in_memory_store(redis_cluster: RedisClusterServers) -> None:
+    """The cache entries of one model share a hash tag, so one DEL per chunk works on a
+    cluster; the store here is the in-process one (read through the public API)."""
+    store = InMemoryStore()
+    alice = store.append("a1", [Message.user("hi there"), Message.assistant("hello")], user_id="a")
+    bob = store.append("b1", Message.user("good bye"), user_id="b")
+    prefix = f"e-{uuid.uuid4().hex[:10]}"
+    emb = RedisEmbeddingCache(redis_cluster.url, prefix=prefix)
+    counts = RedisTokenCountCache(redis_cluster.url, prefix=prefix)
+    embedder = CachedEmbedder(HashEmbedder(8), emb)
+    embedder.embed([m.text for m in alice + bob])
+    counts.put_many(COUNTER, [(m, 3) for m in alice + bob])
+    parts = (EmbeddingCacheEntries(emb, embedder.model_id), TokenCountEntries(counts, COUNTER))
+    receipt = erase_user("a", store, *parts)
+    assert (receipt.threads, receipt.messages) == (1, 2)
+    assert receipt.extra == {
+        "embedding_cache:RedisEmbeddingCache": 2,
+        "token_counts:RedisTokenCountCache": 2,
+    }
+    assert emb.get_many(embedder.model_id, [text_key(m.text) for m in alice]) == {}
+    assert list(emb.get_many(embedder.model_id, [text_key("good bye")])) == [text_key("good bye")]
+    assert counts.get_many(COUNTER, alice + bob) == {bob[0].id: 3}
+    with pytest.raises(TelaMemoryError, match="model_id"):
+        EmbeddingCacheEntries(emb)  # Redis keeps models apart
+    emb.close()
+    counts.close()
