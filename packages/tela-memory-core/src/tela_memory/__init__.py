@@ -56,11 +56,14 @@ _LAZY = {
     "SearchFilter": "tela_memory.recall",
     "Session": "tela_memory.session",
     "counter_for_model": "tela_memory.tokens",
+    "erase_user": "tela_memory.privacy",
+    "aerase_user": "tela_memory.privacy",
 }
 
 if TYPE_CHECKING:
     from tela_memory.context import Context, ContextEngine, ContextPolicy
     from tela_memory.models import ChatModel, OpenAICompatible
+    from tela_memory.privacy import aerase_user, erase_user
     from tela_memory.recall import SearchFilter, SQLiteIndex
     from tela_memory.recall.recaller import Recaller
     from tela_memory.session import Session
@@ -111,7 +114,9 @@ __all__ = [
     "ToolResultBlock",
     "UnsupportedOperation",
     "__version__",
+    "aerase_user",
     "counter_for_model",
+    "erase_user",
     "new_id",
     "open_store",
 ]

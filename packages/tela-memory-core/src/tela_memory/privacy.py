@@ -28,17 +28,17 @@ finishes the job. A second run removes nothing and reports zeros.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from tela_memory.context.engine import ContextEngine
-from tela_memory.errors import BackendUnavailable, TelaMemoryError
+from tela_memory.errors import TelaMemoryError
 from tela_memory.messages import Message
 from tela_memory.recall.cache import (
     CacheChain,
     CachedEmbedder,
+    DeletableCache,
     EmbeddingCache,
     MemoryCache,
     SQLiteCache,
@@ -135,65 +135,27 @@ def _check_cache(cache: object, model_id: str | None) -> None:
     if isinstance(cache, CacheChain):
         for level in cache.levels:
             _check_cache(level, model_id)
-    elif not isinstance(cache, MemoryCache | SQLiteCache):
-        if not callable(getattr(cache, "delete_many", None)):
-            raise TelaMemoryError(
-                f"{type(cache).__name__} cannot delete entries; give it a "
-                "delete_many(model_id, keys) -> int method or leave it out of erase_user"
-            )
-        if model_id is None:
-            raise TelaMemoryError(_NEEDS_MODEL.format(type(cache).__name__))
-
-
-async def _adelete_keys(cache: object, model_id: str | None, keys: list[str]) -> int:
-    if isinstance(cache, CacheChain):
-        return sum([await _adelete_keys(level, model_id, keys) for level in cache.levels])
-    native = getattr(cache, "adelete_many", None)
-    if native is not None and not isinstance(cache, MemoryCache | SQLiteCache):
-        _check_cache(cache, model_id)
-        return int(await native(model_id, keys))
-    return await asyncio.to_thread(_delete_keys, cache, model_id, keys)
+    elif not isinstance(cache, DeletableCache):
+        raise TelaMemoryError(
+            f"{type(cache).__name__} cannot delete entries; give it a "
+            "delete_many(model_id, keys) -> int method or leave it out of erase_user"
+        )
+    elif model_id is None and not isinstance(cache, MemoryCache | SQLiteCache):
+        raise TelaMemoryError(_NEEDS_MODEL.format(type(cache).__name__))
 
 
 def _delete_keys(cache: object, model_id: str | None, keys: list[str]) -> int:
-    if isinstance(cache, CacheChain):
-        return sum(_delete_keys(level, model_id, keys) for level in cache.levels)
-    if isinstance(cache, MemoryCache):
-        wanted = set(keys)
-        with cache._lock:
-            gone = [
-                k for k in cache._items if k[1] in wanted and (model_id is None or k[0] == model_id)
-            ]
-            for k in gone:
-                del cache._items[k]
-        return len(gone)
-    if isinstance(cache, SQLiteCache):
-        return _delete_sqlite(cache, model_id, keys)
     _check_cache(cache, model_id)
-    return int(cache.delete_many(model_id, keys))  # type: ignore[attr-defined]
+    assert isinstance(cache, DeletableCache)
+    return int(cache.delete_many(model_id, keys))
 
 
-def _delete_sqlite(cache: SQLiteCache, model_id: str | None, keys: list[str]) -> int:
-    conn = cache._connection()
-    removed = 0
-    with cache._lock:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for start in range(0, len(keys), _SQL_CHUNK):
-                chunk = keys[start : start + _SQL_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                sql = f"DELETE FROM recall_embedding_cache WHERE key IN ({marks})"
-                args: list[str] = list(chunk)
-                if model_id is not None:
-                    sql += " AND model_id = ?"
-                    args.append(model_id)
-                removed += conn.execute(sql, args).rowcount
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise BackendUnavailable(f"embedding cache {cache._path}: {exc}") from exc
-    return removed
+async def _adelete_keys(cache: object, model_id: str | None, keys: list[str]) -> int:
+    _check_cache(cache, model_id)
+    adelete = getattr(cache, "adelete_many", None)
+    if adelete is not None:
+        return int(await adelete(model_id, keys))
+    return await asyncio.to_thread(_delete_keys, cache, model_id, keys)
 
 
 class TokenCountEntries:
@@ -265,10 +227,7 @@ class _EnginePart:
 
     def erase_user_data(self, user: UserData) -> int:
         threads = set(user.thread_ids) | {m.thread_id for m in user.messages if m.thread_id}
-        before = len(self.engine._threads)  # forget() returns nothing; the count is exact
-        for tid in sorted(threads):
-            self.engine.forget(tid)
-        return before - len(self.engine._threads)
+        return sum(self.engine.forget(tid) for tid in sorted(threads))
 
 
 class _CounterPart:

@@ -28,11 +28,12 @@ from tela_memory_langchain.retriever import TelaRetriever
 
 if TYPE_CHECKING:
     from tela_memory_langchain.chat_model import LangChainChatModel
-    from tela_memory_langchain.graph_store import TelaStore
+    from tela_memory_langchain.graph_store import TelaStore, UserNamespaces
     from tela_memory_langchain.middleware import TelaContextMiddleware
 
 _LAZY = {
     "TelaStore": "tela_memory_langchain.graph_store",
+    "UserNamespaces": "tela_memory_langchain.graph_store",
     "TelaContextMiddleware": "tela_memory_langchain.middleware",
     "LangChainChatModel": "tela_memory_langchain.chat_model",
 }
@@ -52,6 +53,7 @@ __all__ = [
     "TelaContextMiddleware",
     "TelaRetriever",
     "TelaStore",
+    "UserNamespaces",
     "messages_to_core",
     "messages_to_langchain",
     "to_core",

@@ -100,14 +100,17 @@ class ContextEngine:
         self._alocks: dict[tuple[str, str | None], asyncio.Lock] = {}
         self._guard = threading.Lock()
 
-    def forget(self, thread_id: str | None = None) -> None:
+    def forget(self, thread_id: str | None = None) -> int:
         """Drop in-process state (all threads, or one); the next build re-reads the store.
 
-        Call it after editing or deleting messages of a thread outside this engine.
+        Call it after editing or deleting messages of a thread outside this engine. Returns
+        how many (thread, branch) states were dropped.
         """
         with self._guard:
-            for key in [k for k in self._threads if thread_id is None or k[0] == thread_id]:
+            keys = [k for k in self._threads if thread_id is None or k[0] == thread_id]
+            for key in keys:
                 del self._threads[key]
+        return len(keys)
 
     def close(self) -> None:
         """Forget all state (the store is not closed: it is the caller's)."""

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from tela_memory.errors import BackendUnavailable
+from tela_memory.errors import BackendUnavailable, TelaMemoryError
 from tela_memory.recall.embedder import Embedder, Vectors, normalize
 
 
@@ -46,6 +46,24 @@ class EmbeddingCache(Protocol):
     async def aput_many(self, model_id: str, items: Mapping[str, Vectors]) -> None:
         """Async twin of :meth:`put_many`."""
         ...
+
+
+@runtime_checkable
+class DeletableCache(Protocol):
+    """A cache that can delete entries (every core cache, and the Redis level)."""
+
+    def delete_many(self, model_id: str | None, keys: Sequence[str]) -> int:
+        """Delete keys of one model (``None``: every model); return how many were held."""
+        ...
+
+
+def _deleter(level: object) -> DeletableCache:
+    if not isinstance(level, DeletableCache):
+        raise TelaMemoryError(
+            f"{type(level).__name__} cannot delete entries: give it "
+            "delete_many(model_id, keys) -> int"
+        )
+    return level
 
 
 class BaseCache:
@@ -96,6 +114,15 @@ class MemoryCache(BaseCache):
                 self._items.move_to_end((model_id, key))
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
+
+    def delete_many(self, model_id: str | None, keys: Sequence[str]) -> int:
+        """Delete these keys of one model (``None``: of every model); return how many went."""
+        wanted = set(keys)
+        with self._lock:
+            gone = [k for k in self._items if k[1] in wanted and model_id in (None, k[0])]
+            for k in gone:
+                del self._items[k]
+        return len(gone)
 
     async def aget_many(self, model_id: str, keys: Sequence[str]) -> dict[str, Vectors]:
         """Async twin of :meth:`get_many` (no I/O: runs inline)."""
@@ -186,6 +213,28 @@ class SQLiteCache(BaseCache):
                     conn.execute("ROLLBACK")
                 raise BackendUnavailable(f"embedding cache {self._path}: {exc}") from exc
 
+    def delete_many(self, model_id: str | None, keys: Sequence[str]) -> int:
+        """Delete these keys of one model (``None``: of every model); return how many went."""
+        conn = self._connection()
+        removed = 0
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for start in range(0, len(keys), 500):
+                    chunk = list(keys[start : start + 500])
+                    marks = ",".join("?" * len(chunk))
+                    sql = f"DELETE FROM recall_embedding_cache WHERE key IN ({marks})"
+                    if model_id is not None:
+                        sql += " AND model_id = ?"
+                        chunk.append(model_id)
+                    removed += conn.execute(sql, chunk).rowcount
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise BackendUnavailable(f"embedding cache {self._path}: {exc}") from exc
+        return removed
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
@@ -219,6 +268,22 @@ class CacheChain(BaseCache):
         """Store in every level."""
         for level in self.levels:
             level.put_many(model_id, items)
+
+    def delete_many(self, model_id: str | None, keys: Sequence[str]) -> int:
+        """Delete from every level (each must have ``delete_many``); return the sum."""
+        return sum(_deleter(level).delete_many(model_id, keys) for level in self.levels)
+
+    async def adelete_many(self, model_id: str | None, keys: Sequence[str]) -> int:
+        """Async twin of :meth:`delete_many` (uses each level's async side when it has one)."""
+        total = 0
+        for level in self.levels:
+            deleter = _deleter(level)
+            adelete = getattr(deleter, "adelete_many", None)
+            if adelete is not None:
+                total += int(await adelete(model_id, keys))
+            else:
+                total += await asyncio.to_thread(deleter.delete_many, model_id, keys)
+        return total
 
     async def aget_many(self, model_id: str, keys: Sequence[str]) -> dict[str, Vectors]:
         """Async twin of :meth:`get_many` (uses each level's async side)."""
@@ -339,6 +404,7 @@ __all__ = [
     "BaseCache",
     "CacheChain",
     "CachedEmbedder",
+    "DeletableCache",
     "EmbeddingCache",
     "MemoryCache",
     "SQLiteCache",
