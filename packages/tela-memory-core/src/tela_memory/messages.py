@@ -336,10 +336,8 @@ def load_stored(
     keep them outside the message's JSON pass them here. Raises ``pydantic.ValidationError`` on
     malformed data; use :meth:`Message.parse` for input that did not come from a store.
     """
-    if _STORED is None:
-        message = Message.model_validate_json(data)
-    else:
-        message = _STORED.validate_json(data)
+    validate = Message.model_validate_json if _STORED is None else _STORED.validate_json
+    message: Message = validate(data)
     # the message is new and not shared yet: set the fields in place rather than copy it
     fields, fields_set = message.__dict__, message.__pydantic_fields_set__
     if thread_id is not None:
