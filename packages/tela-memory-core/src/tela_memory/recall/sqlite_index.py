@@ -1,17 +1,17 @@
 """The embedded default index: tables ``recall_*`` in a SQLite file (usually the store's own).
 
-Lexical search is FTS5 BM25 (porter stemming). Vectors are float32 blobs beside the text;
-dense search is exact cosine over a numpy matrix loaded per user (or per thread set) and kept
-while the file does not change. Every filter is part of the SQL that selects candidates: the
-FTS query itself carries a user / thread scope token and the ``WHERE`` clause repeats it, and
-the vectors searched are only those the filtered ``SELECT`` returned.
+Lexical search is FTS5 BM25 (porter stemming) over a turn's own text and, weighted 0.3, its
+parent turn's text (the lexical twin of contextual vectors; tables in :mod:`.fts`). Vectors
+are float32 blobs beside the text; dense search is exact cosine over a numpy matrix loaded per
+user (or per thread set) and kept while the file does not change. Every filter is part of the
+SQL that selects candidates: the FTS query itself carries a user / thread scope token and the
+``WHERE`` clause repeats it, and the vectors searched are only those the filtered ``SELECT``
+returned.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -27,33 +27,21 @@ from tela_memory.errors import BackendUnavailable, ConflictError, TelaMemoryErro
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
+from tela_memory.recall.fts import (
+    PARENT_ID,
+    STOPWORDS,
+    create_tables,
+    fts_query,
+    indexed_texts,
+    phrase,
+    query_terms,
+    scope_conditions,
+    scope_token,
+)
 from tela_memory.recall.index import Document, Index, ThreadTermCounts, contextual_vectors
 from tela_memory.recall.types import Hit, SearchFilter
 from tela_memory.stores._common import to_micros
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS recall_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS recall_docs(
-    rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    user_id TEXT,
-    thread_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    metadata TEXT NOT NULL,
-    message TEXT NOT NULL,
-    text TEXT NOT NULL,
-    vec BLOB
-);
-CREATE INDEX IF NOT EXISTS recall_docs_user ON recall_docs(user_id, created_at);
-CREATE INDEX IF NOT EXISTS recall_docs_thread ON recall_docs(thread_id, created_at, id);
-CREATE VIRTUAL TABLE IF NOT EXISTS recall_fts USING fts5(
-    text, scope, tokenize = 'porter unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS recall_docs_ad AFTER DELETE ON recall_docs BEGIN
-    DELETE FROM recall_fts WHERE rowid = old.rowid;
-END;
-"""
 # Follow the store: a message deleted from ``messages`` (delete_thread, erase_user, retention)
 # leaves the index in the same transaction.
 _FOLLOW_STORE = """
@@ -62,49 +50,8 @@ CREATE TRIGGER IF NOT EXISTS recall_follow_messages_ad AFTER DELETE ON messages 
 END;
 """
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-# Function words that only slow an OR query down; BM25 would give them ~0 weight anyway.
-STOPWORDS = frozenset(
-    """
-    a about after again all am an and any are as at be been before being but by can could
-    did do does doing down during each few for from had has have having he her here hers him
-    his how i if in into is it its itself just me more most my no nor not now of off on once
-    only or other our ours out over own same she should so some such than that the their
-    theirs them then there these they this those through to too under until up very was we
-    were what when where which while who whom why will with would you your yours
-    """.split()  # noqa: SIM905
-)
-_MAX_SCOPE_TOKENS = 64
 _MAX_THREAD_TERMS = 32  # words of a query counted per thread (one GROUP BY query each)
 _CACHE_BYTES = 256 * 1024 * 1024
-
-
-def _token(kind: str, value: str | None) -> str:
-    if value is None:
-        return f"{kind}null"
-    return kind + hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def query_terms(text: str) -> list[str]:
-    """The distinct lower-cased words of a query, stopwords dropped unless nothing else is left."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    kept = [w for w in words if w not in STOPWORDS] or words
-    return list(dict.fromkeys(kept))
-
-
-def _phrase(word: str) -> str:
-    return '"' + word.replace('"', '""') + '"'
-
-
-def fts_query(text: str) -> str | None:
-    """An FTS5 OR-query of the query's words (stopwords dropped unless nothing else is left).
-
-    Every word is double-quoted, so no character of the input acts as query syntax.
-    """
-    unique = query_terms(text)
-    if not unique:
-        return None
-    return " OR ".join(_phrase(w) for w in unique)
 
 
 class SQLiteIndex(Index):
@@ -120,6 +67,8 @@ class SQLiteIndex(Index):
             set, least recently used dropped first).
         context_weight: contextual vectors, see :attr:`Index.context_weight` (``0`` embeds
             each turn alone).
+        parent_weight: BM25 weight of the parent turn's words beside the turn's own (1.0);
+            ``0`` ranks by the turn's own words only. Query-time only: no rebuild needed.
 
     Nothing is opened until first use.
     """
@@ -137,11 +86,15 @@ class SQLiteIndex(Index):
         timeout: float = 30.0,
         cache_bytes: int = _CACHE_BYTES,
         context_weight: float = 0.5,
+        parent_weight: float = 0.3,
     ) -> None:
         super().__init__(embedder)
         if not 0.0 <= context_weight <= 10.0:
             raise TelaMemoryError(f"context_weight must be in [0, 10], got {context_weight!r}")
+        if not 0.0 <= parent_weight <= 10.0:
+            raise TelaMemoryError(f"parent_weight must be in [0, 10], got {parent_weight!r}")
         self.context_weight = context_weight
+        self.parent_weight = float(parent_weight)
         self._cache_bytes = cache_bytes
         if path is None and connection is None:
             raise TelaMemoryError("SQLiteIndex needs a path (or ':memory:') or a connection")
@@ -214,7 +167,7 @@ class SQLiteIndex(Index):
                 if self._path != ":memory:":
                     conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            create_tables(conn)
             has_messages = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages'"
             ).fetchone()
@@ -367,9 +320,15 @@ class SQLiteIndex(Index):
         with self._write() as conn:
             if any(d.vector is not None for d in docs):
                 self._remember_model(conn)
+            own = {d.message.id: d.search_text for d in docs}
+            wanted = [d.message.parent_id for d in docs if d.message.parent_id is not None]
+            outside = [p for p in dict.fromkeys(wanted) if p not in own]
+            parents = indexed_texts(conn, outside) if outside else {}
+            parents.update(own)
             conn.executemany(
                 "DELETE FROM recall_docs WHERE id = ?", [(d.message.id,) for d in docs]
             )
+            rowids: list[int | None] = []
             for d in docs:
                 m = d.message
                 cur = conn.execute(
@@ -387,11 +346,27 @@ class SQLiteIndex(Index):
                         None if d.vector is None else d.vector.astype(np.float32).tobytes(),
                     ),
                 )
-                scope = f"{_token('u', m.user_id)} {_token('t', m.thread_id)}"
-                conn.execute(
-                    "INSERT INTO recall_fts(rowid, text, scope) VALUES (?, ?, ?)",
-                    (cur.lastrowid, d.search_text, scope),
-                )
+                rowids.append(cur.lastrowid)
+            # Children indexed earlier get the new text (the batch's own rows are not in
+            # recall_fts yet, so this touches only turns outside the batch).
+            conn.executemany(
+                "UPDATE recall_fts SET context = ? WHERE rowid IN "
+                f"(SELECT rowid FROM recall_docs WHERE {PARENT_ID} = ?)",
+                [(t, i) for i, t in own.items()],
+            )
+            conn.executemany(
+                "INSERT INTO recall_fts(rowid, text, context, scope) VALUES (?, ?, ?, ?)",
+                [
+                    (
+                        rowid,
+                        d.search_text,
+                        parents.get(d.message.parent_id or "", ""),
+                        f"{scope_token('u', d.message.user_id)} "
+                        f"{scope_token('t', d.message.thread_id)}",
+                    )
+                    for d, rowid in zip(docs, rowids, strict=True)
+                ],
+            )
 
     def _delete(self, ids: list[str]) -> int:
         with self._write() as conn:
@@ -417,13 +392,14 @@ class SQLiteIndex(Index):
 
     def _lexical(self, query: str, flt: SearchFilter, k: int) -> list[Hit]:
         words = fts_query(query)
-        scope = _scope(flt)
+        scope = scope_conditions(flt)
         if words is None or scope is None:
             return []
-        match = " AND ".join([*scope, f"text : ({words})"])
+        columns = "{text context}" if self.parent_weight > 0 else "text"
+        match = " AND ".join([*scope, f"{columns} : ({words})"])
         where, params = _where(flt, "d")
         sql = (
-            "SELECT d.message, d.text, bm25(recall_fts, 1.0, 0.0) AS s "
+            f"SELECT d.message, d.text, bm25(recall_fts, 1.0, {self.parent_weight!r}, 0.0) AS s "
             "FROM recall_fts JOIN recall_docs AS d ON d.rowid = recall_fts.rowid "
             f"WHERE recall_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
         )
@@ -435,7 +411,7 @@ class SQLiteIndex(Index):
 
     def _thread_term_counts(self, query: str, flt: SearchFilter) -> ThreadTermCounts:
         terms = query_terms(query)[:_MAX_THREAD_TERMS]
-        scope = _scope(flt)
+        scope = scope_conditions(flt)
         if not terms or scope is None:
             return ThreadTermCounts({}, {})
         where, params = _where(flt, "d")
@@ -457,7 +433,7 @@ class SQLiteIndex(Index):
                 w: {
                     str(r[0]): int(r[1])
                     for r in conn.execute(
-                        sql, [" AND ".join([*scope, f"text : {_phrase(w)}"]), *params]
+                        sql, [" AND ".join([*scope, f"text : {phrase(w)}"]), *params]
                     )
                 }
                 for w in terms
@@ -581,18 +557,6 @@ class SQLiteIndex(Index):
                     (message_id, limit),
                 ).fetchall()
         return [_message(r[0]) for r in rows]
-
-
-def _scope(flt: SearchFilter) -> list[str] | None:
-    """FTS5 conditions on the hashed scope tokens (``None``: the filter admits nothing)."""
-    scope = [f'scope : "{_token("u", flt.user_id)}"'] if flt.user_id is not None else []
-    if flt.thread_ids is not None:
-        if not flt.thread_ids:
-            return None
-        if len(flt.thread_ids) <= _MAX_SCOPE_TOKENS:
-            tokens = " OR ".join(f'"{_token("t", t)}"' for t in flt.thread_ids)
-            scope.append(f"scope : ({tokens})")
-    return scope
 
 
 def _where(flt: SearchFilter, alias: str) -> tuple[str, list[Any]]:

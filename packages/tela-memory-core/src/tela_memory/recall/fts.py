@@ -1,0 +1,151 @@
+"""The embedded index's tables and FTS5 side: the schema (and its migration), query words,
+stopwords, quoting, scope tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+
+from tela_memory.recall.types import SearchFilter
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Function words that only slow an OR query down; BM25 would give them ~0 weight anyway.
+STOPWORDS = frozenset(
+    """
+    a about after again all am an and any are as at be been before being but by can could
+    did do does doing down during each few for from had has have having he her here hers him
+    his how i if in into is it its itself just me more most my no nor not now of off on once
+    only or other our ours out over own same she should so some such than that the their
+    theirs them then there these they this those through to too under until up very was we
+    were what when where which while who whom why will with would you your yours
+    """.split()  # noqa: SIM905
+)
+MAX_SCOPE_TOKENS = 64
+
+# One statement each (run one by one inside the opening transaction). ``recall_fts`` holds a
+# turn's ranked text, its parent's (``context``, same id as the vectors' ``parent_id``) and the
+# hashed scope tokens. Deleting a turn empties its children's ``context`` (no deleted words
+# stay searchable); re-indexing a turn refreshes it (``SQLiteIndex._upsert``).
+PARENT_ID = "json_extract(message, '$.parent_id')"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS recall_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS recall_docs(
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        user_id TEXT,
+        thread_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        metadata TEXT NOT NULL,
+        message TEXT NOT NULL,
+        text TEXT NOT NULL,
+        vec BLOB
+    )""",
+    "CREATE INDEX IF NOT EXISTS recall_docs_user ON recall_docs(user_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS recall_docs_thread ON recall_docs(thread_id, created_at, id)",
+    f"CREATE INDEX IF NOT EXISTS recall_docs_parent ON recall_docs({PARENT_ID})",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS recall_fts USING fts5(
+        text, context, scope, tokenize = 'porter unicode61 remove_diacritics 2'
+    )""",
+    f"""CREATE TRIGGER IF NOT EXISTS recall_docs_ad AFTER DELETE ON recall_docs BEGIN
+        DELETE FROM recall_fts WHERE rowid = old.rowid;
+        UPDATE recall_fts SET context = '' WHERE rowid IN
+            (SELECT rowid FROM recall_docs WHERE {PARENT_ID} = old.id);
+    END""",
+)
+
+
+def scope_token(kind: str, value: str | None) -> str:
+    """The hashed token standing for a user (``kind="u"``) or thread (``"t"``) in the FTS row."""
+    if value is None:
+        return f"{kind}null"
+    return kind + hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct lower-cased words of a query, stopwords dropped unless nothing else is left."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(kept))
+
+
+def phrase(word: str) -> str:
+    """``word`` as an FTS5 string (double-quoted, so it is never query syntax)."""
+    return '"' + word.replace('"', '""') + '"'
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 OR-query of the query's words (stopwords dropped unless nothing else is left).
+
+    Every word is double-quoted, so no character of the input acts as query syntax.
+    """
+    unique = query_terms(text)
+    if not unique:
+        return None
+    return " OR ".join(phrase(w) for w in unique)
+
+
+def scope_conditions(flt: SearchFilter) -> list[str] | None:
+    """FTS5 conditions on the hashed scope tokens (``None``: the filter admits nothing)."""
+    scope = [f'scope : "{scope_token("u", flt.user_id)}"'] if flt.user_id is not None else []
+    if flt.thread_ids is not None:
+        if not flt.thread_ids:
+            return None
+        if len(flt.thread_ids) <= MAX_SCOPE_TOKENS:
+            tokens = " OR ".join(f'"{scope_token("t", t)}"' for t in flt.thread_ids)
+            scope.append(f"scope : ({tokens})")
+    return scope
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Create the tables, or migrate a file whose ``recall_fts`` lacks the parent column: the
+    old rows' text is kept and each gets its parent's (no re-embedding), in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(recall_fts)")]
+        old = bool(columns) and "context" not in columns
+        if old:
+            conn.execute("DROP TRIGGER IF EXISTS recall_docs_ad")
+            conn.execute("ALTER TABLE recall_fts RENAME TO recall_fts_old")
+        for statement in SCHEMA:
+            conn.execute(statement)
+        if old:
+            conn.execute(
+                "INSERT INTO recall_fts(rowid, text, context, scope) "
+                "SELECT o.rowid, o.text, coalesce(po.text, ''), o.scope FROM recall_fts_old AS o "
+                "JOIN recall_docs AS d ON d.rowid = o.rowid "
+                "LEFT JOIN recall_docs AS p ON p.id = json_extract(d.message, '$.parent_id') "
+                "LEFT JOIN recall_fts_old AS po ON po.rowid = p.rowid"
+            )
+            conn.execute("DROP TABLE recall_fts_old")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def indexed_texts(conn: sqlite3.Connection, ids: list[str]) -> dict[str, str]:
+    """The ranked text (``recall_fts.text``) of those of these messages that are indexed."""
+    rows = conn.execute(
+        "SELECT d.id, f.text FROM recall_docs AS d JOIN recall_fts AS f ON f.rowid = d.rowid "
+        "WHERE d.id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    )
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+__all__ = [
+    "PARENT_ID",
+    "SCHEMA",
+    "STOPWORDS",
+    "create_tables",
+    "fts_query",
+    "indexed_texts",
+    "phrase",
+    "query_terms",
+    "scope_conditions",
+    "scope_token",
+]
