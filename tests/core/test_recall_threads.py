@@ -118,7 +118,7 @@ def test_with_thread_scores_and_rank_threads(index: SQLiteIndex) -> None:
     threads = rank_threads(lifted)
     assert [t.thread_id for t in threads] == ["rome", "quiz"]
     assert threads[0].score == 1.5
-    assert len(threads[0].hits) == 4
+    assert len(threads[0].hits) == sum(h.message.thread_id == "rome" for h in hits) >= 4
     assert with_thread_scores(flat, {}, 0.5) == flat
 
 
