@@ -374,12 +374,14 @@ class SQLiteIndex(Index):
                 "DELETE FROM recall_docs WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps(ids),),
             )
+            self._cache.clear()  # deleted vectors leave process memory now, not at next search
             return cur.rowcount
 
     def _delete_where(self, flt: SearchFilter) -> int:
         where, params = _where(flt, "recall_docs")
         with self._write() as conn:
             cur = conn.execute(f"DELETE FROM recall_docs WHERE {where}", params)
+            self._cache.clear()
             return cur.rowcount
 
     def _count(self, flt: SearchFilter) -> int:
