@@ -45,7 +45,7 @@ def test_search_and_context_on_an_in_memory_store() -> None:
         found = search_history(store, "bike", user="u", k=5)
         # the bike turn first; its reply may follow (the embedded index gives each turn its
         # parent's words at a lower weight); never the other user's red bike
-        assert [m.text for _, m in found.hits][0] == "my bike is a blue Gazelle"
+        assert found.hits[0][1].text == "my bike is a blue Gazelle"
         assert {m.thread_id for _, m in found.hits} == {"a"}
         assert "in-memory" in found.method
         view = context_view(
