@@ -23,7 +23,7 @@ from tela_memory import (
     new_id,
 )
 from tela_memory import messages as messages_module
-from tela_memory.messages import load_stored
+from tela_memory.messages import load_stored, load_stored_branch
 
 
 def test_text_shortcut_and_properties() -> None:
@@ -192,3 +192,34 @@ def test_rule_errors_name_the_rule_not_the_model() -> None:
     assert str(err.value).startswith("invalid message: a tool message must carry")
     with pytest.raises(InvalidMessageError, match="metadata must be JSON-serialisable"):
         Message.user("x", metadata={"score": float("nan")})
+
+
+@given(st.lists(stored_messages(), max_size=6), st.sampled_from([None, "ana"]))
+def test_load_stored_branch_binds_the_chain(messages: list[Message], user: str | None) -> None:
+    bound = {"thread_id", "user_id", "parent_id"}
+    raws = [m.model_dump_json(exclude=bound) for m in messages]
+    loaded = load_stored_branch(raws, thread_id="t", user_id=user, parent_id="root")
+    parents = ["root", *(m.id for m in messages)][: len(messages)]
+    expected = [
+        m.model_copy(update={"thread_id": "t", "user_id": user, "parent_id": p})
+        for m, p in zip(messages, parents, strict=True)
+    ]
+    assert loaded == expected
+    assert all(load_stored(r) == m.model_copy(update=dict.fromkeys(bound)) for r, m in
+               zip(raws, messages, strict=True))  # fmt: skip
+
+
+def test_load_stored_branch_stops_at_the_first_bad_entry() -> None:
+    good = Message.user("fine").model_dump_json()
+    with pytest.raises(ValidationError):
+        load_stored_branch([good, '{"role": "user"}'], thread_id="t", user_id=None, parent_id=None)
+    with pytest.raises((TypeError, ValidationError)):
+        load_stored_branch([good, None], thread_id="t", user_id=None, parent_id=None)  # type: ignore[list-item]
+
+
+def test_load_stored_needs_the_id_and_time_a_store_always_writes() -> None:
+    # full validation would invent a fresh id (and time) for such junk on every read
+    for junk in ('{"role": "user"}', '{"role": "user", "id": "x"}', f'{{"role": "user", {_AT}}}'):
+        assert Message.model_validate_json(junk).role is Role.USER
+        with pytest.raises(ValidationError):
+            load_stored(junk)

@@ -299,8 +299,9 @@ class Message(BaseModel):
 
 def _stored_message_validator() -> SchemaValidator | None:
     """``Message``'s own core schema without its two Python-level validators (the rules
-    validator and the ``content`` string shortcut); None if pydantic lays the schema out
-    differently, in which case :func:`load_stored` validates fully."""
+    validator and the ``content`` string shortcut) and with ``id`` and ``created_at`` required
+    (a store always writes them); None if pydantic lays the schema out differently, in which
+    case :func:`load_stored` validates fully."""
     schema: dict[str, Any] = copy.deepcopy(dict(Message.__pydantic_core_schema__))
     root = schema["schema"] if schema["type"] == "definitions" else schema
     if root["type"] != "function-after" or root["schema"]["type"] != "model":
@@ -310,6 +311,11 @@ def _stored_message_validator() -> SchemaValidator | None:
     if content.get("type") != "default" or content["schema"]["type"] != "function-before":
         return None
     content["schema"] = content["schema"]["schema"]
+    for name in ("id", "created_at"):  # a store always writes them: no fresh id for junk
+        field = model["schema"]["fields"][name]
+        if field["schema"].get("type") != "default":
+            return None
+        field["schema"] = field["schema"]["schema"]
     if schema["type"] == "definitions":
         schema["schema"] = model
     else:
@@ -352,6 +358,45 @@ def load_stored(
     return message
 
 
+def load_stored_branch(
+    raws: Iterable[bytes | str],
+    *,
+    thread_id: str,
+    user_id: str | None,
+    parent_id: str | None,
+) -> list[Message]:
+    """Consecutive messages of one branch, oldest first, from JSON a store wrote itself.
+
+    :func:`load_stored` for a whole read: each message gets ``thread_id`` and ``user_id``,
+    the first gets ``parent_id`` and every other one the id of the message before it. Raises
+    ``pydantic.ValidationError`` (or ``TypeError`` for a value that is not JSON text) at the
+    first malformed entry.
+    """
+    if _STORED is None:
+        out = []
+        for raw in raws:
+            out.append(load_stored(raw, thread_id=thread_id, user_id=user_id, parent_id=parent_id))
+            parent_id = out[-1].id
+        return out
+    validate = _STORED.validate_json
+    bound = (
+        ("thread_id", "user_id", "parent_id") if user_id is not None else ("thread_id", "parent_id")
+    )
+    messages: list[Message] = []
+    append = messages.append
+    for raw in raws:  # the loop of a 2,000-message read: kept to plain local operations
+        message = validate(raw)
+        fields = message.__dict__
+        fields["thread_id"] = thread_id
+        if user_id is not None:
+            fields["user_id"] = user_id
+        fields["parent_id"] = parent_id
+        message.__pydantic_fields_set__.update(bound)
+        append(message)
+        parent_id = fields["id"]
+    return messages
+
+
 def _explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):
@@ -375,4 +420,5 @@ __all__ = [
     "ToolCallBlock",
     "ToolResultBlock",
     "load_stored",
+    "load_stored_branch",
 ]

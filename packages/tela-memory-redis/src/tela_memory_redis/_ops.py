@@ -21,7 +21,7 @@ from tela_memory.errors import (
     SchemaError,
     TelaMemoryError,
 )
-from tela_memory.messages import Message, load_stored
+from tela_memory.messages import Message, load_stored, load_stored_branch
 from tela_memory.stores import _common as common
 from tela_memory.stores.base import (
     BranchInfo,
@@ -42,19 +42,6 @@ _CHUNK = 1000
 # stored JSON was validated on the way in: reading it back checks its shape natively and skips
 # the Python-level rules (twice as fast; a read of the last 50 is mostly this)
 _validate_message = load_stored
-
-
-def _load_chain(
-    raws: list[Any], thread_id: str, user_id: str | None, parent_id: str | None
-) -> list[Message]:
-    """Stored JSON of consecutive messages of a branch, oldest first, as messages (each one's
-    parent is the one before). Raises on the first entry that is not a stored message."""
-    out = []
-    for raw in raws:
-        m = _validate_message(raw, thread_id=thread_id, user_id=user_id, parent_id=parent_id)
-        out.append(m)
-        parent_id = m.id
-    return out
 
 
 @functools.lru_cache(maxsize=8192)
@@ -269,7 +256,12 @@ class Ops:
             return []
         user = text(reply[1])
         with contextlib.suppress(ValueError, TypeError, ValidationError):  # slow path explains
-            return _load_chain(reply[3:], thread_id, user or None, text(reply[2]) or None)
+            return load_stored_branch(
+                reply[3:],
+                thread_id=thread_id,
+                user_id=user or None,
+                parent_id=text(reply[2]) or None,
+            )
         # some entry is unreadable: read again with the ids, to name it and keep the rest
         reply = yield self._script("read", base, [*args, "ids"], ctx)
         if text(reply[0]) == "NOTHREAD":
