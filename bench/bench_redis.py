@@ -414,8 +414,16 @@ def check_targets(rows: list[Row], n: int) -> None:
     raw, parsed = Raw.name, RawParsed.name
     checks = [
         ("append vs raw RPUSH", med(f"append x{n}", "tela") / med(f"append x{n}", raw), 1.2),
-        ("read whole vs raw LRANGE", med("read whole", "tela") / med("read whole", raw), 1.5),
-        ("read last 50 vs raw LRANGE", med("read last 50", "tela") / med("read last 50", raw), 1.5),
+        (
+            "read whole vs raw LRANGE (bytes)",
+            med("read whole", "tela") / med("read whole", raw),
+            1.5,
+        ),
+        (
+            "read last 50 vs raw LRANGE (bytes)",
+            med("read last 50", "tela") / med("read last 50", raw),
+            1.5,
+        ),
         ("read whole vs LRANGE+json", med("read whole", "tela") / med("read whole", parsed), 1.5),
         (
             "read last 50 vs LRANGE+json",
@@ -428,7 +436,8 @@ def check_targets(rows: list[Row], n: int) -> None:
         for r in rows
         if r.workload == "recall" and r.impl.startswith("tela") and "hybrid" not in r.operation
     ]
-    print("\nTargets (issue 5):")
+    print("\nTargets (issue 5; 'bytes' = LRANGE without parsing, which no reader of messages")
+    print("can match: parsing alone costs 10-20x the LRANGE; LRANGE+json is the usable floor):")
     for label, ratio, target in checks:
         print(
             f"  {label}: {ratio:.2f}x (target <= {target}x) {'ok' if ratio <= target else 'MISSED'}"
