@@ -1,6 +1,7 @@
 """``RedisIndex``: recall over history on the Redis Query Engine (RediSearch) through redisvl.
 
-BM25 over the searchable text, exact cosine KNN (FLAT; HNSW on request) over the embeddings,
+BM25 over the searchable text (and, at a lower weight, the words of the turn it replies to),
+exact cosine KNN (FLAT; HNSW on request) over the embeddings,
 and hybrid search fused by reciprocal rank in the core. Every filter (user, threads, message
 ids, roles, time range, typed metadata) runs inside the RediSearch query, pre-filtering the
 KNN, never on a global top-k afterwards. Filter values never reach the query text: users,
@@ -14,6 +15,7 @@ import hashlib
 import re
 import threading
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import numpy as np
 import redis.exceptions
@@ -29,7 +31,7 @@ from tela_memory.errors import (
     TelaMemoryError,
     UnsupportedOperation,
 )
-from tela_memory.messages import Message
+from tela_memory.messages import load_stored
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
 from tela_memory.recall.index import Document, Index
@@ -72,6 +74,8 @@ class RedisIndex(Index):
         embedder: enables dense and hybrid search; the first upsert fixes the model.
         name: the RediSearch index name; documents live under ``<name>:doc:``.
         algorithm: ``"flat"`` (exact KNN, default) or ``"hnsw"`` (approximate, for millions).
+        parent_weight: weight of the parent turn's words in BM25, against 1 for the turn's own
+            (a reply such as "yes, last Friday" is found by what it answers); 0 turns it off.
 
     Nothing connects until first use.
     """
@@ -87,6 +91,7 @@ class RedisIndex(Index):
         embedder: Embedder | None = None,
         name: str = "tela-recall",
         algorithm: Literal["flat", "hnsw"] = "flat",
+        parent_weight: float = 0.3,
         **client_options: Any,
     ) -> None:
         super().__init__(embedder)
@@ -94,8 +99,11 @@ class RedisIndex(Index):
             raise TelaMemoryError("RedisIndex needs a url or a client")
         if algorithm not in ("flat", "hnsw"):
             raise TelaMemoryError(f"algorithm must be 'flat' or 'hnsw', got {algorithm!r}")
+        if not 0.0 <= parent_weight <= 1.0:
+            raise TelaMemoryError(f"parent_weight must be within 0..1, got {parent_weight!r}")
         self.name = check_prefix(name)
         self.algorithm = algorithm
+        self.parent_weight = parent_weight
         self._url = url
         self._client = client
         self._own = client is None
@@ -121,6 +129,8 @@ class RedisIndex(Index):
     def _schema(self, dims: int | None) -> IndexSchema:
         fields: list[dict[str, Any]] = [
             {"name": "text", "type": "text"},
+            {"name": "ctx", "type": "text"},
+            {"name": "parent", "type": "tag"},
             {"name": "user", "type": "tag"},
             {"name": "thread", "type": "tag"},
             {"name": "mid", "type": "tag"},
@@ -195,7 +205,9 @@ class RedisIndex(Index):
                         ) from exc
                 dims = model[1] if model else (self.embedder.dimension if self.embedder else None)
                 index = SearchIndex(self._schema(dims), redis_client=client)
-                if not index.exists():
+                if index.exists():
+                    self._add_context_fields(client)
+                else:
                     index.create(overwrite=False)
                     if self.embedder is not None:
                         model = (self.embedder.model_id, self.embedder.dimension)
@@ -226,12 +238,15 @@ class RedisIndex(Index):
 
     def _upsert(self, docs: list[Document]) -> None:
         self._ensure()
+        parents, existing = self._parent_texts(docs)
         pipe = self.client.pipeline(transaction=True)
         for doc in docs:
             m = doc.message
             meta = [t for k, v in m.metadata.items() if (t := _meta_token(k, v)) is not None]
             mapping: dict[str, Any] = {
                 "text": doc.text,
+                "ctx": parents.get(m.parent_id or "", ""),
+                "parent": token(m.parent_id) if m.parent_id else "",
                 "user": token(m.user_id) if m.user_id is not None else "",
                 "thread": token(m.thread_id or ""),
                 "mid": token(m.id),
@@ -249,13 +264,79 @@ class RedisIndex(Index):
             pipe.execute()
         except redis.exceptions.RedisError as exc:
             raise self._wrap(exc, "upserting") from exc
+        if existing:  # re-indexed (edited) messages: their replies get the new words
+            self._set_children_context(
+                {d.message.id: d.text for d in docs if d.message.id in existing}
+            )
+
+    def _parent_texts(self, docs: list[Document]) -> tuple[dict[str, str], set[str]]:
+        """The searchable text of each doc's parent (from the batch, else from the index), and
+        which of the docs are already indexed; one round trip."""
+        texts = {d.message.id: d.text for d in docs}
+        wanted = sorted({p for d in docs if (p := d.message.parent_id) and p not in texts})
+        ids = list(texts)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for pid in wanted:
+                pipe.hget(self._key(pid), "text")
+            for mid in ids:
+                pipe.exists(self._key(mid))
+            replies = pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise self._wrap(exc, "reading parents") from exc
+        for pid, raw in zip(wanted, replies[: len(wanted)], strict=True):
+            if raw is not None:
+                texts[pid] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        existing = {mid for mid, n in zip(ids, replies[len(wanted) :], strict=True) if n}
+        return texts, existing
+
+    def _set_children_context(self, texts: dict[str, str | None]) -> None:
+        """Give the indexed replies of these messages their parent's current words (``None``:
+        the parent is gone, so its words leave its replies and the link is dropped)."""
+        index = self._ensure()
+        ids = list(texts)
+        for start in range(0, len(ids), 100):
+            chunk = {token(i): texts[i] for i in ids[start : start + 100]}
+            expr = Tag("parent") == list(chunk)
+            while True:
+                rows = self._query(
+                    index, FilterQuery(expr, return_fields=["parent"], num_results=_PAGE)
+                )
+                pipe = self.client.pipeline(transaction=False)
+                unlinked = 0
+                for row in rows:
+                    text = chunk.get(str(row.get("parent") or ""))
+                    if text is None:
+                        pipe.hset(row["id"], mapping={"ctx": "", "parent": ""})
+                        unlinked += 1
+                    else:
+                        pipe.hset(row["id"], "ctx", text)
+                try:
+                    pipe.execute()
+                except redis.exceptions.RedisError as exc:
+                    raise self._wrap(exc, "updating replies") from exc
+                if len(rows) < _PAGE or unlinked < len(rows):  # done, or only updates left
+                    break
+
+    def _add_context_fields(self, client: Any) -> None:
+        """Add the parent-words fields to an index created by an earlier version (its older
+        documents keep an empty parent context until they are indexed again)."""
+        try:  # FT.INFO's reply shape varies with client versions: ask Redis to add instead
+            client.execute_command(
+                "FT.ALTER", self.name, "SCHEMA", "ADD", "ctx", "TEXT", "parent", "TAG"
+            )
+        except redis.exceptions.ResponseError as exc:
+            if "duplicate" not in str(exc).lower():
+                raise
 
     def _delete(self, ids: list[str]) -> int:
         self._ensure()
         try:
-            return int(self.client.delete(*[self._key(i) for i in ids]))
+            removed = int(self.client.delete(*[self._key(i) for i in ids]))
         except redis.exceptions.RedisError as exc:
             raise self._wrap(exc, "deleting") from exc
+        self._set_children_context(dict.fromkeys(ids))
+        return removed
 
     def _delete_where(self, flt: SearchFilter) -> int:
         index = self._ensure()
@@ -268,10 +349,14 @@ class RedisIndex(Index):
             rows = self._query(index, FilterQuery(expr, return_fields=["ts"], num_results=_PAGE))
             if not rows:
                 return removed
+            keys = [r["id"] for r in rows]
             try:
-                removed += int(self.client.delete(*[r["id"] for r in rows]))
+                removed += int(self.client.delete(*keys))
             except redis.exceptions.RedisError as exc:
                 raise self._wrap(exc, "deleting") from exc
+            self._set_children_context(
+                dict.fromkeys(unquote(k[len(self._doc_prefix) :]) for k in keys)
+            )
 
     def _count(self, flt: SearchFilter) -> int:
         index = self._ensure()
@@ -292,9 +377,12 @@ class RedisIndex(Index):
             expr = self._expr(flt)
         except _Nothing:
             return []
+        fields: str | dict[str, float] = "text"
+        if self.parent_weight > 0:
+            fields = {"text": 1.0, "ctx": self.parent_weight}
         q = TextQuery(
             " ".join(dict.fromkeys(words)),
-            "text",
+            fields,
             filter_expression=expr,
             return_fields=_FIELDS,
             num_results=k,
@@ -376,7 +464,7 @@ class RedisIndex(Index):
 
     def _hit(self, row: dict[str, Any], **scores: Any) -> Hit:
         try:
-            message = Message.model_validate_json(row["msg"])
+            message = load_stored(row["msg"])
         except (KeyError, ValueError) as exc:  # ValidationError is a ValueError
             raise SchemaError(
                 f"index {self.name!r} at {self.address}: document {row.get('id')!r} holds "
