@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeAlias, cast
 
@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, SchemaValidator
 
-from tela_memory.errors import InvalidMessageError
+from tela_memory.errors import InvalidMessageError, SchemaError
 from tela_memory.ids import new_id
 
 
@@ -324,6 +324,17 @@ def _stored_message_validator() -> SchemaValidator | None:
 
 
 _STORED = _stored_message_validator()
+_validate_stored: Any = Message.model_validate_json if _STORED is None else _STORED.validate_json
+
+
+_BOUND = ("thread_id", "user_id", "parent_id")
+_NO_OFFSET = timedelta(0)
+
+
+def _unreadable(exc: Exception, where: str = "") -> SchemaError:
+    why = _explain(exc) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+    why = why.removeprefix("invalid message: ")
+    return SchemaError(f"a stored message{where} is unreadable: {why[:300]}")
 
 
 def load_stored(
@@ -335,26 +346,30 @@ def load_stored(
 ) -> Message:
     """A message from JSON that a store wrote itself with ``Message.model_dump_json``.
 
-    Every field's shape and type is still checked (natively, in pydantic-core); the rules that
-    were checked when the message was first validated (tool blocks per role, JSON-safe metadata)
-    are not run again, which makes this about twice as fast as ``Message.model_validate_json``.
-    ``thread_id`` / ``user_id`` / ``parent_id``, when given, are set on the result: stores that
-    keep them outside the message's JSON pass them here. Raises ``pydantic.ValidationError`` on
-    malformed data; use :meth:`Message.parse` for input that did not come from a store.
+    Every field's shape and type is still checked (natively, in pydantic-core) and
+    ``created_at`` comes back in UTC; the rules that were checked when the message was first
+    validated (tool blocks per role, JSON-safe metadata) are not run again, which makes this
+    about twice as fast as ``Message.model_validate_json``. ``thread_id`` / ``user_id`` /
+    ``parent_id``, when given, are set on the result: stores that keep them outside the
+    message's JSON pass them here. Raises :class:`~tela_memory.errors.SchemaError` on malformed
+    data; use :meth:`Message.parse` for input that did not come from a store.
     """
-    validate = Message.model_validate_json if _STORED is None else _STORED.validate_json
-    message: Message = validate(data)
+    try:
+        message: Message = _validate_stored(data)
+    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise _unreadable(exc) from exc
     # the message is new and not shared yet: set the fields in place rather than copy it
-    fields, fields_set = message.__dict__, message.__pydantic_fields_set__
+    fields = message.__dict__
+    created = fields["created_at"]
+    if created.tzinfo is not UTC and created.utcoffset() != _NO_OFFSET:
+        fields["created_at"] = _as_utc(created)
     if thread_id is not None:
         fields["thread_id"] = thread_id
-        fields_set.add("thread_id")
     if user_id is not None:
         fields["user_id"] = user_id
-        fields_set.add("user_id")
     if parent_id is not None:
         fields["parent_id"] = parent_id
-        fields_set.add("parent_id")
+    message.__pydantic_fields_set__.update(_BOUND)
     return message
 
 
@@ -369,32 +384,31 @@ def load_stored_branch(
 
     :func:`load_stored` for a whole read: each message gets ``thread_id`` and ``user_id``,
     the first gets ``parent_id`` and every other one the id of the message before it. Raises
-    ``pydantic.ValidationError`` (or ``TypeError`` for a value that is not JSON text) at the
-    first malformed entry.
+    :class:`~tela_memory.errors.SchemaError` at the first malformed entry.
     """
-    if _STORED is None:
-        out = []
-        for raw in raws:
-            out.append(load_stored(raw, thread_id=thread_id, user_id=user_id, parent_id=parent_id))
-            parent_id = out[-1].id
-        return out
-    validate = _STORED.validate_json
-    bound = (
-        ("thread_id", "user_id", "parent_id") if user_id is not None else ("thread_id", "parent_id")
-    )
+    validate = _validate_stored
     messages: list[Message] = []
     append = messages.append
-    for raw in raws:  # the loop of a 2,000-message read: kept to plain local operations
-        message = validate(raw)
-        fields = message.__dict__
-        fields["thread_id"] = thread_id
-        if user_id is not None:
+    try:
+        for raw in raws:  # the loop of a 2,000-message read: kept to plain local operations
+            message = validate(raw)
+            fields = message.__dict__
+            created = fields["created_at"]
+            if created.tzinfo is not UTC and created.utcoffset() != _NO_OFFSET:
+                fields["created_at"] = _as_utc(created)
+            fields["thread_id"] = thread_id
             fields["user_id"] = user_id
-        fields["parent_id"] = parent_id
-        message.__pydantic_fields_set__.update(bound)
-        append(message)
-        parent_id = fields["id"]
+            fields["parent_id"] = parent_id
+            message.__pydantic_fields_set__.update(_BOUND)
+            append(message)
+            parent_id = fields["id"]
+    except (TypeError, ValueError) as exc:
+        raise _unreadable(exc, f" (entry {len(messages)} of the read)") from exc
     return messages
+
+
+def _as_utc(created: datetime) -> datetime:
+    return created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
 
 
 def _explain(exc: ValidationError) -> str:

@@ -119,7 +119,7 @@ class Ops:
             if not isinstance(raw, bytes) or not raw.startswith(b"{"):
                 raise ValueError("not a stored message (JSON object expected)")
             return _validate_message(raw, thread_id=tid, user_id=user or None, parent_id=parent)
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, SchemaError) as exc:
             problem = SchemaError(
                 f"message {mid!r} of thread {tid!r} holds unreadable data "
                 f"({str(exc).splitlines()[0][:200]}); the rest of the thread is intact"
@@ -255,7 +255,7 @@ class Ops:
                 raise NotFoundError(f"no thread {thread_id!r}")
             return []
         user = text(reply[1])
-        with contextlib.suppress(ValueError, TypeError, ValidationError):  # slow path explains
+        with contextlib.suppress(SchemaError):  # the slow path names the unreadable entry
             return load_stored_branch(
                 reply[3:],
                 thread_id=thread_id,
@@ -264,7 +264,9 @@ class Ops:
             )
         # some entry is unreadable: read again with the ids, to name it and keep the rest
         reply = yield self._script("read", base, [*args, "ids"], ctx)
-        if text(reply[0]) == "NOTHREAD":
+        if text(reply[0]) == "NOTHREAD":  # deleted in between
+            if branch is not None:
+                raise NotFoundError(f"no thread {thread_id!r}")
             return []
         user, parent = text(reply[1]), text(reply[2]) or None
         out: list[Message] = []

@@ -465,7 +465,7 @@ class RedisIndex(Index):
     def _hit(self, row: dict[str, Any], **scores: Any) -> Hit:
         try:
             message = load_stored(row["msg"])
-        except (KeyError, ValueError) as exc:  # ValidationError is a ValueError
+        except (KeyError, SchemaError) as exc:
             raise SchemaError(
                 f"index {self.name!r} at {self.address}: document {row.get('id')!r} holds "
                 f"unreadable data (written by something else?): {str(exc).splitlines()[0][:200]}"
