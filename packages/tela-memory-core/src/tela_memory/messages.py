@@ -325,6 +325,11 @@ def _stored_message_validator() -> SchemaValidator | None:
 
 _STORED = _stored_message_validator()
 _validate_stored: Any = Message.model_validate_json if _STORED is None else _STORED.validate_json
+# the tzinfo pydantic-core gives a "Z" time (one shared object): lets the hot loops below skip
+# a utcoffset() call per message
+_PARSED_UTC = _validate_stored(
+    '{"id": "-", "role": "user", "created_at": "2000-01-01T00:00:00Z"}'
+).created_at.tzinfo
 
 
 _BOUND = ("thread_id", "user_id", "parent_id")
@@ -361,7 +366,8 @@ def load_stored(
     # the message is new and not shared yet: set the fields in place rather than copy it
     fields = message.__dict__
     created = fields["created_at"]
-    if created.tzinfo is not UTC and created.utcoffset() != _NO_OFFSET:
+    tz = created.tzinfo
+    if tz is not UTC and tz is not _PARSED_UTC and created.utcoffset() != _NO_OFFSET:
         fields["created_at"] = _as_utc(created)
     if thread_id is not None:
         fields["thread_id"] = thread_id
@@ -394,7 +400,8 @@ def load_stored_branch(
             message = validate(raw)
             fields = message.__dict__
             created = fields["created_at"]
-            if created.tzinfo is not UTC and created.utcoffset() != _NO_OFFSET:
+            tz = created.tzinfo
+            if tz is not UTC and tz is not _PARSED_UTC and created.utcoffset() != _NO_OFFSET:
                 fields["created_at"] = _as_utc(created)
             fields["thread_id"] = thread_id
             fields["user_id"] = user_id
