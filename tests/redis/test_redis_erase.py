@@ -177,3 +177,17 @@ def test_caches_on_a_cluster_beside_an_in_memory_store(redis_cluster: RedisClust
         EmbeddingCacheEntries(emb)  # Redis keeps models apart
     emb.close()
     counts.close()
+
+
+def test_a_cache_of_the_other_kind_is_refused_before_anything_is_erased(
+    redis_plain: RedisServer,
+) -> None:
+    prefix = f"swap-{uuid.uuid4().hex[:8]}"
+    vectors = RedisEmbeddingCache(redis_plain.url, prefix=prefix)
+    counts = RedisTokenCountCache(redis_plain.url, prefix=prefix)
+    with pytest.raises(TelaMemoryError, match="cannot delete entries"):
+        EmbeddingCacheEntries(counts, "m")  # type: ignore[arg-type]
+    with pytest.raises(TelaMemoryError, match="not a token-count cache"):
+        TokenCountEntries(vectors, "c")
+    vectors.close()
+    counts.close()

@@ -163,15 +163,16 @@ class TokenCountEntries:
     content) derived from a user's messages.
 
     Args:
-        cache: a cache with ``delete_many(counter_id, messages) -> int``
+        cache: a cache with ``delete_counts(counter_id, messages) -> int``
             (``tela_memory_redis.RedisTokenCountCache``).
         counter_id: the counter whose counts go (``TokenCounter.id``).
     """
 
     def __init__(self, cache: Any, counter_id: str) -> None:
-        if not callable(getattr(cache, "delete_many", None)):
+        if not callable(getattr(cache, "delete_counts", None)):
             raise TelaMemoryError(
-                f"{type(cache).__name__} has no delete_many(counter_id, messages) -> int"
+                f"{type(cache).__name__} is not a token-count cache: it has no "
+                "delete_counts(counter_id, messages) -> int"
             )
         self.cache = cache
         self.counter_id = counter_id
@@ -180,13 +181,14 @@ class TokenCountEntries:
         """Delete the counts of the user's messages; return how many existed."""
         if not user.messages:
             return 0
-        return int(self.cache.delete_many(self.counter_id, list(user.messages)))
+        return int(self.cache.delete_counts(self.counter_id, list(user.messages)))
 
     async def aerase_user_data(self, user: UserData) -> int:
-        """Async twin of :meth:`erase_user_data` (the cache's ``adelete_many`` if it has one)."""
+        """Async twin of :meth:`erase_user_data` (the cache's ``adelete_counts`` if it has
+        one)."""
         if not user.messages:
             return 0
-        native = getattr(self.cache, "adelete_many", None)
+        native = getattr(self.cache, "adelete_counts", None)
         if native is None:
             return await asyncio.to_thread(self.erase_user_data, user)
         return int(await native(self.counter_id, list(user.messages)))
@@ -280,7 +282,7 @@ def _parts(components: Sequence[object]) -> list[tuple[str, Erasable]]:
     for c in components:
         if isinstance(c, MessageStore):
             raise TelaMemoryError(
-                f"erase_user takes one store (the first argument); erase the other "
+                f"erase_user takes one store (the argument after user_id); erase the other "
                 f"{type(c).__name__} with a second call"
             )
         if isinstance(c, Index):

@@ -228,14 +228,14 @@ class RedisTokenCountCache(_RedisKV):
         """Async twin of :meth:`put_many`."""
         await self._arun(self._put_op(counter_id, self._encode(counts)))
 
-    def delete_many(self, counter_id: str, messages: Sequence[Message]) -> int:
+    def delete_counts(self, counter_id: str, messages: Sequence[Message]) -> int:
         """Forget the counts of these messages' contents (how ``tela_memory.privacy`` erases
         a user's); return how many existed."""
         digests = list(dict.fromkeys(self._keys(messages).values()))
         return self._run(self._clear_op(counter_id, digests))
 
-    async def adelete_many(self, counter_id: str, messages: Sequence[Message]) -> int:
-        """Async twin of :meth:`delete_many`."""
+    async def adelete_counts(self, counter_id: str, messages: Sequence[Message]) -> int:
+        """Async twin of :meth:`delete_counts`."""
         digests = list(dict.fromkeys(self._keys(messages).values()))
         return await self._arun(self._clear_op(counter_id, digests))
 
