@@ -33,6 +33,7 @@ from tela_memory.recall.cache import (
     text_key,
 )
 from tela_memory.recall.sqlite_index import SQLiteIndex
+from tela_memory.stores.base import ErasureReceipt
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory.tokens import ApproxCounter, CachedCounter
@@ -337,3 +338,23 @@ def test_context_engine_state_and_counts_go(world: World) -> None:
     assert receipt.extra == {"context_state:ContextEngine": 2, "token_counts:CachedCounter": 4}
     assert engine.build("a1").messages == []  # read again from the store: nothing left
     assert [m.id for m in engine.build("b1").messages] == [m.id for m in world.bob]
+
+
+def test_engine_state_rebuilt_while_erasing_goes_too(tmp_path: Path) -> None:
+    # a request builds alice's context after the engine forgot it but before the store erased
+    # her: the sweep after the store must drop that state (it holds her messages)
+    store = SQLiteStore(tmp_path / "race.db")
+    store.append("a1", [Message.user("my PIN is 0000")], user_id="alice")
+    engine = ContextEngine(store, ContextPolicy(budget=1_000, counter=ApproxCounter()))
+
+    class RebuildFirst(SQLiteStore):
+        def erase_user(self, user_id: str) -> ErasureReceipt:
+            assert engine.build("a1").messages  # the concurrent request, at the worst moment
+            return store.erase_user(user_id)
+
+    racing = RebuildFirst(tmp_path / "race.db")
+    receipt = erase_user("alice", racing, engine)
+    assert engine.forget("a1") == 0  # nothing of alice left in the engine
+    assert receipt.extra["context_state:ContextEngine"] == 1
+    racing.close()
+    store.close()

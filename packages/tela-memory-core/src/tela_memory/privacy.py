@@ -213,11 +213,12 @@ class _IndexPart:
             removed += await self.index.adelete(ids[i : i + MAX_IDS])
         return removed + await self.index.adelete_where({"user_id": user.user_id})
 
-    def sweep(self, user_id: str) -> int:
-        return self.index.delete_where({"user_id": user_id})
+    def sweep(self, user: UserData) -> int:
+        """After the store: turns a write-through integration added meanwhile."""
+        return self.index.delete_where({"user_id": user.user_id})
 
-    async def asweep(self, user_id: str) -> int:
-        return await self.index.adelete_where({"user_id": user_id})
+    async def asweep(self, user: UserData) -> int:
+        return await self.index.adelete_where({"user_id": user.user_id})
 
 
 class _EnginePart:
@@ -231,6 +232,10 @@ class _EnginePart:
         threads = set(user.thread_ids) | {m.thread_id for m in user.messages if m.thread_id}
         return sum(self.engine.forget(tid) for tid in sorted(threads))
 
+    def sweep(self, user: UserData) -> int:
+        """After the store: state a concurrent build put back in the meantime."""
+        return self.erase_user_data(user)
+
 
 class _CounterPart:
     """An in-process :class:`CachedCounter` (keyed by message id)."""
@@ -243,6 +248,10 @@ class _CounterPart:
         for mid in user.message_ids:
             self.counter.invalidate(mid)
         return before - len(self.counter)
+
+    def sweep(self, user: UserData) -> int:
+        """After the store: counts a concurrent build cached in the meantime."""
+        return self.erase_user_data(user)
 
 
 def _label(component: object) -> str:
@@ -411,9 +420,9 @@ def erase_user(user_id: str, store: MessageStore, *components: object) -> Erasur
     data = user_data(store, user_id) if parts else UserData(_check_user(user_id), (), ())
     removed = {label: part.erase_user_data(data) for label, part in parts}
     receipt = store.erase_user(user_id)
-    for label, part in parts:
-        if isinstance(part, _IndexPart):
-            removed[label] += part.sweep(user_id)
+    for label, part in parts:  # once more, for what concurrent work added in the meantime
+        if isinstance(part, _IndexPart | _EnginePart | _CounterPart):
+            removed[label] += part.sweep(data)
     return _receipt(receipt, removed)
 
 
@@ -430,9 +439,11 @@ async def aerase_user(user_id: str, store: MessageStore, *components: object) ->
         else:
             removed[label] = await asyncio.to_thread(part.erase_user_data, data)
     receipt = await store.aerase_user(user_id)
-    for label, part in parts:
+    for label, part in parts:  # once more, for what concurrent work added in the meantime
         if isinstance(part, _IndexPart):
-            removed[label] += await part.asweep(user_id)
+            removed[label] += await part.asweep(data)
+        elif isinstance(part, _EnginePart | _CounterPart):
+            removed[label] += part.sweep(data)
     return _receipt(receipt, removed)
 
 
