@@ -368,20 +368,26 @@ class SQLiteIndex(Index):
                 ],
             )
 
+    def _forget_vectors(self) -> None:
+        """Deleted vectors leave process memory now, not at the next dense search (and a
+        search running meanwhile does not put them back)."""
+        self._cache.clear()
+        self._cache_version = None
+
     def _delete(self, ids: list[str]) -> int:
         with self._write() as conn:
             cur = conn.execute(
                 "DELETE FROM recall_docs WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps(ids),),
             )
-            self._cache.clear()  # deleted vectors leave process memory now, not at next search
+            self._forget_vectors()
             return cur.rowcount
 
     def _delete_where(self, flt: SearchFilter) -> int:
         where, params = _where(flt, "recall_docs")
         with self._write() as conn:
             cur = conn.execute(f"DELETE FROM recall_docs WHERE {where}", params)
-            self._cache.clear()
+            self._forget_vectors()
             return cur.rowcount
 
     def _count(self, flt: SearchFilter) -> int:
@@ -513,11 +519,13 @@ class SQLiteIndex(Index):
             if rows
             else np.zeros((0, dim), dtype=np.float32)
         )
-        self._cache[key] = (rowids, matrix)
-        used = sum(r.nbytes + m.nbytes for r, m in self._cache.values())
-        while used > self._cache_bytes and len(self._cache) > 1:
-            _, (r, m) = self._cache.popitem(last=False)
-            used -= r.nbytes + m.nbytes
+        with self._lock:  # unless something was deleted meanwhile (it would come back)
+            if self._cache_version == version:
+                self._cache[key] = (rowids, matrix)
+                used = sum(r.nbytes + m.nbytes for r, m in self._cache.values())
+                while used > self._cache_bytes and len(self._cache) > 1:
+                    _, (r, m) = self._cache.popitem(last=False)
+                    used -= r.nbytes + m.nbytes
         return rowids, matrix
 
     def _neighbors(self, message_id: str, before: int, after: int, flt: SearchFilter) -> list[Hit]:
