@@ -188,6 +188,10 @@ def test_async_matches_sync(store: SQLiteStore, index: SQLiteIndex) -> None:
         h.message.id for h in rec.search("Kyoto trip", user_id="alice", now=now)
     ]
     assert tokens == rec.recall("Kyoto trip", user_id="alice", budget=100, now=now).tokens
+    assert index.embedder is not None  # a query embedded beforehand gives the same ranking
+    vec = index.embedder.embed_query("Kyoto trip")
+    given = asyncio.run(rec.asearch("Kyoto trip", user_id="alice", now=now, query_vector=vec))
+    assert [h.message.id for h in given] == [h.message.id for h in hits]
 
 
 def test_bad_input(index: SQLiteIndex) -> None:

@@ -171,7 +171,19 @@ class Recaller:
         query_vector: Vectors | None = None,
     ) -> list[ThreadHit]:
         """The best ``k`` threads (sessions) for a query, each scored by its best turn (thread
-        BM25 included, see ``RankingConfig.thread_lexical``) with its matching turns."""
+        BM25 included, see ``RankingConfig.thread_lexical``) with its matching turns.
+
+        Args:
+            query: what to look for.
+            user_id: whose threads (``None``: every user's).
+            filter: more conditions, applied inside the index.
+            k: how many threads.
+            now: the time recency is measured from (default: now).
+            query_vector: the query already embedded (skips the embedder).
+
+        Only threads with a turn among the ``RecallConfig.candidates`` best of either side can
+        be returned.
+        """
         text, flt = self._prepare(query, user_id, filter, k)
         return rank_threads(self._finish(self._ranked(text, flt, now, query_vector), None))[:k]
 
@@ -183,10 +195,12 @@ class Recaller:
         filter: FilterLike = None,
         k: int = 5,
         now: datetime | None = None,
+        query_vector: Vectors | None = None,
     ) -> list[ThreadHit]:
         """Async twin of :meth:`search_threads`."""
         text, flt = self._prepare(query, user_id, filter, k)
-        return rank_threads(self._finish(await self._aranked(text, flt, now), None))[:k]
+        ranked = await self._aranked(text, flt, now, query_vector)
+        return rank_threads(self._finish(ranked, None))[:k]
 
     async def asearch(
         self,
@@ -196,10 +210,11 @@ class Recaller:
         filter: FilterLike = None,
         k: int = 10,
         now: datetime | None = None,
+        query_vector: Vectors | None = None,
     ) -> list[Hit]:
         """Async twin of :meth:`search`."""
         text, flt = self._prepare(query, user_id, filter, k)
-        return self._finish(await self._aranked(text, flt, now), k)
+        return self._finish(await self._aranked(text, flt, now, query_vector), k)
 
     # -- budgeted recall --------------------------------------------------------------------
 
@@ -289,9 +304,10 @@ class Recaller:
             fused = _apply_rerank(top, self.reranker.rerank(text, top)) + fused[len(top) :]
         return fused
 
-    async def _aranked(self, text: str, flt: SearchFilter, now: datetime | None) -> list[Hit]:
-        vector = None
-        if self.index.dense_enabled and self.index.embedder is not None:
+    async def _aranked(
+        self, text: str, flt: SearchFilter, now: datetime | None, vector: Vectors | None = None
+    ) -> list[Hit]:
+        if vector is None and self.index.dense_enabled and self.index.embedder is not None:
             vector = await self.index.embedder.aembed_query(text)
         candidates = await asyncio.to_thread(self._candidates, text, flt, vector)
         fused = self._fuse(*candidates, now)
