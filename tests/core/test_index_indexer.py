@@ -12,9 +12,9 @@ from tela_memory.errors import TelaMemoryError
 from tela_memory.messages import Message, TextBlock
 from tela_memory.recall import SQLiteIndex
 from tela_memory.recall.errors import EmbeddingMismatchError
-from tela_memory.recall.index import Document
 from tela_memory.recall.indexer import StoreIndexer
 from tela_memory.stores.sqlite import SQLiteStore
+from tela_memory.testing.crashing import crashing as crashing_index
 from tela_memory.testing.embedders import HashEmbedder
 
 
@@ -42,21 +42,9 @@ def test_follows_appends_incrementally(store: SQLiteStore) -> None:
         assert index.search("later", filter={"user_id": "u"}, mode="lexical")
 
 
-class _Crashing(SQLiteIndex):
-    """An index whose writes fail after ``ok`` batches (a crash in the middle of a sync)."""
-
-    ok = 1
-
-    def _upsert(self, docs: list[Document]) -> None:
-        if self.ok <= 0:
-            raise RuntimeError("power cut")
-        self.ok -= 1
-        super()._upsert(docs)
-
-
 def test_resumes_after_a_crash(store: SQLiteStore) -> None:
     store.append("t1", _turns(10), user_id="u")
-    crashing = _Crashing(store.path)
+    crashing = crashing_index(SQLiteIndex)(store.path)
     with pytest.raises(RuntimeError):
         StoreIndexer(store, crashing, batch_size=4).sync()
     assert crashing.count() == 4

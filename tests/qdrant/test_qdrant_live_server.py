@@ -25,9 +25,9 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
 from tela_memory.messages import Message
 from tela_memory.recall.errors import EmbeddingMismatchError
-from tela_memory.recall.index import Document
 from tela_memory.recall.indexer import StoreIndexer
 from tela_memory.stores.sqlite import SQLiteStore
+from tela_memory.testing.crashing import crashing as crashing_index
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory.testing.index_suite import IndexConformance, msg, uid
 from tela_memory_qdrant import QdrantIndex
@@ -153,21 +153,11 @@ def test_filters_are_in_the_query_not_after_it(live: dict[str, Any]) -> None:
             assert [h.message.id for h in hits] == [mine.id]
 
 
-class _Crashing(QdrantIndex):
-    ok = 1
-
-    def _upsert(self, docs: list[Document]) -> None:
-        if self.ok <= 0:
-            raise RuntimeError("power cut")
-        self.ok -= 1
-        super()._upsert(docs)
-
-
 def test_store_indexer_resumes_and_reindexes(live: dict[str, Any], tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "s.db") as store:
         store.append("t1", [Message.user(f"turn {i}") for i in range(10)], user_id="u")
         with (
-            _Crashing(embedder=HashEmbedder(32), **live) as crashing,
+            crashing_index(QdrantIndex)(embedder=HashEmbedder(32), **live) as crashing,
             pytest.raises(RuntimeError, match="power cut"),
         ):
             StoreIndexer(store, crashing, batch_size=4).sync()

@@ -17,33 +17,14 @@ from tela_memory.errors import UnsupportedOperation
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Embedder
 from tela_memory.recall.errors import EmbeddingMismatchError
-from tela_memory.recall.index import Document, Index
+from tela_memory.recall.index import Index
 from tela_memory.recall.indexer import StoreIndexer
 from tela_memory.stores.sqlite import SQLiteStore
+from tela_memory.testing.crashing import crashing as crashing_index
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory_qdrant import QdrantEdgeIndex, QdrantIndex
 
 Opener = Callable[[Embedder | None], Index]
-
-
-class _CrashingQdrant(QdrantIndex):
-    ok = 1
-
-    def _upsert(self, docs: list[Document]) -> None:
-        if self.ok <= 0:
-            raise RuntimeError("power cut")
-        self.ok -= 1
-        super()._upsert(docs)
-
-
-class _CrashingEdge(QdrantEdgeIndex):
-    ok = 1
-
-    def _upsert(self, docs: list[Document]) -> None:
-        if self.ok <= 0:
-            raise RuntimeError("power cut")
-        self.ok -= 1
-        super()._upsert(docs)
 
 
 @pytest.fixture
@@ -59,9 +40,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 def _open(kind: str, where: Path, embedder: Embedder | None, *, crash: bool = False) -> Index:
     if kind == "edge":
-        cls_e = _CrashingEdge if crash else QdrantEdgeIndex
+        cls_e = crashing_index(QdrantEdgeIndex) if crash else QdrantEdgeIndex
         return cls_e(where / "edge", embedder=embedder)
-    cls_q = _CrashingQdrant if crash else QdrantIndex
+    cls_q = crashing_index(QdrantIndex) if crash else QdrantIndex
     return cls_q(path=where / "qdrant", embedder=embedder)
 
 
