@@ -14,6 +14,7 @@ from tela_memory.errors import (
     MissingDependency,
     NotFoundError,
     SchemaError,
+    ScopeError,
     TelaMemoryError,
     UnsupportedOperation,
 )
@@ -33,12 +34,14 @@ from tela_memory.messages import (
 )
 from tela_memory.stores import (
     DEFAULT_BRANCH,
+    DEFAULT_USER,
     BranchInfo,
     ErasureReceipt,
     MessageStore,
     RetentionReport,
     ThreadInfo,
     ThreadPage,
+    UserStore,
     open_store,
 )
 
@@ -79,6 +82,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_BRANCH",
+    "DEFAULT_USER",
     "AudioBlock",
     "BackendUnavailable",
     "BranchInfo",
@@ -103,6 +107,7 @@ __all__ = [
     "Role",
     "SQLiteIndex",
     "SchemaError",
+    "ScopeError",
     "SearchFilter",
     "Session",
     "TelaMemoryError",
@@ -113,6 +118,7 @@ __all__ = [
     "ToolCallBlock",
     "ToolResultBlock",
     "UnsupportedOperation",
+    "UserStore",
     "__version__",
     "aerase_user",
     "counter_for_model",

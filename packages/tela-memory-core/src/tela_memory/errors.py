@@ -15,6 +15,11 @@ class NotFoundError(TelaMemoryError, LookupError):
     """A thread, branch or message that was asked for does not exist."""
 
 
+class ScopeError(TelaMemoryError, ValueError):
+    """A reader was built or called without the user it acts for, and without the named
+    cross-user opt-in (``all_users=True``); the message says which argument to pass."""
+
+
 class ConflictError(TelaMemoryError):
     """A write lost a race or contradicts what is stored (duplicate id, moved head, ...)."""
 
@@ -49,6 +54,7 @@ __all__ = [
     "MissingDependency",
     "NotFoundError",
     "SchemaError",
+    "ScopeError",
     "TelaMemoryError",
     "UnsupportedOperation",
 ]

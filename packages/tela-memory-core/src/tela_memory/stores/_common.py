@@ -19,12 +19,22 @@ ORPHAN_LOOKBACK = 200
 
 
 def check_id(kind: str, value: str) -> str:
-    """Reject empty, over-long or control-character ids / names with a clear error."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    """Reject empty, over-long, control-character or non-UTF-8 (lone surrogate) ids and names
+    with a clear error; any other string is an opaque id."""
+    if not isinstance(value, str) or not _NAME.match(value) or not _encodes(value):
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 80 else "a longer one"
         raise InvalidMessageError(
-            f"{kind} must be a non-empty string of at most 200 printable characters, got {value!r}"
+            f"{kind} must be a non-empty string of at most 200 printable characters, got {shown}"
         )
     return value
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def as_list(messages: Message | Sequence[Message]) -> list[Message]:
@@ -43,10 +53,14 @@ def bind(
     messages: list[Message],
     *,
     thread_id: str,
-    thread_user: str | None,
+    user_id: str,
     head_id: str | None,
 ) -> list[Message]:
-    """Return the messages as they will be stored: thread, user and parent filled in, chained."""
+    """Return the messages as they will be stored: thread, user and parent filled in, chained.
+
+    A message that names another thread or another user is refused (the error repeats only
+    what the caller passed in, never anything stored).
+    """
     bound: list[Message] = []
     parent = head_id
     for m in messages:
@@ -54,28 +68,15 @@ def bind(
             raise InvalidMessageError(
                 f"message {m.id} names thread {m.thread_id!r} but is appended to {thread_id!r}"
             )
-        if m.user_id is not None and thread_user is not None and m.user_id != thread_user:
+        if m.user_id is not None and m.user_id != user_id:
             raise InvalidMessageError(
-                f"message {m.id} names user {m.user_id!r} but thread {thread_id!r} "
-                f"belongs to {thread_user!r}"
+                f"message {m.id} names user {m.user_id!r} but is appended as {user_id!r}"
             )
         bound.append(
-            m.model_copy(
-                update={"thread_id": thread_id, "user_id": thread_user, "parent_id": parent}
-            )
+            m.model_copy(update={"thread_id": thread_id, "user_id": user_id, "parent_id": parent})
         )
         parent = m.id
     return bound
-
-
-def thread_user(user_id: str | None, messages: Sequence[Message]) -> str | None:
-    """The user a new thread belongs to: the argument, else the first message that names one."""
-    if user_id is not None:
-        return check_id("user_id", user_id)
-    for m in messages:
-        if m.user_id is not None:
-            return check_id("user_id", m.user_id)
-    return None
 
 
 def check_tool_results(messages: Sequence[Message], earlier: Iterable[Message]) -> None:

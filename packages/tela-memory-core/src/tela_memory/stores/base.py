@@ -1,5 +1,16 @@
 """The ``MessageStore`` contract every backend implements, and the records it returns.
 
+**Ownership.** Every thread lives inside one user's namespace: a thread is identified by
+``(user_id, thread_id)``, so Bob's ``"trip-42"`` and Ada's ``"trip-42"`` are two threads and
+nobody can squat another user's id. Every thread operation therefore names the acting user
+(``user_id=``, required, keyword-only); :meth:`MessageStore.for_user` binds it once and returns
+a :class:`~tela_memory.stores.scoped.UserStore`, the handle applications and adapters use. A
+thread, branch or message of another user is indistinguishable from a missing one (the same
+``NotFoundError``, no owner named). Message ids stay unique across the whole store (they are
+random by default); appending an id that exists anywhere is a ``ConflictError`` that names no
+thread and no user. Cross-user work exists only as the named admin operations
+:meth:`~MessageStore.erase_user` and :meth:`~MessageStore.apply_retention`.
+
 Async-first with sync twins: each operation exists as ``name`` and ``aname`` with the same
 arguments. A backend implements the sync side (and may override the async side with native
 async I/O); the default async twin runs the sync one in a worker thread, never
@@ -12,13 +23,19 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from tela_memory.messages import Message
 
+if TYPE_CHECKING:
+    from tela_memory.stores.scoped import UserStore
+
 DEFAULT_BRANCH = "main"
+DEFAULT_USER = "local"
+"""The user of single-user local use: the CLI acts as this user unless ``--user`` is given, and
+threads written without an owner by Tela Memory before ownership was enforced belong to it."""
 
 
 class _Record(BaseModel):
@@ -40,7 +57,7 @@ class ThreadInfo(_Record):
     """A thread (one conversation) and its metadata."""
 
     id: str
-    user_id: str | None
+    user_id: str
     title: str | None = None
     tags: tuple[str, ...] = ()
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
@@ -98,18 +115,20 @@ class MessageStore(ABC):
         thread_id: str,
         messages: Message | Sequence[Message],
         *,
+        user_id: str,
         branch: str | None = None,
-        user_id: str | None = None,
     ) -> list[Message]:
         """Append messages after the branch head, all or nothing; return them as stored.
 
-        Stored messages get ``thread_id``, ``user_id`` (from the argument, the message or the
-        thread) and ``parent_id`` (the previous head) filled in.
+        The thread is ``user_id``'s (created by its first append). Stored messages get
+        ``thread_id``, ``user_id`` and ``parent_id`` (the previous head) filled in; a message
+        that names another thread or user is refused.
         """
 
     @abstractmethod
-    def update_message(self, message: Message) -> Message:
-        """Replace the content, name and metadata of a stored message (same id, same place)."""
+    def update_message(self, message: Message, *, user_id: str) -> Message:
+        """Replace the content, name and metadata of one of ``user_id``'s stored messages
+        (same id, same place); ``NotFoundError`` if the user has no such message."""
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -118,6 +137,7 @@ class MessageStore(ABC):
         self,
         thread_id: str,
         *,
+        user_id: str,
         branch: str | None = None,
         last: int | None = None,
         since: datetime | None = None,
@@ -126,7 +146,8 @@ class MessageStore(ABC):
         """Messages of a branch, oldest first.
 
         Args:
-            thread_id: the thread.
+            thread_id: the thread, in ``user_id``'s namespace.
+            user_id: the acting user (owner of the thread).
             branch: branch name; the thread's default branch when ``None``.
             last: only the newest ``last`` messages.
             since: only messages created at or after this time.
@@ -136,31 +157,33 @@ class MessageStore(ABC):
         """
 
     @abstractmethod
-    def get(self, message_id: str) -> Message:
-        """One message by id; ``NotFoundError`` if absent."""
+    def get(self, message_id: str, *, user_id: str) -> Message:
+        """One of ``user_id``'s messages by id; ``NotFoundError`` if absent (or another's)."""
 
     # -- branches ---------------------------------------------------------------------------
 
     @abstractmethod
-    def fork(self, thread_id: str, at_message_id: str, *, name: str | None = None) -> BranchInfo:
+    def fork(
+        self, thread_id: str, at_message_id: str, *, user_id: str, name: str | None = None
+    ) -> BranchInfo:
         """Create a branch whose head is ``at_message_id``; O(1), nothing is copied."""
 
     @abstractmethod
-    def branches(self, thread_id: str) -> list[BranchInfo]:
-        """The branches of a thread, default first."""
+    def branches(self, thread_id: str, *, user_id: str) -> list[BranchInfo]:
+        """The branches of a thread, default first (empty for an unknown thread)."""
 
     @abstractmethod
-    def set_default_branch(self, thread_id: str, name: str) -> None:
+    def set_default_branch(self, thread_id: str, name: str, *, user_id: str) -> None:
         """Make ``name`` the branch that reads and appends use when none is given."""
 
     @abstractmethod
-    def delete_branch(self, thread_id: str, name: str) -> int:
+    def delete_branch(self, thread_id: str, name: str, *, user_id: str) -> int:
         """Delete a branch and the messages only it reaches; return how many were deleted."""
 
     # -- threads ----------------------------------------------------------------------------
 
     @abstractmethod
-    def get_thread(self, thread_id: str) -> ThreadInfo:
+    def get_thread(self, thread_id: str, *, user_id: str) -> ThreadInfo:
         """A thread's metadata; ``NotFoundError`` if absent."""
 
     @abstractmethod
@@ -168,6 +191,7 @@ class MessageStore(ABC):
         self,
         thread_id: str,
         *,
+        user_id: str,
         title: str | None = None,
         tags: Sequence[str] | None = None,
         metadata: dict[str, JsonValue] | None = None,
@@ -181,10 +205,19 @@ class MessageStore(ABC):
         """A user's threads, most recently updated first, ``limit`` per page."""
 
     @abstractmethod
-    def delete_thread(self, thread_id: str) -> int:
-        """Delete a thread with all its messages and branches; return the message count."""
+    def delete_thread(self, thread_id: str, *, user_id: str) -> int:
+        """Delete a thread with all its messages and branches; return the message count
+        (0 for an unknown thread)."""
 
-    # -- privacy and retention ------------------------------------------------------------
+    # -- scoping ----------------------------------------------------------------------------
+
+    def for_user(self, user_id: str) -> UserStore:
+        """This store as seen by one user: the same operations without ``user_id=``."""
+        from tela_memory.stores.scoped import UserStore
+
+        return UserStore(self, user_id)
+
+    # -- admin: privacy and retention (across users) --------------------------------------
 
     @abstractmethod
     def erase_user(self, user_id: str) -> ErasureReceipt:
@@ -221,22 +254,23 @@ class MessageStore(ABC):
         thread_id: str,
         messages: Message | Sequence[Message],
         *,
+        user_id: str,
         branch: str | None = None,
-        user_id: str | None = None,
     ) -> list[Message]:
         """Async twin of :meth:`append`."""
         return await asyncio.to_thread(
-            self.append, thread_id, messages, branch=branch, user_id=user_id
+            self.append, thread_id, messages, user_id=user_id, branch=branch
         )
 
-    async def aupdate_message(self, message: Message) -> Message:
+    async def aupdate_message(self, message: Message, *, user_id: str) -> Message:
         """Async twin of :meth:`update_message`."""
-        return await asyncio.to_thread(self.update_message, message)
+        return await asyncio.to_thread(self.update_message, message, user_id=user_id)
 
     async def aread(
         self,
         thread_id: str,
         *,
+        user_id: str,
         branch: str | None = None,
         last: int | None = None,
         since: datetime | None = None,
@@ -244,46 +278,60 @@ class MessageStore(ABC):
     ) -> list[Message]:
         """Async twin of :meth:`read`."""
         return await asyncio.to_thread(
-            self.read, thread_id, branch=branch, last=last, since=since, before=before
+            self.read,
+            thread_id,
+            user_id=user_id,
+            branch=branch,
+            last=last,
+            since=since,
+            before=before,
         )
 
-    async def aget(self, message_id: str) -> Message:
+    async def aget(self, message_id: str, *, user_id: str) -> Message:
         """Async twin of :meth:`get`."""
-        return await asyncio.to_thread(self.get, message_id)
+        return await asyncio.to_thread(self.get, message_id, user_id=user_id)
 
     async def afork(
-        self, thread_id: str, at_message_id: str, *, name: str | None = None
+        self, thread_id: str, at_message_id: str, *, user_id: str, name: str | None = None
     ) -> BranchInfo:
         """Async twin of :meth:`fork`."""
-        return await asyncio.to_thread(self.fork, thread_id, at_message_id, name=name)
+        return await asyncio.to_thread(
+            self.fork, thread_id, at_message_id, user_id=user_id, name=name
+        )
 
-    async def abranches(self, thread_id: str) -> list[BranchInfo]:
+    async def abranches(self, thread_id: str, *, user_id: str) -> list[BranchInfo]:
         """Async twin of :meth:`branches`."""
-        return await asyncio.to_thread(self.branches, thread_id)
+        return await asyncio.to_thread(self.branches, thread_id, user_id=user_id)
 
-    async def aset_default_branch(self, thread_id: str, name: str) -> None:
+    async def aset_default_branch(self, thread_id: str, name: str, *, user_id: str) -> None:
         """Async twin of :meth:`set_default_branch`."""
-        await asyncio.to_thread(self.set_default_branch, thread_id, name)
+        await asyncio.to_thread(self.set_default_branch, thread_id, name, user_id=user_id)
 
-    async def adelete_branch(self, thread_id: str, name: str) -> int:
+    async def adelete_branch(self, thread_id: str, name: str, *, user_id: str) -> int:
         """Async twin of :meth:`delete_branch`."""
-        return await asyncio.to_thread(self.delete_branch, thread_id, name)
+        return await asyncio.to_thread(self.delete_branch, thread_id, name, user_id=user_id)
 
-    async def aget_thread(self, thread_id: str) -> ThreadInfo:
+    async def aget_thread(self, thread_id: str, *, user_id: str) -> ThreadInfo:
         """Async twin of :meth:`get_thread`."""
-        return await asyncio.to_thread(self.get_thread, thread_id)
+        return await asyncio.to_thread(self.get_thread, thread_id, user_id=user_id)
 
     async def aupdate_thread(
         self,
         thread_id: str,
         *,
+        user_id: str,
         title: str | None = None,
         tags: Sequence[str] | None = None,
         metadata: dict[str, JsonValue] | None = None,
     ) -> ThreadInfo:
         """Async twin of :meth:`update_thread`."""
         return await asyncio.to_thread(
-            self.update_thread, thread_id, title=title, tags=tags, metadata=metadata
+            self.update_thread,
+            thread_id,
+            user_id=user_id,
+            title=title,
+            tags=tags,
+            metadata=metadata,
         )
 
     async def alist_threads(
@@ -292,9 +340,9 @@ class MessageStore(ABC):
         """Async twin of :meth:`list_threads`."""
         return await asyncio.to_thread(self.list_threads, user_id, limit=limit, cursor=cursor)
 
-    async def adelete_thread(self, thread_id: str) -> int:
+    async def adelete_thread(self, thread_id: str, *, user_id: str) -> int:
         """Async twin of :meth:`delete_thread`."""
-        return await asyncio.to_thread(self.delete_thread, thread_id)
+        return await asyncio.to_thread(self.delete_thread, thread_id, user_id=user_id)
 
     async def aerase_user(self, user_id: str) -> ErasureReceipt:
         """Async twin of :meth:`erase_user`."""
@@ -315,6 +363,7 @@ class MessageStore(ABC):
 
 __all__ = [
     "DEFAULT_BRANCH",
+    "DEFAULT_USER",
     "BranchInfo",
     "ErasureReceipt",
     "MessageStore",

@@ -1,4 +1,7 @@
-"""An in-process store (``memory://``): dictionaries, nothing persisted. For tests and demos."""
+"""An in-process store (``memory://``): dictionaries, nothing persisted. For tests and demos.
+
+Threads are keyed by ``(user_id, thread_id)``; a message is visible to its owner only.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ class InMemoryStore(MessageStore):
     def __init__(self) -> None:
         self._messages: dict[str, Message] = {}
         self._children: dict[str, int] = {}
-        self._threads: dict[str, _Thread] = {}
+        self._threads: dict[tuple[str, str], _Thread] = {}
         self._lock = threading.RLock()
 
     @classmethod
@@ -54,23 +57,24 @@ class InMemoryStore(MessageStore):
         thread_id: str,
         messages: Message | Sequence[Message],
         *,
+        user_id: str,
         branch: str | None = None,
-        user_id: str | None = None,
     ) -> list[Message]:
         """Append messages after the branch head atomically."""
         common.check_id("thread_id", thread_id)
+        common.check_id("user_id", user_id)
         items = common.as_list(messages)
         if not items:
             return []
+        key = (user_id, thread_id)
         with self._lock:
             now = datetime.now(UTC)
-            thread = self._threads.get(thread_id)
+            thread = self._threads.get(key)
             if thread is None:
-                owner = common.thread_user(user_id, items)
                 default = common.check_id("branch", branch or DEFAULT_BRANCH)
                 info = ThreadInfo(
                     id=thread_id,
-                    user_id=owner,
+                    user_id=user_id,
                     default_branch=default,
                     created_at=now,
                     updated_at=now,
@@ -79,12 +83,6 @@ class InMemoryStore(MessageStore):
                 thread.branches[default] = BranchInfo(
                     thread_id=thread_id, name=default, head_id=None, created_at=now
                 )
-            else:
-                owner = thread.info.user_id
-                if user_id is not None and owner is not None and user_id != owner:
-                    raise InvalidMessageError(
-                        f"thread {thread_id!r} belongs to {owner!r}, not {user_id!r}"
-                    )
             name = branch or thread.info.default_branch
             current = thread.branches.get(name)
             if current is None:
@@ -94,14 +92,14 @@ class InMemoryStore(MessageStore):
             else:
                 earlier = []
             common.check_tool_results(items, earlier)
+            bound = common.bind(
+                items, thread_id=thread_id, user_id=user_id, head_id=current.head_id
+            )
             for m in items:
                 if m.id in self._messages:
                     raise ConflictError(f"message id {m.id!r} is already stored")
-            bound = common.bind(
-                items, thread_id=thread_id, thread_user=owner, head_id=current.head_id
-            )
             # everything checked: commit
-            self._threads[thread_id] = thread
+            self._threads[key] = thread
             for m in bound:
                 self._messages[m.id] = m
                 if m.parent_id is not None:
@@ -113,11 +111,11 @@ class InMemoryStore(MessageStore):
             )
         return bound
 
-    def update_message(self, message: Message) -> Message:
+    def update_message(self, message: Message, *, user_id: str) -> Message:
         """Replace a stored message's content, name and metadata."""
         with self._lock:
             stored = self._messages.get(message.id)
-            if stored is None:
+            if stored is None or stored.user_id != user_id:
                 raise NotFoundError(f"no message with id {message.id!r}")
             updated = stored.model_copy(
                 update={
@@ -135,6 +133,7 @@ class InMemoryStore(MessageStore):
         self,
         thread_id: str,
         *,
+        user_id: str,
         branch: str | None = None,
         last: int | None = None,
         since: datetime | None = None,
@@ -144,7 +143,7 @@ class InMemoryStore(MessageStore):
         if last is not None and last < 0:
             raise InvalidMessageError(f"last must be >= 0, got {last}")
         with self._lock:
-            thread = self._threads.get(thread_id)
+            thread = self._threads.get((user_id, thread_id))
             if thread is None:
                 if branch is not None:
                     raise NotFoundError(f"no thread {thread_id!r}")
@@ -177,22 +176,24 @@ class InMemoryStore(MessageStore):
             current = m.parent_id
         return out
 
-    def get(self, message_id: str) -> Message:
+    def get(self, message_id: str, *, user_id: str) -> Message:
         """One message by id."""
         with self._lock:
             m = self._messages.get(message_id)
-        if m is None:
+        if m is None or m.user_id != user_id:
             raise NotFoundError(f"no message with id {message_id!r}")
         return m
 
     # -- branches ---------------------------------------------------------------------------
 
-    def fork(self, thread_id: str, at_message_id: str, *, name: str | None = None) -> BranchInfo:
+    def fork(
+        self, thread_id: str, at_message_id: str, *, user_id: str, name: str | None = None
+    ) -> BranchInfo:
         """Create a branch whose head is ``at_message_id``."""
         with self._lock:
             m = self._messages.get(at_message_id)
-            thread = self._threads.get(thread_id)
-            if m is None or thread is None or m.thread_id != thread_id:
+            thread = self._threads.get((user_id, thread_id))
+            if m is None or thread is None or m.thread_id != thread_id or m.user_id != user_id:
                 raise NotFoundError(f"thread {thread_id!r} has no message {at_message_id!r}")
             name = common.check_id("branch", name or f"branch-{len(thread.branches)}")
             if name in thread.branches:
@@ -207,10 +208,10 @@ class InMemoryStore(MessageStore):
             thread.branches[name] = info
         return info
 
-    def branches(self, thread_id: str) -> list[BranchInfo]:
+    def branches(self, thread_id: str, *, user_id: str) -> list[BranchInfo]:
         """The branches of a thread, default first."""
         with self._lock:
-            thread = self._threads.get(thread_id)
+            thread = self._threads.get((user_id, thread_id))
             if thread is None:
                 return []
             default = thread.info.default_branch
@@ -220,18 +221,18 @@ class InMemoryStore(MessageStore):
             )
         return [b.model_copy(update={"is_default": b.name == default}) for b in items]
 
-    def set_default_branch(self, thread_id: str, name: str) -> None:
+    def set_default_branch(self, thread_id: str, name: str, *, user_id: str) -> None:
         """Make ``name`` the thread's default branch."""
         with self._lock:
-            thread = self._thread(thread_id)
+            thread = self._thread(user_id, thread_id)
             if name not in thread.branches:
                 raise NotFoundError(f"thread {thread_id!r} has no branch {name!r}")
             thread.info = thread.info.model_copy(update={"default_branch": name})
 
-    def delete_branch(self, thread_id: str, name: str) -> int:
+    def delete_branch(self, thread_id: str, name: str, *, user_id: str) -> int:
         """Delete a non-default branch and the messages no other branch reaches."""
         with self._lock:
-            thread = self._thread(thread_id)
+            thread = self._thread(user_id, thread_id)
             if name not in thread.branches:
                 raise NotFoundError(f"thread {thread_id!r} has no branch {name!r}")
             if name == thread.info.default_branch:
@@ -261,21 +262,22 @@ class InMemoryStore(MessageStore):
 
     # -- threads ----------------------------------------------------------------------------
 
-    def _thread(self, thread_id: str) -> _Thread:
-        thread = self._threads.get(thread_id)
+    def _thread(self, user_id: str, thread_id: str) -> _Thread:
+        thread = self._threads.get((user_id, thread_id))
         if thread is None:
             raise NotFoundError(f"no thread {thread_id!r}")
         return thread
 
-    def get_thread(self, thread_id: str) -> ThreadInfo:
+    def get_thread(self, thread_id: str, *, user_id: str) -> ThreadInfo:
         """A thread's metadata."""
         with self._lock:
-            return self._thread(thread_id).info
+            return self._thread(user_id, thread_id).info
 
     def update_thread(
         self,
         thread_id: str,
         *,
+        user_id: str,
         title: str | None = None,
         tags: Sequence[str] | None = None,
         metadata: dict[str, JsonValue] | None = None,
@@ -292,7 +294,7 @@ class InMemoryStore(MessageStore):
             common.check_json(metadata, "thread metadata")
             update["metadata"] = dict(metadata)
         with self._lock:
-            thread = self._thread(thread_id)
+            thread = self._thread(user_id, thread_id)
             thread.info = thread.info.model_copy(update=update)
             return thread.info
 
@@ -314,10 +316,10 @@ class InMemoryStore(MessageStore):
             next_cursor = common.encode_cursor(page[-1][0], page[-1][1])
         return ThreadPage(threads=tuple(k[2] for k in page), next_cursor=next_cursor)
 
-    def delete_thread(self, thread_id: str) -> int:
+    def delete_thread(self, thread_id: str, *, user_id: str) -> int:
         """Delete a thread, its branches and messages."""
         with self._lock:
-            thread = self._threads.pop(thread_id, None)
+            thread = self._threads.pop((user_id, thread_id), None)
             if thread is None:
                 return 0
             for mid in thread.order:
@@ -330,9 +332,9 @@ class InMemoryStore(MessageStore):
     def erase_user(self, user_id: str) -> ErasureReceipt:
         """Delete every thread and message of a user."""
         with self._lock:
-            ids = [t for t, v in self._threads.items() if v.info.user_id == user_id]
-            branches = sum(len(self._threads[t].branches) for t in ids)
-            messages = sum(self.delete_thread(t) for t in ids)
+            ids = [t for (u, t) in self._threads if u == user_id]
+            branches = sum(len(self._threads[(user_id, t)].branches) for t in ids)
+            messages = sum(self.delete_thread(t, user_id=user_id) for t in ids)
         return ErasureReceipt(
             user_id=user_id, threads=len(ids), messages=messages, branches=branches
         )
@@ -346,7 +348,7 @@ class InMemoryStore(MessageStore):
         cutoff = datetime.now(UTC) - max_age if max_age is not None else None
         removed = threads_gone = branches_gone = 0
         with self._lock:
-            for thread_id, thread in list(self._threads.items()):
+            for key, thread in list(self._threads.items()):
                 doomed = {
                     mid
                     for mid in thread.order
@@ -372,6 +374,6 @@ class InMemoryStore(MessageStore):
                             branches_gone += 1
                 if not thread.order:
                     branches_gone += len(thread.branches)
-                    del self._threads[thread_id]
+                    del self._threads[key]
                     threads_gone += 1
         return RetentionReport(messages=removed, threads=threads_gone, branches=branches_gone)

@@ -2,7 +2,8 @@
 
 Messages form a tree by ``parent_id``; a branch is a row pointing at its head. Reading a branch
 walks the ancestry from the head with a recursive query that stops after ``last`` rows, so the
-cost of reading the newest 50 messages does not depend on how long the thread is. Every write is
+cost of reading the newest 50 messages does not depend on how long the thread is. Threads and
+branches are keyed by ``(user_id, thread_id)``: every query names the acting user. Every write is
 one ``BEGIN IMMEDIATE`` transaction: several threads and processes may append to the same
 thread without losing or reordering messages.
 """
@@ -167,51 +168,48 @@ class SQLiteStore(MessageStore):
         thread_id: str,
         messages: Message | Sequence[Message],
         *,
+        user_id: str,
         branch: str | None = None,
-        user_id: str | None = None,
     ) -> list[Message]:
         """Append messages after the branch head atomically; see :class:`MessageStore`."""
         common.check_id("thread_id", thread_id)
+        common.check_id("user_id", user_id)
         items = common.as_list(messages)
         if not items:
             return []
         now = common.to_micros(datetime.now(UTC))
         with self.transaction() as conn:
             row = conn.execute(
-                "SELECT user_id, default_branch FROM threads WHERE id = ?", (thread_id,)
+                "SELECT default_branch FROM threads WHERE user_id = ? AND id = ?",
+                (user_id, thread_id),
             ).fetchone()
             if row is None:
-                owner = common.thread_user(user_id, items)
                 default = common.check_id("branch", branch or DEFAULT_BRANCH)
                 conn.execute(
-                    "INSERT INTO threads (id, user_id, default_branch, created_at, updated_at)"
+                    "INSERT INTO threads (user_id, id, default_branch, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (thread_id, owner, default, now, now),
+                    (user_id, thread_id, default, now, now),
                 )
                 conn.execute(
-                    "INSERT INTO branches (thread_id, name, head_id, created_at)"
-                    " VALUES (?, ?, NULL, ?)",
-                    (thread_id, default, now),
+                    "INSERT INTO branches (user_id, thread_id, name, head_id, created_at)"
+                    " VALUES (?, ?, ?, NULL, ?)",
+                    (user_id, thread_id, default, now),
                 )
             else:
-                owner, default = row
-                if user_id is not None and owner is not None and user_id != owner:
-                    raise InvalidMessageError(
-                        f"thread {thread_id!r} belongs to {owner!r}, not {user_id!r}"
-                    )
+                (default,) = row
             name = branch or default
-            head_id, head_depth = self._head(conn, thread_id, name)
+            head_id, head_depth = self._head(conn, user_id, thread_id, name)
             if common.needs_history_for_tools(items):
                 earlier = self._chain(conn, head_id, common.ORPHAN_LOOKBACK, None)
             else:
                 earlier = []
             common.check_tool_results(items, earlier)
-            bound = common.bind(items, thread_id=thread_id, thread_user=owner, head_id=head_id)
+            bound = common.bind(items, thread_id=thread_id, user_id=user_id, head_id=head_id)
             rows = [
                 (
                     m.id,
                     thread_id,
-                    owner,
+                    user_id,
                     m.parent_id,
                     head_depth + i + 1,
                     m.role.value,
@@ -233,25 +231,28 @@ class SQLiteStore(MessageStore):
                     f"a message id in this append is already stored: {exc}"
                 ) from exc
             conn.execute(
-                "UPDATE branches SET head_id = ? WHERE thread_id = ? AND name = ?",
-                (bound[-1].id, thread_id, name),
+                "UPDATE branches SET head_id = ? WHERE user_id = ? AND thread_id = ? AND name = ?",
+                (bound[-1].id, user_id, thread_id, name),
             )
             conn.execute(
-                "UPDATE threads SET updated_at = ?, message_count = message_count + ? WHERE id = ?",
-                (now, len(bound), thread_id),
+                "UPDATE threads SET updated_at = ?, message_count = message_count + ?"
+                " WHERE user_id = ? AND id = ?",
+                (now, len(bound), user_id, thread_id),
             )
         return bound
 
-    def update_message(self, message: Message) -> Message:
+    def update_message(self, message: Message, *, user_id: str) -> Message:
         """Replace a stored message's content, name and metadata."""
         with self.transaction() as conn:
             cur = conn.execute(
-                "UPDATE messages SET content = ?, name = ?, metadata = ? WHERE id = ?",
+                "UPDATE messages SET content = ?, name = ?, metadata = ?"
+                " WHERE id = ? AND user_id = ?",
                 (
                     _dump_blocks(message),
                     message.name,
                     json.dumps(message.metadata, ensure_ascii=False),
                     message.id,
+                    user_id,
                 ),
             )
             if cur.rowcount == 0:
@@ -267,6 +268,7 @@ class SQLiteStore(MessageStore):
         self,
         thread_id: str,
         *,
+        user_id: str,
         branch: str | None = None,
         last: int | None = None,
         since: datetime | None = None,
@@ -279,13 +281,14 @@ class SQLiteStore(MessageStore):
             return []
         with self._reading() as conn:
             row = conn.execute(
-                "SELECT default_branch FROM threads WHERE id = ?", (thread_id,)
+                "SELECT default_branch FROM threads WHERE user_id = ? AND id = ?",
+                (user_id, thread_id),
             ).fetchone()
             if row is None:
                 if branch is not None:
                     raise NotFoundError(f"no thread {thread_id!r}")
                 return []
-            head_id, head_depth = self._head(conn, thread_id, branch or row[0])
+            head_id, head_depth = self._head(conn, user_id, thread_id, branch or row[0])
             start = head_id
             if before is not None:
                 start = self._parent_on_branch(conn, head_id, head_depth, before)
@@ -293,21 +296,24 @@ class SQLiteStore(MessageStore):
         messages.reverse()
         return messages
 
-    def get(self, message_id: str) -> Message:
+    def get(self, message_id: str, *, user_id: str) -> Message:
         """One message by id."""
         with self._reading() as conn:
             row = conn.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND user_id = ?",
+                (message_id, user_id),
             ).fetchone()
         if row is None:
             raise NotFoundError(f"no message with id {message_id!r}")
         return row_to_message(row)
 
-    def _head(self, conn: sqlite3.Connection, thread_id: str, name: str) -> tuple[str | None, int]:
+    def _head(
+        self, conn: sqlite3.Connection, user_id: str, thread_id: str, name: str
+    ) -> tuple[str | None, int]:
         row = conn.execute(
             "SELECT b.head_id, m.depth FROM branches AS b LEFT JOIN messages AS m"
-            " ON m.id = b.head_id WHERE b.thread_id = ? AND b.name = ?",
-            (thread_id, name),
+            " ON m.id = b.head_id WHERE b.user_id = ? AND b.thread_id = ? AND b.name = ?",
+            (user_id, thread_id, name),
         ).fetchone()
         if row is None:
             raise NotFoundError(f"thread {thread_id!r} has no branch {name!r}")
@@ -355,26 +361,30 @@ class SQLiteStore(MessageStore):
 
     # -- branches ---------------------------------------------------------------------------
 
-    def fork(self, thread_id: str, at_message_id: str, *, name: str | None = None) -> BranchInfo:
+    def fork(
+        self, thread_id: str, at_message_id: str, *, user_id: str, name: str | None = None
+    ) -> BranchInfo:
         """Create a branch whose head is ``at_message_id`` (O(1), nothing copied)."""
         now = common.to_micros(datetime.now(UTC))
         with self.transaction() as conn:
             row = conn.execute(
-                "SELECT thread_id FROM messages WHERE id = ?", (at_message_id,)
+                "SELECT thread_id FROM messages WHERE id = ? AND user_id = ?",
+                (at_message_id, user_id),
             ).fetchone()
             if row is None or row[0] != thread_id:
                 raise NotFoundError(f"thread {thread_id!r} has no message {at_message_id!r}")
             if name is None:
                 (count,) = conn.execute(
-                    "SELECT count(*) FROM branches WHERE thread_id = ?", (thread_id,)
+                    "SELECT count(*) FROM branches WHERE user_id = ? AND thread_id = ?",
+                    (user_id, thread_id),
                 ).fetchone()
                 name = f"branch-{count}"
             common.check_id("branch", name)
             try:
                 conn.execute(
-                    "INSERT INTO branches (thread_id, name, head_id, forked_from, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (thread_id, name, at_message_id, at_message_id, now),
+                    "INSERT INTO branches (user_id, thread_id, name, head_id, forked_from,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (user_id, thread_id, name, at_message_id, at_message_id, now),
                 )
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"thread {thread_id!r} already has a branch {name!r}") from exc
@@ -386,15 +396,16 @@ class SQLiteStore(MessageStore):
             created_at=common.from_micros(now),
         )
 
-    def branches(self, thread_id: str) -> list[BranchInfo]:
+    def branches(self, thread_id: str, *, user_id: str) -> list[BranchInfo]:
         """The branches of a thread, default first."""
         with self._reading() as conn:
             rows = conn.execute(
                 "SELECT b.name, b.head_id, b.forked_from, b.created_at,"
                 " b.name = t.default_branch FROM branches AS b JOIN threads AS t"
-                " ON t.id = b.thread_id WHERE b.thread_id = ?"
+                " ON t.user_id = b.user_id AND t.id = b.thread_id"
+                " WHERE b.user_id = ? AND b.thread_id = ?"
                 " ORDER BY b.name = t.default_branch DESC, b.created_at, b.name",
-                (thread_id,),
+                (user_id, thread_id),
             ).fetchall()
         return [
             BranchInfo(
@@ -408,31 +419,38 @@ class SQLiteStore(MessageStore):
             for r in rows
         ]
 
-    def set_default_branch(self, thread_id: str, name: str) -> None:
+    def set_default_branch(self, thread_id: str, name: str, *, user_id: str) -> None:
         """Make ``name`` the thread's default branch."""
         with self.transaction() as conn:
-            self._head(conn, thread_id, name)
-            conn.execute("UPDATE threads SET default_branch = ? WHERE id = ?", (name, thread_id))
+            self._head(conn, user_id, thread_id, name)
+            conn.execute(
+                "UPDATE threads SET default_branch = ? WHERE user_id = ? AND id = ?",
+                (name, user_id, thread_id),
+            )
 
-    def delete_branch(self, thread_id: str, name: str) -> int:
+    def delete_branch(self, thread_id: str, name: str, *, user_id: str) -> int:
         """Delete a non-default branch and the messages no other branch reaches."""
         with self.transaction() as conn:
-            head_id, _ = self._head(conn, thread_id, name)
+            head_id, _ = self._head(conn, user_id, thread_id, name)
             (default,) = conn.execute(
-                "SELECT default_branch FROM threads WHERE id = ?", (thread_id,)
+                "SELECT default_branch FROM threads WHERE user_id = ? AND id = ?",
+                (user_id, thread_id),
             ).fetchone()
             if name == default:
                 raise ConflictError(
                     f"{name!r} is the default branch of {thread_id!r}; switch the default first"
                 )
-            conn.execute("DELETE FROM branches WHERE thread_id = ? AND name = ?", (thread_id, name))
+            conn.execute(
+                "DELETE FROM branches WHERE user_id = ? AND thread_id = ? AND name = ?",
+                (user_id, thread_id, name),
+            )
             deleted = 0
             current = head_id
             while current is not None:
                 shared = conn.execute(
-                    "SELECT EXISTS(SELECT 1 FROM branches WHERE thread_id = ? AND head_id = ?)"
+                    "SELECT EXISTS(SELECT 1 FROM branches WHERE head_id = ?)"
                     " OR EXISTS(SELECT 1 FROM messages WHERE parent_id = ?)",
-                    (thread_id, current, current),
+                    (current, current),
                 ).fetchone()[0]
                 if shared:
                     break
@@ -443,18 +461,18 @@ class SQLiteStore(MessageStore):
                 deleted += 1
                 current = parent
             conn.execute(
-                "UPDATE threads SET message_count = message_count - ? WHERE id = ?",
-                (deleted, thread_id),
+                "UPDATE threads SET message_count = message_count - ?"
+                " WHERE user_id = ? AND id = ?",
+                (deleted, user_id, thread_id),
             )
         return deleted
 
     # -- threads ----------------------------------------------------------------------------
 
-    def get_thread(self, thread_id: str) -> ThreadInfo:
+    def get_thread(self, thread_id: str, *, user_id: str) -> ThreadInfo:
         """A thread's metadata."""
         with self._reading() as conn:
-            row = conn.execute(f"SELECT {_THREAD_COLS} FROM threads WHERE id = ?", (thread_id,))
-            found = row.fetchone()
+            found = conn.execute(_THREAD_BY_KEY, (user_id, thread_id)).fetchone()
         if found is None:
             raise NotFoundError(f"no thread {thread_id!r}")
         return _to_thread(found)
@@ -463,6 +481,7 @@ class SQLiteStore(MessageStore):
         self,
         thread_id: str,
         *,
+        user_id: str,
         title: str | None = None,
         tags: Sequence[str] | None = None,
         metadata: dict[str, JsonValue] | None = None,
@@ -475,19 +494,19 @@ class SQLiteStore(MessageStore):
         with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE threads SET title = coalesce(?, title), tags = coalesce(?, tags),"
-                " metadata = coalesce(?, metadata), updated_at = ? WHERE id = ?",
+                " metadata = coalesce(?, metadata), updated_at = ? WHERE user_id = ? AND id = ?",
                 (
                     title,
                     json.dumps(list(tags)) if tags is not None else None,
                     meta_json,
                     now,
+                    user_id,
                     thread_id,
                 ),
             )
             if cur.rowcount == 0:
                 raise NotFoundError(f"no thread {thread_id!r}")
-            row = conn.execute(f"SELECT {_THREAD_COLS} FROM threads WHERE id = ?", (thread_id,))
-            found = row.fetchone()
+            found = conn.execute(_THREAD_BY_KEY, (user_id, thread_id)).fetchone()
         return _to_thread(found)
 
     def list_threads(
@@ -511,21 +530,25 @@ class SQLiteStore(MessageStore):
             next_cursor = common.encode_cursor(last[_UPDATED], last[0])
         return ThreadPage(threads=threads, next_cursor=next_cursor)
 
-    def delete_thread(self, thread_id: str) -> int:
+    def delete_thread(self, thread_id: str, *, user_id: str) -> int:
         """Delete a thread, its branches and messages."""
         with self.transaction() as conn:
-            return self._delete_threads(conn, [thread_id])[1]
+            return self._delete_threads(conn, [(user_id, thread_id)])[1]
 
-    def _delete_threads(self, conn: sqlite3.Connection, ids: list[str]) -> tuple[int, int, int]:
+    def _delete_threads(
+        self, conn: sqlite3.Connection, keys: list[tuple[str, str]]
+    ) -> tuple[int, int, int]:
         threads = messages = branches = 0
-        for thread_id in ids:
+        for key in keys:
             messages += conn.execute(
-                "DELETE FROM messages WHERE thread_id = ?", (thread_id,)
+                "DELETE FROM messages WHERE user_id = ? AND thread_id = ?", key
             ).rowcount
             branches += conn.execute(
-                "DELETE FROM branches WHERE thread_id = ?", (thread_id,)
+                "DELETE FROM branches WHERE user_id = ? AND thread_id = ?", key
             ).rowcount
-            threads += conn.execute("DELETE FROM threads WHERE id = ?", (thread_id,)).rowcount
+            threads += conn.execute(
+                "DELETE FROM threads WHERE user_id = ? AND id = ?", key
+            ).rowcount
         return threads, messages, branches
 
     # -- privacy and retention ------------------------------------------------------------
@@ -533,10 +556,11 @@ class SQLiteStore(MessageStore):
     def erase_user(self, user_id: str) -> ErasureReceipt:
         """Delete every thread and message of a user."""
         with self.transaction() as conn:
-            ids = [
-                r[0] for r in conn.execute("SELECT id FROM threads WHERE user_id = ?", (user_id,))
+            keys = [
+                (user_id, r[0])
+                for r in conn.execute("SELECT id FROM threads WHERE user_id = ?", (user_id,))
             ]
-            threads, messages, branches = self._delete_threads(conn, ids)
+            threads, messages, branches = self._delete_threads(conn, keys)
             messages += conn.execute("DELETE FROM messages WHERE user_id = ?", (user_id,)).rowcount
         return ErasureReceipt(
             user_id=user_id, threads=threads, messages=messages, branches=branches
@@ -558,7 +582,7 @@ class SQLiteStore(MessageStore):
             if max_messages is not None:
                 removed += conn.execute(
                     "DELETE FROM messages WHERE seq IN (SELECT seq FROM (SELECT seq,"
-                    " row_number() OVER (PARTITION BY thread_id ORDER BY seq DESC) AS n"
+                    " row_number() OVER (PARTITION BY user_id, thread_id ORDER BY seq DESC) AS n"
                     " FROM messages) WHERE n > ?)",
                     (max_messages,),
                 ).rowcount
@@ -573,14 +597,19 @@ class SQLiteStore(MessageStore):
                 " (SELECT 1 FROM messages AS m WHERE m.id = branches.head_id)"
             )
             branches = conn.execute(
-                "DELETE FROM branches WHERE head_id IS NULL AND name != (SELECT"
-                " default_branch FROM threads AS t WHERE t.id = branches.thread_id)"
+                "DELETE FROM branches WHERE head_id IS NULL AND name != (SELECT default_branch"
+                " FROM threads AS t WHERE t.user_id = branches.user_id"
+                " AND t.id = branches.thread_id)"
             ).rowcount
             conn.execute(
                 "UPDATE threads SET message_count ="
-                " (SELECT count(*) FROM messages AS m WHERE m.thread_id = threads.id)"
+                " (SELECT count(*) FROM messages AS m WHERE m.user_id = threads.user_id"
+                " AND m.thread_id = threads.id)"
             )
-            empty = [r[0] for r in conn.execute("SELECT id FROM threads WHERE message_count = 0")]
+            empty = [
+                (r[0], r[1])
+                for r in conn.execute("SELECT user_id, id FROM threads WHERE message_count = 0")
+            ]
             threads, _, more_branches = self._delete_threads(conn, empty)
         return RetentionReport(messages=removed, threads=threads, branches=branches + more_branches)
 
@@ -589,6 +618,7 @@ _THREAD_COLS = (
     "id, user_id, title, tags, metadata, default_branch, message_count, created_at, updated_at"
 )
 _UPDATED = 8
+_THREAD_BY_KEY = f"SELECT {_THREAD_COLS} FROM threads WHERE user_id = ? AND id = ?"
 
 
 def _dump_blocks(message: Message) -> str:

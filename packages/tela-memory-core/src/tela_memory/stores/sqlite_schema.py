@@ -52,6 +52,51 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_by_user ON messages (user_id);
     CREATE INDEX messages_by_time ON messages (created_at);
     """,
+    # 2: threads live in their user's namespace: (user_id, id) is a thread's key. Threads
+    # written without an owner belong to DEFAULT_USER; messages always carry their owner.
+    """
+    UPDATE threads SET user_id = 'local' WHERE user_id IS NULL;
+    UPDATE messages SET user_id = coalesce(
+        (SELECT t.user_id FROM threads AS t WHERE t.id = messages.thread_id), 'local'
+    ) WHERE user_id IS NULL;
+    CREATE TABLE threads_v2 (
+        user_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        title TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        default_branch TEXT NOT NULL DEFAULT 'main',
+        message_count INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, id)
+    );
+    INSERT INTO threads_v2 (user_id, id, title, tags, metadata, default_branch, message_count,
+                            created_at, updated_at)
+        SELECT user_id, id, title, tags, metadata, default_branch, message_count, created_at,
+               updated_at FROM threads;
+    CREATE TABLE branches_v2 (
+        user_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        head_id TEXT,
+        forked_from TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, thread_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO branches_v2 (user_id, thread_id, name, head_id, forked_from, created_at)
+        SELECT t.user_id, b.thread_id, b.name, b.head_id, b.forked_from, b.created_at
+        FROM branches AS b JOIN threads AS t ON t.id = b.thread_id;
+    DROP TABLE branches;
+    DROP TABLE threads;
+    ALTER TABLE threads_v2 RENAME TO threads;
+    ALTER TABLE branches_v2 RENAME TO branches;
+    CREATE INDEX threads_by_user ON threads (user_id, updated_at DESC, id DESC);
+    CREATE INDEX branches_by_head ON branches (head_id);
+    DROP INDEX messages_by_thread;
+    DROP INDEX messages_by_user;
+    CREATE INDEX messages_by_thread ON messages (user_id, thread_id, seq);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
