@@ -27,7 +27,7 @@ def test_no_io_in_constructor(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "store.db"
     store = SQLiteStore(target)
     assert not target.exists()
-    store.append("t", Message.user("x"))
+    store.append("t", Message.user("x"), user_id="u")
     assert target.exists()
     store.close()
 
@@ -54,7 +54,7 @@ def test_corrupt_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     junk = b"this is not a database" * 100
     path.write_bytes(junk)
     with pytest.raises(BackendUnavailable):
-        SQLiteStore(path).read("t")
+        SQLiteStore(path).read("t", user_id="u")
     assert path.read_bytes() == junk
 
 
@@ -65,19 +65,19 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with pytest.raises(SchemaError, match="not a Tela Memory store"):
-        SQLiteStore(path).read("t")
+        SQLiteStore(path).read("t", user_id="u")
 
 
 def test_newer_schema_is_refused_without_touching_data(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with SQLiteStore(path) as store:
-        store.append("t", Message.user("keep me"))
+        store.append("t", Message.user("keep me"), user_id="u")
     conn = sqlite3.connect(path)
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
     conn.commit()
     conn.close()
     with pytest.raises(SchemaError, match="newer"):
-        SQLiteStore(path).read("t")
+        SQLiteStore(path).read("t", user_id="u")
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
     conn.close()
@@ -86,21 +86,21 @@ def test_newer_schema_is_refused_without_touching_data(tmp_path: Path) -> None:
 def test_read_only_file_gives_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "ro.db"
     with SQLiteStore(path) as store:
-        store.append("t", Message.user("stored"))
+        store.append("t", Message.user("stored"), user_id="u")
     uri_store = SQLiteStore(path)
     # open the same file through a read-only connection to simulate a read-only mount
     uri_store._conn = sqlite3.connect(
         f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
     )
     with pytest.raises(BackendUnavailable, match="read-only"):
-        uri_store.append("t", Message.user("more"))
-    assert [m.text for m in uri_store.read("t")] == ["stored"]
+        uri_store.append("t", Message.user("more"), user_id="u")
+    assert [m.text for m in uri_store.read("t", user_id="u")] == ["stored"]
 
 
 def test_several_processes_append_to_one_thread(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
     with SQLiteStore(path) as store:
-        store.append("shared", Message.system("start"))
+        store.append("shared", Message.system("start"), user_id="u")
     script = textwrap.dedent(
         f"""
         import sys
@@ -110,13 +110,13 @@ def test_several_processes_append_to_one_thread(tmp_path: Path) -> None:
         with SQLiteStore({str(path)!r}) as store:
             for i in range(40):
                 pair = [Message.user(f"{{w}}-{{i}}"), Message.assistant(f"{{w}}-{{i}}")]
-                store.append("shared", pair)
+                store.append("shared", pair, user_id="u")
         """
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, f"p{n}"]) for n in range(4)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     with SQLiteStore(path) as store:
-        chain = store.read("shared")
+        chain = store.read("shared", user_id="u")
     assert len(chain) == 1 + 4 * 40 * 2
     for i in range(1, len(chain), 2):
         assert chain[i].text == chain[i + 1].text
@@ -133,5 +133,5 @@ def test_companion_tables_created_first_are_fine(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with SQLiteStore(path) as store:
-        store.append("t", Message.user("hello"))
-        assert [m.text for m in store.read("t")] == ["hello"]
+        store.append("t", Message.user("hello"), user_id="u")
+        assert [m.text for m in store.read("t", user_id="u")] == ["hello"]

@@ -461,8 +461,7 @@ class SQLiteStore(MessageStore):
                 deleted += 1
                 current = parent
             conn.execute(
-                "UPDATE threads SET message_count = message_count - ?"
-                " WHERE user_id = ? AND id = ?",
+                "UPDATE threads SET message_count = message_count - ? WHERE user_id = ? AND id = ?",
                 (deleted, user_id, thread_id),
             )
         return deleted

@@ -37,6 +37,9 @@ from tela_memory.messages import (
 )
 from tela_memory.stores.base import MessageStore
 
+U = "suite-user"
+"""The acting user of the suite's single-user tests."""
+
 
 def _tid() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
@@ -65,45 +68,56 @@ class StoreConformance:
 
     def test_append_binds_and_reads_in_order(self, store: MessageStore) -> None:
         tid = _tid()
-        stored = store.append(tid, _turns(6), user_id="u1")
+        stored = store.append(tid, _turns(6), user_id=U)
         assert [m.thread_id for m in stored] == [tid] * 6
-        assert [m.user_id for m in stored] == ["u1"] * 6
+        assert [m.user_id for m in stored] == [U] * 6
         assert stored[0].parent_id is None
         assert [m.parent_id for m in stored[1:]] == [m.id for m in stored[:-1]]
-        assert store.read(tid) == stored
+        assert store.read(tid, user_id=U) == stored
 
     def test_appends_chain_across_calls(self, store: MessageStore) -> None:
         tid = _tid()
-        first = store.append(tid, Message.user("a"))
-        second = store.append(tid, [Message.assistant("b"), Message.user("c")])
+        first = store.append(tid, Message.user("a"), user_id=U)
+        second = store.append(tid, [Message.assistant("b"), Message.user("c")], user_id=U)
         assert second[0].parent_id == first[0].id
-        assert [m.text for m in store.read(tid)] == ["a", "b", "c"]
+        assert [m.text for m in store.read(tid, user_id=U)] == ["a", "b", "c"]
 
     def test_read_window_since_and_before(self, store: MessageStore) -> None:
         tid = _tid()
         old = datetime(2020, 1, 1, tzinfo=UTC)
         msgs = [Message.user(f"m{i}", created_at=old + timedelta(days=i)) for i in range(10)]
-        stored = store.append(tid, msgs)
-        assert [m.text for m in store.read(tid, last=3)] == ["m7", "m8", "m9"]
-        assert store.read(tid, last=0) == []
-        assert [m.text for m in store.read(tid, since=old + timedelta(days=8))] == ["m8", "m9"]
-        assert [m.text for m in store.read(tid, before=stored[4].id)] == ["m0", "m1", "m2", "m3"]
-        assert [m.text for m in store.read(tid, before=stored[4].id, last=2)] == ["m2", "m3"]
-        assert store.read(tid, before=stored[0].id) == []
+        stored = store.append(tid, msgs, user_id=U)
+        assert [m.text for m in store.read(tid, last=3, user_id=U)] == ["m7", "m8", "m9"]
+        assert store.read(tid, last=0, user_id=U) == []
+        assert [m.text for m in store.read(tid, since=old + timedelta(days=8), user_id=U)] == [
+            "m8",
+            "m9",
+        ]
+        assert [m.text for m in store.read(tid, before=stored[4].id, user_id=U)] == [
+            "m0",
+            "m1",
+            "m2",
+            "m3",
+        ]
+        assert [m.text for m in store.read(tid, before=stored[4].id, last=2, user_id=U)] == [
+            "m2",
+            "m3",
+        ]
+        assert store.read(tid, before=stored[0].id, user_id=U) == []
 
     def test_unknown_thread_reads_empty_and_unknown_branch_fails(self, store: MessageStore) -> None:
-        assert store.read(_tid()) == []
+        assert store.read(_tid(), user_id=U) == []
         tid = _tid()
-        store.append(tid, Message.user("x"))
+        store.append(tid, Message.user("x"), user_id=U)
         with pytest.raises(NotFoundError):
-            store.read(tid, branch="nope")
+            store.read(tid, branch="nope", user_id=U)
 
     def test_get_and_missing(self, store: MessageStore) -> None:
         tid = _tid()
-        (m,) = store.append(tid, Message.user("hello"))
-        assert store.get(m.id) == m
+        (m,) = store.append(tid, Message.user("hello"), user_id=U)
+        assert store.get(m.id, user_id=U) == m
         with pytest.raises(NotFoundError):
-            store.get(str(uuid.uuid4()))
+            store.get(str(uuid.uuid4()), user_id=U)
 
     def test_every_block_type_round_trips(self, store: MessageStore) -> None:
         tid = _tid()
@@ -128,9 +142,9 @@ class StoreConformance:
             Message.tool("call_1", [TextBlock(text="found")], is_error=False),
             Message.assistant([OpaqueBlock(source="test", data={"type": "citation", "x": 1})]),
         ]
-        stored = store.append(tid, msgs)
-        assert store.read(tid) == stored
-        for original, back in zip(msgs, store.read(tid), strict=True):
+        stored = store.append(tid, msgs, user_id=U)
+        assert store.read(tid, user_id=U) == stored
+        for original, back in zip(msgs, store.read(tid, user_id=U), strict=True):
             assert back.content == original.content
             assert back.metadata == original.metadata
             assert back.created_at == original.created_at
@@ -145,142 +159,154 @@ class StoreConformance:
             "nul\x00byte",
             "x" * 2_000_000,
         ]
-        store.append(tid, [Message.user(t) for t in texts])
-        assert [m.text for m in store.read(tid)] == texts
+        store.append(tid, [Message.user(t) for t in texts], user_id=U)
+        assert [m.text for m in store.read(tid, user_id=U)] == texts
 
     def test_update_message_keeps_place(self, store: MessageStore) -> None:
         tid = _tid()
-        stored = store.append(tid, [Message.user("q"), Message.assistant("partial")])
+        stored = store.append(tid, [Message.user("q"), Message.assistant("partial")], user_id=U)
         changed = stored[1].model_copy(
             update={"content": [TextBlock(text="complete")], "metadata": {"done": True}}
         )
-        store.update_message(changed)
-        back = store.read(tid)
+        store.update_message(changed, user_id=U)
+        back = store.read(tid, user_id=U)
         assert [m.text for m in back] == ["q", "complete"]
         assert back[1].metadata == {"done": True}
         assert back[1].parent_id == stored[0].id
         with pytest.raises(NotFoundError):
-            store.update_message(Message.user("ghost"))
+            store.update_message(Message.user("ghost"), user_id=U)
 
     # -- atomicity and validation ---------------------------------------------------------
 
     def test_duplicate_id_rejects_whole_batch(self, store: MessageStore) -> None:
         tid = _tid()
-        (first,) = store.append(tid, Message.user("one"))
+        (first,) = store.append(tid, Message.user("one"), user_id=U)
         with pytest.raises(ConflictError):
-            store.append(tid, [Message.assistant("two"), Message.user("dup", id=first.id)])
-        assert [m.text for m in store.read(tid)] == ["one"]
+            store.append(
+                tid, [Message.assistant("two"), Message.user("dup", id=first.id)], user_id=U
+            )
+        assert [m.text for m in store.read(tid, user_id=U)] == ["one"]
 
     def test_orphan_tool_result_rejected_and_nothing_written(self, store: MessageStore) -> None:
         tid = _tid()
-        store.append(tid, Message.user("hi"))
+        store.append(tid, Message.user("hi"), user_id=U)
         with pytest.raises(InvalidMessageError):
-            store.append(tid, [Message.assistant("ok"), Message.tool("missing", "r")])
-        assert [m.text for m in store.read(tid)] == ["hi"]
+            store.append(tid, [Message.assistant("ok"), Message.tool("missing", "r")], user_id=U)
+        assert [m.text for m in store.read(tid, user_id=U)] == ["hi"]
         call = ToolCallBlock(id="c9", name="f")
-        store.append(tid, Message.assistant("", tool_calls=[call]))
-        store.append(tid, Message.tool("c9", "result"))  # the call is in history: fine
-        assert store.read(tid)[-1].tool_results[0].tool_call_id == "c9"
+        store.append(tid, Message.assistant("", tool_calls=[call]), user_id=U)
+        store.append(tid, Message.tool("c9", "result"), user_id=U)  # the call is in history: fine
+        assert store.read(tid, user_id=U)[-1].tool_results[0].tool_call_id == "c9"
 
     def test_user_mismatch_rejected(self, store: MessageStore) -> None:
         tid = _tid()
         store.append(tid, Message.user("a"), user_id="alice")
+        with pytest.raises(InvalidMessageError) as refused:
+            store.append(tid, Message.user("b", user_id="mallory"), user_id="alice")
         with pytest.raises(InvalidMessageError):
-            store.append(tid, Message.user("b", user_id="mallory"))
-        with pytest.raises(InvalidMessageError):
-            store.append(tid, Message.user("b"), user_id="mallory")
-        with pytest.raises(InvalidMessageError):
-            store.append(tid, Message.user("c", thread_id="another-thread"))
-        assert [m.text for m in store.read(tid)] == ["a"]
+            store.append(tid, Message.user("c", thread_id="another-thread"), user_id="alice")
+        assert [m.text for m in store.read(tid, user_id="alice")] == ["a"]
+        # the same thread id is another thread for another user: nothing of alice's shows
+        store.append(tid, Message.user("b"), user_id="mallory")
+        assert [m.text for m in store.read(tid, user_id="mallory")] == ["b"]
+        assert "alice" not in str(refused.value).replace("as 'alice'", "")
 
     def test_bad_ids_rejected(self, store: MessageStore) -> None:
         with pytest.raises(InvalidMessageError):
-            store.append("", Message.user("x"))
+            store.append("", Message.user("x"), user_id=U)
         with pytest.raises(InvalidMessageError):
-            store.append("bad\nid", Message.user("x"))
+            store.append("bad\nid", Message.user("x"), user_id=U)
         with pytest.raises(InvalidMessageError):
-            store.read(_tid(), last=-1)
+            store.read(_tid(), last=-1, user_id=U)
 
     # -- branches ---------------------------------------------------------------------------
 
     def test_fork_shares_ancestors(self, store: MessageStore) -> None:
         tid = _tid()
-        stored = store.append(tid, _turns(6))
-        info = store.fork(tid, stored[2].id, name="alt")
+        stored = store.append(tid, _turns(6), user_id=U)
+        info = store.fork(tid, stored[2].id, name="alt", user_id=U)
         assert info.head_id == stored[2].id
-        store.append(tid, Message.assistant("alt reply"), branch="alt")
-        store.append(tid, Message.user("main continues"))
-        main = store.read(tid)
-        alt = store.read(tid, branch="alt")
+        store.append(tid, Message.assistant("alt reply"), branch="alt", user_id=U)
+        store.append(tid, Message.user("main continues"), user_id=U)
+        main = store.read(tid, user_id=U)
+        alt = store.read(tid, branch="alt", user_id=U)
         assert [m.id for m in alt[:3]] == [m.id for m in stored[:3]]
         assert alt[-1].text == "alt reply"
         assert alt[-1].parent_id == stored[2].id
         assert len(main) == 7
         assert main[-1].text == "main continues"
-        names = [b.name for b in store.branches(tid)]
+        names = [b.name for b in store.branches(tid, user_id=U)]
         assert names[0] == "main"
         assert set(names) == {"main", "alt"}
 
     def test_fork_errors(self, store: MessageStore) -> None:
         tid, other = _tid(), _tid()
-        (m,) = store.append(tid, Message.user("x"))
-        (o,) = store.append(other, Message.user("y"))
-        store.fork(tid, m.id, name="b1")
+        (m,) = store.append(tid, Message.user("x"), user_id=U)
+        (o,) = store.append(other, Message.user("y"), user_id=U)
+        store.fork(tid, m.id, name="b1", user_id=U)
         with pytest.raises(ConflictError):
-            store.fork(tid, m.id, name="b1")
+            store.fork(tid, m.id, name="b1", user_id=U)
         with pytest.raises(NotFoundError):
-            store.fork(tid, o.id, name="b2")
+            store.fork(tid, o.id, name="b2", user_id=U)
         with pytest.raises(NotFoundError):
-            store.append(tid, Message.user("z"), branch="never-forked")
+            store.append(tid, Message.user("z"), branch="never-forked", user_id=U)
 
     def test_default_branch_switch_and_delete(self, store: MessageStore) -> None:
         tid = _tid()
-        stored = store.append(tid, _turns(4))
-        store.fork(tid, stored[1].id, name="alt")
-        own = store.append(tid, [Message.user("alt 1"), Message.assistant("alt 2")], branch="alt")
+        stored = store.append(tid, _turns(4), user_id=U)
+        store.fork(tid, stored[1].id, name="alt", user_id=U)
+        own = store.append(
+            tid, [Message.user("alt 1"), Message.assistant("alt 2")], branch="alt", user_id=U
+        )
         with pytest.raises(ConflictError):
-            store.delete_branch(tid, "main")
-        store.set_default_branch(tid, "alt")
-        assert store.read(tid)[-1].text == "alt 2"
-        assert store.branches(tid)[0].name == "alt"
-        store.set_default_branch(tid, "main")
-        assert store.delete_branch(tid, "alt") == 2
-        assert [m.id for m in store.read(tid)] == [m.id for m in stored]
+            store.delete_branch(tid, "main", user_id=U)
+        store.set_default_branch(tid, "alt", user_id=U)
+        assert store.read(tid, user_id=U)[-1].text == "alt 2"
+        assert store.branches(tid, user_id=U)[0].name == "alt"
+        store.set_default_branch(tid, "main", user_id=U)
+        assert store.delete_branch(tid, "alt", user_id=U) == 2
+        assert [m.id for m in store.read(tid, user_id=U)] == [m.id for m in stored]
         for m in own:
             with pytest.raises(NotFoundError):
-                store.get(m.id)
+                store.get(m.id, user_id=U)
         with pytest.raises(NotFoundError):
-            store.set_default_branch(tid, "alt")
+            store.set_default_branch(tid, "alt", user_id=U)
 
     def test_delete_branch_keeps_what_others_reach(self, store: MessageStore) -> None:
         tid = _tid()
-        stored = store.append(tid, _turns(3))
-        store.fork(tid, stored[2].id, name="same-head")
-        assert store.delete_branch(tid, "same-head") == 0
-        store.fork(tid, stored[0].id, name="a")
-        store.append(tid, Message.assistant("a1"), branch="a")
-        store.fork(tid, store.read(tid, branch="a")[-1].id, name="b")
-        store.append(tid, Message.user("b1"), branch="b")
-        assert store.delete_branch(tid, "a") == 0  # its only message is an ancestor of b
-        assert [m.text for m in store.read(tid, branch="b")] == ["question 0", "a1", "b1"]
+        stored = store.append(tid, _turns(3), user_id=U)
+        store.fork(tid, stored[2].id, name="same-head", user_id=U)
+        assert store.delete_branch(tid, "same-head", user_id=U) == 0
+        store.fork(tid, stored[0].id, name="a", user_id=U)
+        store.append(tid, Message.assistant("a1"), branch="a", user_id=U)
+        store.fork(tid, store.read(tid, branch="a", user_id=U)[-1].id, name="b", user_id=U)
+        store.append(tid, Message.user("b1"), branch="b", user_id=U)
+        assert store.delete_branch(tid, "a", user_id=U) == 0  # its only message is an ancestor of b
+        assert [m.text for m in store.read(tid, branch="b", user_id=U)] == [
+            "question 0",
+            "a1",
+            "b1",
+        ]
 
     # -- threads ----------------------------------------------------------------------------
 
     def test_thread_metadata(self, store: MessageStore) -> None:
         tid = _tid()
-        store.append(tid, _turns(3), user_id="meta-user")
-        info = store.update_thread(tid, title="Trip", tags=["travel", "2026"], metadata={"k": 1})
+        store.append(tid, _turns(3), user_id=U)
+        info = store.update_thread(
+            tid, title="Trip", tags=["travel", "2026"], metadata={"k": 1}, user_id=U
+        )
         assert (info.title, info.tags, info.metadata) == ("Trip", ("travel", "2026"), {"k": 1})
-        info = store.update_thread(tid, title="Trip to Lisbon")
+        info = store.update_thread(tid, title="Trip to Lisbon", user_id=U)
         assert info.tags == ("travel", "2026")
         assert info.message_count == 3
-        assert info.user_id == "meta-user"
+        assert info.user_id == U
         with pytest.raises(InvalidMessageError):
-            store.update_thread(tid, metadata={"bad": object()})  # type: ignore[dict-item]
+            store.update_thread(tid, metadata={"bad": object()}, user_id=U)  # type: ignore[dict-item]
         with pytest.raises(NotFoundError):
-            store.update_thread(_tid(), title="x")
+            store.update_thread(_tid(), title="x", user_id=U)
         with pytest.raises(NotFoundError):
-            store.get_thread(_tid())
+            store.get_thread(_tid(), user_id=U)
 
     def test_list_threads_pages(self, store: MessageStore) -> None:
         user = f"u-{uuid.uuid4().hex[:8]}"
@@ -300,17 +326,17 @@ class StoreConformance:
                 break
         assert sorted(seen) == sorted(ids)
         assert len(seen) == len(set(seen))
-        store.append(ids[0], Message.assistant("recent"))
+        store.append(ids[0], Message.assistant("recent"), user_id=user)
         assert store.list_threads(user, limit=1).threads[0].id == ids[0]
 
     def test_delete_thread(self, store: MessageStore) -> None:
         tid = _tid()
-        stored = store.append(tid, _turns(5))
-        assert store.delete_thread(tid) == 5
-        assert store.read(tid) == []
+        stored = store.append(tid, _turns(5), user_id=U)
+        assert store.delete_thread(tid, user_id=U) == 5
+        assert store.read(tid, user_id=U) == []
         with pytest.raises(NotFoundError):
-            store.get(stored[0].id)
-        assert store.delete_thread(tid) == 0
+            store.get(stored[0].id, user_id=U)
+        assert store.delete_thread(tid, user_id=U) == 0
 
     # -- privacy and retention ------------------------------------------------------------
 
@@ -322,31 +348,105 @@ class StoreConformance:
         store.append(b1, _turns(3), user_id=bob)
         receipt = store.erase_user(alice)
         assert (receipt.threads, receipt.messages) == (2, 6)
-        assert store.read(a1) == []
-        assert store.read(a2) == []
+        assert store.read(a1, user_id=alice) == []
+        assert store.read(a2, user_id=alice) == []
         assert store.list_threads(alice).threads == ()
-        assert len(store.read(b1)) == 3
+        assert len(store.read(b1, user_id=bob)) == 3
 
     def test_retention_by_count(self, store: MessageStore) -> None:
         tid = _tid()
-        store.append(tid, _turns(10))
+        store.append(tid, _turns(10), user_id=U)
         report = store.apply_retention(max_messages=4)
         assert report.messages >= 6
-        kept = store.read(tid)
+        kept = store.read(tid, user_id=U)
         assert [m.text for m in kept] == ["question 6", "answer 7", "question 8", "answer 9"]
         assert kept[0].parent_id is None
 
     def test_retention_by_age(self, store: MessageStore) -> None:
         old, new = _tid(), _tid()
         long_ago = datetime.now(UTC) - timedelta(days=400)
-        store.append(old, [Message.user("ancient", created_at=long_ago)])
-        store.append(new, [Message.user("old", created_at=long_ago), Message.user("fresh")])
+        store.append(old, [Message.user("ancient", created_at=long_ago)], user_id=U)
+        store.append(
+            new, [Message.user("old", created_at=long_ago), Message.user("fresh")], user_id=U
+        )
         report = store.apply_retention(max_age=timedelta(days=30))
         assert report.messages >= 2
-        assert store.read(old) == []
-        assert [m.text for m in store.read(new)] == ["fresh"]
+        assert store.read(old, user_id=U) == []
+        assert [m.text for m in store.read(new, user_id=U)] == ["fresh"]
         with pytest.raises(NotFoundError):
-            store.get_thread(old)
+            store.get_thread(old, user_id=U)
+
+    # -- ownership: threads live in their user's namespace -----------------------------------
+
+    def test_same_thread_id_is_two_threads(self, store: MessageStore) -> None:
+        tid = _tid()
+        ada = store.append(
+            tid, [Message.user("ada secret"), Message.assistant("ok")], user_id="ada"
+        )
+        store.append(tid, Message.user("bob hello"), user_id="bob")
+        assert [m.text for m in store.read(tid, user_id="ada")] == ["ada secret", "ok"]
+        assert [m.text for m in store.read(tid, user_id="bob")] == ["bob hello"]
+        assert store.get_thread(tid, user_id="bob").message_count == 1
+        assert store.get_thread(tid, user_id="ada").user_id == "ada"
+        assert store.get(ada[0].id, user_id="ada").text == "ada secret"
+        assert store.delete_thread(tid, user_id="bob") == 1
+        assert [m.text for m in store.read(tid, user_id="ada")] == ["ada secret", "ok"]
+
+    def test_foreign_thread_looks_missing(self, store: MessageStore) -> None:
+        tid, missing = _tid(), _tid()
+        ada = store.append(tid, _turns(4), user_id="ada")
+        store.update_thread(tid, user_id="ada", title="ada-title", tags=["ada-tag"])
+        store.fork(tid, ada[1].id, user_id="ada", name="ada-branch")
+        for who in ("bob", "ada' OR '1'='1", "*", "%", "ada ", "ADA"):
+            assert store.read(tid, user_id=who) == []
+            assert store.branches(tid, user_id=who) == []
+            assert store.list_threads(who).threads == ()
+            for target in (tid, missing):
+                with pytest.raises(NotFoundError) as foreign:
+                    store.get_thread(target, user_id=who)
+                assert "ada" not in str(foreign.value).replace(target, "")
+                with pytest.raises(NotFoundError):
+                    store.read(target, user_id=who, branch="ada-branch")
+                with pytest.raises(NotFoundError):
+                    store.update_thread(target, user_id=who, title="x")
+                with pytest.raises(NotFoundError):
+                    store.set_default_branch(target, "ada-branch", user_id=who)
+                with pytest.raises(NotFoundError):
+                    store.delete_branch(target, "ada-branch", user_id=who)
+            for m in ada:
+                with pytest.raises(NotFoundError) as got:
+                    store.get(m.id, user_id=who)
+                assert "ada" not in str(got.value)
+                with pytest.raises(NotFoundError):
+                    store.fork(tid, m.id, user_id=who)
+                with pytest.raises(NotFoundError):
+                    store.update_message(m.model_copy(update={"user_id": None}), user_id=who)
+            assert store.delete_thread(tid, user_id=who) == 0
+        # the control: ada still sees everything of hers, untouched
+        assert [m.id for m in store.read(tid, user_id="ada")] == [m.id for m in ada]
+        assert store.get_thread(tid, user_id="ada").title == "ada-title"
+        assert {b.name for b in store.branches(tid, user_id="ada")} == {"main", "ada-branch"}
+
+    def test_duplicate_message_id_names_no_owner(self, store: MessageStore) -> None:
+        (m,) = store.append(_tid(), Message.user("x"), user_id="ada")
+        with pytest.raises(ConflictError) as dup:
+            store.append(_tid(), Message.user("y", id=m.id), user_id="bob")
+        assert "ada" not in str(dup.value)
+
+    @pytest.mark.parametrize("bad", ["", "a\x00b", "a\nb", "\ud800", "x" * 201])
+    def test_bad_user_ids_rejected(self, store: MessageStore, bad: str) -> None:
+        with pytest.raises(InvalidMessageError):
+            store.append(_tid(), Message.user("x"), user_id=bad)
+        with pytest.raises(InvalidMessageError):
+            store.for_user(bad)
+
+    def test_user_view_binds_the_user(self, store: MessageStore) -> None:
+        tid = _tid()
+        ada, bob = store.for_user("ada"), store.for_user("bob")
+        stored = ada.append(tid, _turns(2))
+        assert bob.read(tid) == []
+        assert ada.read(tid) == stored
+        assert [t.id for t in ada.list_threads().threads if t.id == tid] == [tid]
 
     # -- concurrency and async --------------------------------------------------------------
 
@@ -354,13 +454,15 @@ class StoreConformance:
         if not self.supports_concurrent_writers:
             pytest.fail("declare why concurrent writers are unsupported and test the error")
         tid = _tid()
-        store.append(tid, Message.system("start"))
+        store.append(tid, Message.system("start"), user_id=U)
         errors: list[BaseException] = []
 
         def writer(w: int) -> None:
             try:
                 for i in range(20):
-                    store.append(tid, [Message.user(f"w{w}-{i}"), Message.assistant(f"r{w}-{i}")])
+                    store.append(
+                        tid, [Message.user(f"w{w}-{i}"), Message.assistant(f"r{w}-{i}")], user_id=U
+                    )
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
@@ -370,7 +472,7 @@ class StoreConformance:
         for t in threads:
             t.join()
         assert errors == []
-        chain = store.read(tid)
+        chain = store.read(tid, user_id=U)
         assert len(chain) == 1 + 6 * 20 * 2
         for parent, child in itertools.pairwise(chain):
             assert child.parent_id == parent.id
@@ -383,19 +485,19 @@ class StoreConformance:
     @pytest.mark.asyncio
     async def test_async_twins(self, store: MessageStore) -> None:
         tid = _tid()
-        stored = await store.aappend(tid, _turns(4), user_id="async-user")
-        assert await store.aread(tid) == stored
-        assert await store.aget(stored[0].id) == stored[0]
-        await store.afork(tid, stored[1].id, name="alt")
-        assert len(await store.abranches(tid)) == 2
-        page = await store.alist_threads("async-user")
+        stored = await store.aappend(tid, _turns(4), user_id=U)
+        assert await store.aread(tid, user_id=U) == stored
+        assert await store.aget(stored[0].id, user_id=U) == stored[0]
+        await store.afork(tid, stored[1].id, name="alt", user_id=U)
+        assert len(await store.abranches(tid, user_id=U)) == 2
+        page = await store.alist_threads(U)
         assert [t.id for t in page.threads] == [tid]
         results = await asyncio.gather(
-            *(store.aappend(tid, Message.user(f"c{i}")) for i in range(5))
+            *(store.aappend(tid, Message.user(f"c{i}"), user_id=U) for i in range(5))
         )
         assert len(results) == 5
-        assert len(await store.aread(tid)) == 9
-        assert (await store.aerase_user("async-user")).messages == 9
+        assert len(await store.aread(tid, user_id=U)) == 9
+        assert (await store.aerase_user(U)).messages == 9
 
     @settings(
         max_examples=25,
@@ -418,9 +520,9 @@ class StoreConformance:
         for cut in cuts:
             if pos >= len(texts):
                 break
-            store.append(tid, [Message.user(t) for t in texts[pos : pos + cut]])
+            store.append(tid, [Message.user(t) for t in texts[pos : pos + cut]], user_id=U)
             pos += cut
         if pos < len(texts):
-            store.append(tid, [Message.user(t) for t in texts[pos:]])
-        assert [m.text for m in store.read(tid)] == texts
-        assert [m.text for m in store.read(tid, last=window)] == texts[-window:]
+            store.append(tid, [Message.user(t) for t in texts[pos:]], user_id=U)
+        assert [m.text for m in store.read(tid, user_id=U)] == texts
+        assert [m.text for m in store.read(tid, last=window, user_id=U)] == texts[-window:]
