@@ -42,7 +42,8 @@ def _time_once(fn: Callable[[], object]) -> float:
 
 def tela_rows(folder: Path, appends: int, long_n: int, short_n: int) -> list[Row]:
     rows: list[Row] = []
-    store = SQLiteStore(folder / "tela.db")
+    backend = SQLiteStore(folder / "tela.db")
+    store = backend.for_user("bench")  # what applications and adapters hold
     store.append("warm", Message.user("x"))
 
     counter = iter(range(10**9))
