@@ -124,26 +124,24 @@ class SQLiteStore(MessageStore):
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``): commit on success, roll back on error."""
+        """One write transaction (``BEGIN IMMEDIATE``): commit on success, roll back on error.
+
+        Whatever interrupts it, at any line (an exception in the body, ``KeyboardInterrupt``
+        between ``BEGIN`` and ``COMMIT``, task cancellation), the transaction is rolled back
+        and the write lock released before the error propagates.
+        """
         conn = self.connection()
         with self._lock:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _wrap(exc, self._path) from exc
-            try:
                 yield conn
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise _wrap(exc, self._path) from exc
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            try:
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise _wrap(exc, self._path) from exc
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise _wrap(exc, self._path) from exc
+                raise
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
