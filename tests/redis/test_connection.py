@@ -47,12 +47,12 @@ def test_store_needs_a_url_or_a_client() -> None:
 def test_unreachable_cluster_is_backend_unavailable() -> None:
     store = RedisStore("redis+cluster://127.0.0.1:1", socket_connect_timeout=0.5)
     with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
-        store.append("t", Message.user("hi"))
+        store.append("t", Message.user("hi"), user_id="u")
     store.close()
 
 
 async def test_unreachable_cluster_is_backend_unavailable_async() -> None:
     store = RedisStore("redis+cluster://127.0.0.1:1", socket_connect_timeout=0.5)
     with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1:1"):
-        await store.aread("t")
+        await store.aread("t", user_id="u")
     await store.aclose()

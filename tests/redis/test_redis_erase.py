@@ -125,7 +125,7 @@ def _check(w: World) -> None:
     assert w.redis_cache.get_many(model, w.keys_of(w.alice)) == {}
     assert w.counts.get_many(COUNTER, w.alice) == {}
     # bob is intact
-    assert [m.id for m in w.store.read("b1")] == [m.id for m in w.bob]
+    assert [m.id for m in w.store.read("b1", user_id="bob")] == [m.id for m in w.bob]
     assert w.index.count({"user_id": "bob"}) == 1
     assert set(w.redis_cache.get_many(model, w.keys_of(w.bob))) == set(w.keys_of(w.bob))
     assert w.counts.get_many(COUNTER, w.bob) == {w.bob[0].id: 5}

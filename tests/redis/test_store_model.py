@@ -29,15 +29,18 @@ step = st.one_of(
 )
 
 
+U = "model-user"
+
+
 def _snapshot(store: MessageStore, tid: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for b in store.branches(tid):
-        msgs = store.read(tid, branch=b.name)
+    for b in store.branches(tid, user_id=U):
+        msgs = store.read(tid, branch=b.name, user_id=U)
         out[b.name] = (
             b.head_id,
             b.is_default,
             [(m.id, m.parent_id, m.text) for m in msgs],
-            [m.id for m in store.read(tid, branch=b.name, last=3)],
+            [m.id for m in store.read(tid, branch=b.name, last=3, user_id=U)],
         )
     return out
 
@@ -47,7 +50,7 @@ def _play(redis_store: RedisStore, program: list[tuple[str, int, int]]) -> None:
     tid = f"model-{uuid.uuid4().hex[:8]}"
     counter = 0
     for op, a, b in program:
-        names = [br.name for br in ref.branches(tid)] or ["main"]
+        names = [br.name for br in ref.branches(tid, user_id=U)] or ["main"]
         name = names[a % len(names)]
         results = []
         for store in (ref, redis_store):
@@ -56,18 +59,18 @@ def _play(redis_store: RedisStore, program: list[tuple[str, int, int]]) -> None:
                     msgs = [
                         Message.user(f"m{counter + i}", id=f"{tid}-{counter + i}") for i in range(b)
                     ]
-                    results.append([m.id for m in store.append(tid, msgs, branch=name)])
+                    results.append([m.id for m in store.append(tid, msgs, branch=name, user_id=U)])
                 elif op == "fork":
-                    chain = store.read(tid, branch=name)
+                    chain = store.read(tid, branch=name, user_id=U)
                     if not chain:
                         results.append(None)
                         continue
                     at = chain[b % len(chain)].id
-                    results.append(store.fork(tid, at, name=f"f{counter}").name)
+                    results.append(store.fork(tid, at, name=f"f{counter}", user_id=U).name)
                 elif op == "delete":
-                    results.append(store.delete_branch(tid, name))
+                    results.append(store.delete_branch(tid, name, user_id=U))
                 elif op == "default":
-                    store.set_default_branch(tid, name)
+                    store.set_default_branch(tid, name, user_id=U)
                     results.append(None)
                 elif op == "retain":
                     results.append(store.apply_retention(max_messages=a).messages)

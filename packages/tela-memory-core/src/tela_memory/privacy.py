@@ -338,9 +338,9 @@ def _sqlite_user_data(store: SQLiteStore, user_id: str) -> UserData:
             )
         )
         rows = conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = ? OR thread_id IN"
-            " (SELECT id FROM threads WHERE user_id = ?) ORDER BY seq",
-            (user_id, user_id),
+            # thread ids repeat across users: a message is the user's by its own user_id
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = ? ORDER BY seq",
+            (user_id,),
         ).fetchall()
     return UserData(user_id, tids, tuple(row_to_message(r) for r in rows))
 
@@ -364,8 +364,8 @@ def user_data(store: MessageStore, user_id: str) -> UserData:
             break
     seen: dict[str, Message] = {}
     for tid in tids:
-        for branch in store.branches(tid):
-            for m in store.read(tid, branch=branch.name):
+        for branch in store.branches(tid, user_id=user_id):
+            for m in store.read(tid, user_id=user_id, branch=branch.name):
                 seen.setdefault(m.id, m)
     return UserData(user_id, tuple(tids), tuple(seen.values()))
 
@@ -384,8 +384,8 @@ async def auser_data(store: MessageStore, user_id: str) -> UserData:
             break
     seen: dict[str, Message] = {}
     for tid in tids:
-        for branch in await store.abranches(tid):
-            for m in await store.aread(tid, branch=branch.name):
+        for branch in await store.abranches(tid, user_id=user_id):
+            for m in await store.aread(tid, user_id=user_id, branch=branch.name):
                 seen.setdefault(m.id, m)
     return UserData(user_id, tuple(tids), tuple(seen.values()))
 

@@ -7,7 +7,9 @@ their replies; :func:`run_sync` and :func:`run_async` drive it with a redis-py c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -57,7 +59,15 @@ class Batch:
     context: str = ""
 
 
-Request = Script | Cmd | Batch
+@dataclass(frozen=True)
+class Sleep:
+    """Wait (another process holds a lock this operation needs); the reply is ``None``."""
+
+    seconds: float
+    context: str = ""
+
+
+Request = Script | Cmd | Batch | Sleep
 Op = Generator[Request, Any, T]
 
 _SHAS: dict[str, str] = {}
@@ -120,6 +130,9 @@ def run_sync(client: Any, op: Op[T], address: str) -> T:
 
 
 def _exec_sync(client: Any, req: Request) -> Any:
+    if isinstance(req, Sleep):
+        time.sleep(req.seconds)
+        return None
     if isinstance(req, Cmd):
         return client.execute_command(*req.args)
     if isinstance(req, Batch):
@@ -155,6 +168,9 @@ async def run_async(client: Any, op: Op[T], address: str) -> T:
 
 
 async def _exec_async(client: Any, req: Request) -> Any:
+    if isinstance(req, Sleep):
+        await asyncio.sleep(req.seconds)
+        return None
     if isinstance(req, Cmd):
         return await client.execute_command(*req.args)
     if isinstance(req, Batch):

@@ -1,6 +1,8 @@
 """Lua scripts of the Redis message store: every thread operation is one atomic round trip.
 
-Layout of one thread (all keys share the hash tag of the thread, base ``B = <prefix>:t:{<tid>}:``):
+Threads live in their user's namespace. Layout of one thread (all keys share one hash tag,
+base ``B = <prefix>:t:{<user>:<tid>}:`` with both ids %-escaped, so the pair is injective and
+the user is part of every key):
 
 - ``B meta``  hash: id, user, ukey (the user's index key), title, tags, md, default, count,
   created, updated, nseg (segments made), seq (messages appended), ttl
@@ -16,9 +18,12 @@ Layout of one thread (all keys share the hash tag of the thread, base ``B = <pre
 
 A branch owns one segment; forking creates an empty segment linked to the fork point, so a
 branch reads by walking a few lists and nothing is copied. Global keys (``<prefix>:g:{<prefix>}:``)
-map message ids to their thread (``ids``), index threads by activity (``threads``) and by user
-(``u:<user>``). On a standalone server the append script writes both in one call; on a
-cluster the global part runs as its own script (another slot).
+map message ids to their thread's base (``ids``), index threads by activity (``activity``,
+members ``<user>:<tid>`` escaped as in the hash tag) and by user (``u:<user>``, members the
+user's own thread ids). On a standalone server the append script writes both in one call; on a
+cluster the global part runs as its own script (another slot). ``schema`` holds the layout
+version; ``threads`` is the activity index of the layout before namespacing (version 1), which
+only the migration reads.
 """
 
 from __future__ import annotations
@@ -133,43 +138,30 @@ local function touch_ttl(default_ttl, own)
 end
 """
 
-# KEYS: meta [, ids, threads]   (the global keys only on a standalone server)
-# ARGV: B, now, branch, new_owner, new_ukey, default_ttl, n, (id, json, created) * n,
-#       nu, users * nu, nc, needed_call_ids * nc, np, (call_id, msg_id) * np, tid
+# KEYS: meta [, ids, activity]   (the global keys only on a standalone server)
+# ARGV: B, now, branch, user, ukey, default_ttl, n, (id, json, created) * n,
+#       nc, needed_call_ids * nc, np, (call_id, msg_id) * np, tid, activity member
+# The thread is the user's by construction (the user is part of B): nothing to check.
 APPEND = (
     PRELUDE
     + r"""
-local now, bname, new_owner, new_ukey, dttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now, bname, user, ukey, dttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local n = tonumber(ARGV[7])
 local p = 8
 local msgs = {}
 for i = 1, n do msgs[i] = {ARGV[p], ARGV[p + 1], ARGV[p + 2]}; p = p + 3 end
-local users = {}
-local nu = tonumber(ARGV[p]); p = p + 1
-for i = 1, nu do users[i] = ARGV[p]; p = p + 1 end
 local needed = {}
 local nc = tonumber(ARGV[p]); p = p + 1
 for i = 1, nc do needed[i] = ARGV[p]; p = p + 1 end
 local produced = {}
 local np = tonumber(ARGV[p]); p = p + 1
 for i = 1, np do produced[i] = {ARGV[p], ARGV[p + 1]}; p = p + 2 end
-local tid = ARGV[p]
+local tid, member = ARGV[p], ARGV[p + 1]
 
-local m = redis.call('HMGET', META, 'user', 'ukey', 'default', 'ttl', 'seq', 'count')
-local exists = m[3] ~= false
-local owner, ukey = new_owner, new_ukey
-if exists then
-  owner, ukey = m[1] or '', m[2] or ''
-  if bname == '' then bname = m[3] end
-elseif bname == '' then
-  bname = 'main'
-end
-if owner ~= '' then
-  for _, u in ipairs(users) do
-    if u ~= owner then
-      return err('INVALID', 'thread belongs to ' .. owner .. ', not ' .. u)
-    end
-  end
+local m = redis.call('HMGET', META, 'default', 'ttl', 'seq', 'count')
+local exists = m[1] ~= false
+if bname == '' then
+  if exists then bname = m[1] else bname = 'main' end
 end
 local seg = 1
 if exists then
@@ -206,7 +198,7 @@ if exists then
 end
 -- all checks passed: write
 if not exists then
-  redis.call('HSET', META, 'id', tid, 'user', owner, 'ukey', ukey, 'default', bname,
+  redis.call('HSET', META, 'id', tid, 'user', user, 'ukey', ukey, 'default', bname,
     'count', 0, 'created', now, 'updated', now, 'nseg', 1, 'title', '', 'tags', '[]', 'md', '{}')
   redis.call('HSET', B .. 'segs', 1, '0|0')
   redis.call('HSET', B .. 'br', bname, '1|' .. now .. '|')
@@ -218,7 +210,7 @@ for i, msg in ipairs(msgs) do
   zs[#zs + 1] = msg[3]; zs[#zs + 1] = msg[1]
 end
 local len = bulk('RPUSH', seg_key(seg), ids)
-local seq = tonumber(m[5]) or 0
+local seq = tonumber(m[3]) or 0
 for i, id in ipairs(ids) do
   ph[#ph + 1] = id; ph[#ph + 1] = seg .. '|' .. (len - n + i - 1) .. '|' .. (seq + i)
 end
@@ -226,35 +218,34 @@ bulk('HSET', B .. 'm', mh)
 bulk('HSET', B .. 'pos', ph)
 bulk('ZADD', B .. 'ts', zs)
 for _, pc in ipairs(produced) do redis.call('HSET', B .. 'calls', pc[1], pc[2]) end
-redis.call('HSET', META, 'seq', seq + n, 'count', (tonumber(m[6]) or 0) + n, 'updated', now)
-touch_ttl(dttl, m[4])
+redis.call('HSET', META, 'seq', seq + n, 'count', (tonumber(m[4]) or 0) + n, 'updated', now)
+touch_ttl(dttl, m[2])
 if #KEYS > 1 then
   local ih = {}
   for _, id in ipairs(ids) do ih[#ih + 1] = id; ih[#ih + 1] = B end
   bulk('HSET', KEYS[2], ih)
-  redis.call('ZADD', KEYS[3], now, tid)
-  if ukey ~= '' then redis.call('ZADD', ukey, now, tid) end
+  redis.call('ZADD', KEYS[3], now, member)
+  redis.call('ZADD', ukey, now, tid)
 end
-return {'OK', owner, parent, ukey}
+return {'OK', parent}
 """
 )
 
 # global part of an append on a cluster, run before the thread script so that no thread can
-# exist unindexed. KEYS: ids, threads [, the would-be owner's index]. ARGV: B, tid, now, ids...
+# exist unindexed. KEYS: ids, activity, the user's index. ARGV: B, member, tid, now, ids...
 # Returns {'OK', added to the user index (0/1), newly claimed ids...} or {'TAKEN', id, B...}
 CLAIM = r"""
-local B, tid, now = ARGV[1], ARGV[2], ARGV[3]
+local B, member, tid, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local taken, fresh = {'TAKEN'}, {'OK'}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local other = redis.call('HGET', KEYS[1], ARGV[i])
   if other and other ~= B then taken[#taken + 1] = ARGV[i]; taken[#taken + 1] = other end
   if not other then fresh[#fresh + 1] = ARGV[i] end
 end
 if #taken > 1 then return taken end
 for i = 2, #fresh do redis.call('HSET', KEYS[1], fresh[i], B) end
-redis.call('ZADD', KEYS[2], now, tid)
-local added = 0
-if #KEYS > 2 then added = redis.call('ZADD', KEYS[3], 'NX', now, tid) end
+redis.call('ZADD', KEYS[2], now, member)
+local added = redis.call('ZADD', KEYS[3], 'NX', now, tid)
 table.insert(fresh, 2, added)
 return fresh
 """
@@ -268,15 +259,15 @@ return 0
 """
 
 # KEYS: meta. ARGV: B, branch, limit, since ('' = none), before ('' = none), refresh_ttl,
-# with_ids ('' = no). Returns {'OK', user, parent id of the oldest, json...} oldest first, or
-# with ids {'OK', user, parent, id, json, id, json...} (each message's parent is the one before)
+# with_ids ('' = no). Returns {'OK', parent id of the oldest, json...} oldest first, or
+# with ids {'OK', parent, id, json, id, json...} (each message's parent is the one before)
 READ = (
     PRELUDE
     + r"""
-if redis.call('EXISTS', META) == 0 then return {'NOTHREAD'} end
-local m = redis.call('HMGET', META, 'user', 'default')
+local default = redis.call('HGET', META, 'default')
+if not default then return {'NOTHREAD'} end
 local bname = ARGV[2]
-if bname == '' then bname = m[2] end
+if bname == '' then bname = default end
 local seg = branch(bname)
 if not seg then return err('NOTFOUND', 'no branch ' .. bname) end
 local ch = chain(seg)
@@ -290,7 +281,7 @@ end
 local since = nil
 if ARGV[4] ~= '' then since = tonumber(ARGV[4]) end
 local ids, parent = walk(ch, tonumber(ARGV[3]), since)
-local out = {'OK', m[1] or '', parent or ''}
+local out = {'OK', parent or ''}
 if #ids > 0 then
   local js = hmget(B .. 'm', ids)
   if ARGV[7] ~= '' then
@@ -542,6 +533,71 @@ end
 return {'OK'}
 """
 )
+
+# -- migration from the layout before namespacing (schema 1) ---------------------------------
+# One legacy thread moves in five idempotent steps, each safe to interrupt: DUMP its keys (old
+# slot), RESTORE them under the user's base (new slot), point the global maps at it (global
+# slot), delete the old keys, drop it from the legacy activity index. Keys move across slots,
+# so the copy is DUMP / RESTORE, never RENAME.
+
+# KEYS: old meta. ARGV: old B. Returns {} (gone) or {user, (suffix, dump, pttl) per key}
+MIGRATE_DUMP = (
+    PRELUDE
+    + r"""
+if redis.call('EXISTS', META) == 0 then return {} end
+local out = {redis.call('HGET', META, 'user') or ''}
+for _, k in ipairs(thread_keys()) do
+  local d = redis.call('DUMP', k)
+  if d then
+    out[#out + 1] = string.sub(k, #B + 1); out[#out + 1] = d
+    out[#out + 1] = redis.call('PTTL', k)
+  end
+end
+return out
+"""
+)
+
+# KEYS: new meta. ARGV: new B, user, ukey, (suffix, dump, pttl) * n. Replaces what an
+# interrupted earlier run may have restored; the thread's remaining TTL is kept.
+MIGRATE_RESTORE = r"""
+local B = ARGV[1]
+for i = 4, #ARGV, 3 do
+  local ttl = tonumber(ARGV[i + 2])
+  if ttl < 0 then ttl = 0 end
+  redis.call('RESTORE', B .. ARGV[i], ttl, ARGV[i + 1], 'REPLACE')
+end
+redis.call('HSET', B .. 'meta', 'user', ARGV[2], 'ukey', ARGV[3])
+return 1
+"""
+
+# KEYS: ids, activity, the user's index. ARGV: new B, activity member, tid, score, message ids...
+MIGRATE_INDEX = r"""
+for i = 5, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
+return 1
+"""
+
+# KEYS: old meta. ARGV: old B
+MIGRATE_DROP = (
+    PRELUDE
+    + r"""
+del_all(thread_keys())
+return 1
+"""
+)
+
+# KEYS: lock. ARGV: token, ms. Extend the lock if it is still ours.
+LOCK_REFRESH = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# KEYS: lock. ARGV: token. Release the lock if it is still ours.
+LOCK_RELEASE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 SCRIPTS = {
     "append": APPEND,

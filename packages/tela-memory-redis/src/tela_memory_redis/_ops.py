@@ -1,4 +1,9 @@
-"""The store operations as sans-I/O generators, run by both the sync and the async twins."""
+"""The store operations as sans-I/O generators, run by both the sync and the async twins.
+
+Every thread operation names the acting user, and the user is part of every key of the
+thread (``<prefix>:t:{<user>:<thread>}:``), so another user's thread is simply not there: no
+ownership check can be forgotten, and a foreign thread answers exactly like a missing one.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import functools
 import json
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -15,6 +21,7 @@ from urllib.parse import quote
 from pydantic import JsonValue, ValidationError
 
 from tela_memory.errors import (
+    BackendUnavailable,
     ConflictError,
     InvalidMessageError,
     NotFoundError,
@@ -24,6 +31,7 @@ from tela_memory.errors import (
 from tela_memory.messages import Message, load_stored, load_stored_branch
 from tela_memory.stores import _common as common
 from tela_memory.stores.base import (
+    DEFAULT_USER,
     BranchInfo,
     ErasureReceipt,
     RetentionReport,
@@ -31,12 +39,15 @@ from tela_memory.stores.base import (
     ThreadPage,
 )
 from tela_memory_redis import _lua
-from tela_memory_redis._driver import Batch, Cmd, Op, Script, text
+from tela_memory_redis._driver import Batch, Cmd, Op, Script, Sleep, text
 
 log = logging.getLogger("tela_memory_redis")
 
 _BOUND = {"thread_id", "user_id", "parent_id"}
 _CHUNK = 1000
+SCHEMA = 2
+"""Key layout version: 1 = thread keys by thread id alone (0.1.0 as released), 2 = by
+(user, thread)."""
 
 
 # stored JSON was validated on the way in: reading it back checks its shape natively and skips
@@ -45,8 +56,13 @@ _validate_message = load_stored
 
 
 @functools.lru_cache(maxsize=8192)
-def _base(prefix: str, thread_id: str) -> str:
-    return f"{prefix}:t:{{{enc(thread_id)}}}:"
+def _scope(user_id: str, thread_id: str) -> str:
+    """The hash tag of a thread: ``enc(user):enc(thread)``. ``enc`` escapes ``:``, so the
+    pair is injective (user ``a:b`` / thread ``c`` and user ``a`` / thread ``b:c`` differ).
+    Both ids are checked here, once per pair (invalid ones raise and are not cached)."""
+    common.check_id("user_id", user_id)
+    common.check_id("thread_id", thread_id)
+    return f"{enc(user_id)}:{enc(thread_id)}"
 
 
 def enc(value: str) -> str:
@@ -96,13 +112,26 @@ class Ops:
         self.on_corrupt = on_corrupt
         g = f"{prefix}:g:{{{prefix}}}:"
         self.ids_key = g + "ids"
-        self.threads_key = g + "threads"
+        self.activity_key = g + "activity"
         self.user_prefix = g + "u:"
+        self.schema_key = g + "schema"
+        self.lock_key = g + "migration"
+        self.legacy_threads_key = g + "threads"  # schema 1's activity index (bare thread ids)
+        self.lock_ms = 30_000
+        self.migration_timeout = 600.0
 
     # -- keys -------------------------------------------------------------------------------
 
-    def base(self, thread_id: str) -> str:
-        return _base(self.prefix, thread_id)
+    def base(self, user_id: str, thread_id: str) -> str:
+        """The key prefix of one user's thread (checks both ids)."""
+        return f"{self.prefix}:t:{{{_scope(user_id, thread_id)}}}:"
+
+    def base_of(self, member: str) -> str:
+        """The key prefix of a thread from its member of the activity index."""
+        return f"{self.prefix}:t:{{{member}}}:"
+
+    def _owned_by(self, base: str, user_id: str) -> bool:
+        return base.startswith(f"{self.prefix}:t:{{{enc(user_id)}:")
 
     def user_key(self, user_id: str) -> str:
         return self.user_prefix + enc(user_id)
@@ -118,7 +147,7 @@ class Ops:
         try:
             if not isinstance(raw, bytes) or not raw.startswith(b"{"):
                 raise ValueError("not a stored message (JSON object expected)")
-            return _validate_message(raw, thread_id=tid, user_id=user or None, parent_id=parent)
+            return _validate_message(raw, thread_id=tid, user_id=user, parent_id=parent)
         except (ValueError, SchemaError) as exc:
             problem = SchemaError(
                 f"message {mid!r} of thread {tid!r} holds unreadable data "
@@ -135,55 +164,52 @@ class Ops:
         self,
         thread_id: str,
         messages: Message | Sequence[Message],
+        user_id: str,
         branch: str | None,
-        user_id: str | None,
     ) -> Op[list[Message]]:
-        common.check_id("thread_id", thread_id)
+        base = self.base(user_id, thread_id)
         if branch is not None:
             common.check_id("branch", branch)
         items = common.as_list(messages)
         if not items:
             return []
+        needed: list[str] = []
+        produced: list[str] = []
+        known: set[str] = set()
         for m in items:
             if m.thread_id is not None and m.thread_id != thread_id:
                 raise InvalidMessageError(
                     f"message {m.id} names thread {m.thread_id!r} but is appended to {thread_id!r}"
                 )
-        owner = common.thread_user(user_id, items)
-        users = {u for u in [user_id, *(m.user_id for m in items)] if u is not None}
-        for u in users:
-            common.check_id("user_id", u)
-        needed: list[str] = []
-        produced: list[str] = []
-        known: set[str] = set()
-        for m in items:
+            if m.user_id is not None and m.user_id != user_id:
+                raise InvalidMessageError(
+                    f"message {m.id} names user {m.user_id!r} but is appended as {user_id!r}"
+                )
             for c in m.tool_calls:
                 known.add(c.id)
                 produced += [c.id, m.id]
             needed += [r.tool_call_id for r in m.tool_results if r.tool_call_id not in known]
-        base = self.base(thread_id)
         now = _now_us()
-        args: list[Any] = [now, branch or "", owner or ""]
-        args += [self.user_key(owner) if owner else "", self.ttl_ms, len(items)]
+        ukey = self.user_key(user_id)
+        member = _scope(user_id, thread_id)
+        args: list[Any] = [now, branch or "", user_id, ukey, self.ttl_ms, len(items)]
         for m in items:
             args += [m.id, m.model_dump_json(exclude=_BOUND), common.to_micros(m.created_at)]
-        args += [len(users), *sorted(users)]
-        tail = [len(produced) // 2, *produced, thread_id]
+        tail = [len(produced) // 2, *produced, thread_id, member]
         ctx = f"thread {thread_id!r}"
         keys = [base + "meta"]
         if not self.cluster:
-            keys += [self.ids_key, self.threads_key]
+            keys += [self.ids_key, self.activity_key]
         fresh: list[str] = []
-        ukey = self.user_key(owner) if owner else ""
         added = False
         if self.cluster:
             ids = [m.id for m in items]
-            fresh, added = yield from self._claim(base, thread_id, now, ids, ukey)
+            fresh, added = yield from self._claim(base, member, thread_id, now, ids, ukey)
         try:
             reply = yield Script(_lua.APPEND, keys, [base, *args, len(needed), *needed, *tail], ctx)
             if text(reply[0]) == "TOOLS":  # a call not found through the index: look properly
                 earlier = yield from self.read(
-                    thread_id, branch, common.ORPHAN_LOOKBACK, None, None
+                    thread_id, user_id, branch, common.ORPHAN_LOOKBACK, None, None
                 )
                 common.check_tool_results(items, earlier)  # raises on a real orphan
                 reply = yield Script(_lua.APPEND, keys, [base, *args, 0, *tail], ctx)
@@ -193,28 +219,22 @@ class Ops:
                 if added:
                     yield Cmd(("ZREM", ukey, thread_id), ctx)
             raise
-        _, owner_b, parent_b, ukey_b = reply
-        if self.cluster:
-            if added and text(ukey_b) != ukey:  # the thread turned out to belong to nobody
-                yield Cmd(("ZREM", ukey, thread_id), ctx)
-            if text(ukey_b):  # activity order (and repair, should an earlier step have failed)
-                yield Cmd(("ZADD", text(ukey_b), now, thread_id), ctx)
+        if self.cluster:  # activity order (and repair, should an earlier step have failed)
+            yield Cmd(("ZADD", ukey, now, thread_id), ctx)
         return common.bind(
-            items,
-            thread_id=thread_id,
-            thread_user=text(owner_b) or None,
-            head_id=text(parent_b) or None,
+            items, thread_id=thread_id, user_id=user_id, head_id=text(reply[1]) or None
         )
 
     def _claim(
-        self, base: str, thread_id: str, now: int, ids: list[str], ukey: str
+        self, base: str, member: str, thread_id: str, now: int, ids: list[str], ukey: str
     ) -> Op[tuple[list[str], bool]]:
-        """Cluster: point the ids at this thread and index it under its would-be owner (another
-        slot), before the thread is written; return the newly claimed ids and whether the
-        user index entry is new."""
-        keys = [self.ids_key, self.threads_key, *([ukey] if ukey else [])]
+        """Cluster: point the ids at this thread and index it under its user (another slot),
+        before the thread is written; return the newly claimed ids and whether the user
+        index entry is new."""
+        keys = [self.ids_key, self.activity_key, ukey]
         for _ in range(3):
-            reply = yield Script(_lua.CLAIM, keys, [base, thread_id, now, *ids], "message ids")
+            args = [base, member, thread_id, now, *ids]
+            reply = yield Script(_lua.CLAIM, keys, args, "message ids")
             if text(reply[0]) == "OK":
                 return [text(x) for x in reply[2:]], bool(int(reply[1]))
             for i in range(1, len(reply), 2):
@@ -234,6 +254,7 @@ class Ops:
     def read(
         self,
         thread_id: str,
+        user_id: str,
         branch: str | None,
         last: int | None,
         since: datetime | None,
@@ -241,10 +262,9 @@ class Ops:
     ) -> Op[list[Message]]:
         if last is not None and last < 0:
             raise InvalidMessageError(f"last must be >= 0, got {last}")
+        base = self.base(user_id, thread_id)
         if last == 0:
             return []
-        common.check_id("thread_id", thread_id)
-        base = self.base(thread_id)
         refresh = (self.ttl_ms or "0") if self.refresh else ""
         since_s = str(common.to_micros(since)) if since is not None else ""
         args = [branch or "", -1 if last is None else last, since_s, before or "", refresh]
@@ -254,13 +274,12 @@ class Ops:
             if branch is not None:
                 raise NotFoundError(f"no thread {thread_id!r}")
             return []
-        user = text(reply[1])
         with contextlib.suppress(SchemaError):  # the slow path names the unreadable entry
             return load_stored_branch(
-                reply[3:],
+                reply[2:],
                 thread_id=thread_id,
-                user_id=user or None,
-                parent_id=text(reply[2]) or None,
+                user_id=user_id,
+                parent_id=text(reply[1]) or None,
             )
         # some entry is unreadable: read again with the ids, to name it and keep the rest
         reply = yield self._script("read", base, [*args, "ids"], ctx)
@@ -268,38 +287,40 @@ class Ops:
             if branch is not None:
                 raise NotFoundError(f"no thread {thread_id!r}")
             return []
-        user, parent = text(reply[1]), text(reply[2]) or None
+        parent = text(reply[1]) or None
         out: list[Message] = []
-        for mid, raw in zip(reply[3::2], reply[4::2], strict=True):
-            m = self._decode(raw, mid=text(mid), tid=thread_id, user=user, parent=parent)
+        for mid, raw in zip(reply[2::2], reply[3::2], strict=True):
+            m = self._decode(raw, mid=text(mid), tid=thread_id, user=user_id, parent=parent)
             if m is not None:
                 out.append(m)
             parent = text(mid)
         return out
 
-    def get(self, message_id: str) -> Op[Message]:
+    def get(self, message_id: str, user_id: str) -> Op[Message]:
+        common.check_id("user_id", user_id)
+        missing = NotFoundError(f"no message with id {message_id!r}")
         if not isinstance(message_id, str) or not message_id:
-            raise NotFoundError(f"no message with id {message_id!r}")
+            raise missing
         base = text((yield Cmd(("HGET", self.ids_key, message_id))))
-        if not base:
-            raise NotFoundError(f"no message with id {message_id!r}")
+        if not base or not self._owned_by(base, user_id):  # another user's looks the same
+            raise missing
         reply = yield Script(_lua.GET, [base + "meta"], [base, message_id], "message lookup")
-        if text(reply[0]) != "OK":
-            raise NotFoundError(f"no message with id {message_id!r}")
-        _, tid, user, parent, raw = reply
+        if text(reply[0]) != "OK" or text(reply[2]) != user_id:
+            raise missing
+        _, tid, _, parent, raw = reply
         m = self._decode(
-            raw, mid=message_id, tid=text(tid), user=text(user), parent=text(parent) or None
+            raw, mid=message_id, tid=text(tid), user=user_id, parent=text(parent) or None
         )
         if m is None:
             raise NotFoundError(f"message {message_id!r} is unreadable (skipped)")
         return m
 
-    def update_message(self, message: Message) -> Op[Message]:
-        stored = yield from self.get(message.id)
+    def update_message(self, message: Message, user_id: str) -> Op[Message]:
+        stored = yield from self.get(message.id, user_id)
         updated = stored.model_copy(
             update={"content": message.content, "name": message.name, "metadata": message.metadata}
         )
-        base = self.base(stored.thread_id or "")
+        base = self.base(user_id, stored.thread_id or "")
         args = [message.id, updated.model_dump_json(exclude=_BOUND)]
         reply = yield self._script("update_message", base, args, f"message {message.id!r}")
         if text(reply[0]) != "OK":
@@ -308,13 +329,13 @@ class Ops:
 
     # -- branches ---------------------------------------------------------------------------
 
-    def fork(self, thread_id: str, at: str, name: str | None) -> Op[BranchInfo]:
-        common.check_id("thread_id", thread_id)
+    def fork(self, thread_id: str, at: str, user_id: str, name: str | None) -> Op[BranchInfo]:
+        base = self.base(user_id, thread_id)
         if name is not None:
             common.check_id("branch", name)
         now = _now_us()
         args = [at, name or "", now, self.ttl_ms]
-        reply = yield self._script("fork", self.base(thread_id), args, f"thread {thread_id!r}")
+        reply = yield self._script("fork", base, args, f"thread {thread_id!r}")
         return BranchInfo(
             thread_id=thread_id,
             name=text(reply[1]),
@@ -323,9 +344,9 @@ class Ops:
             created_at=common.from_micros(now),
         )
 
-    def branches(self, thread_id: str) -> Op[list[BranchInfo]]:
-        common.check_id("thread_id", thread_id)
-        reply = yield self._script("branches", self.base(thread_id), [], f"thread {thread_id!r}")
+    def branches(self, thread_id: str, user_id: str) -> Op[list[BranchInfo]]:
+        base = self.base(user_id, thread_id)
+        reply = yield self._script("branches", base, [], f"thread {thread_id!r}")
         if not reply:
             return []
         default = text(reply[0])
@@ -345,15 +366,14 @@ class Ops:
         out.sort(key=lambda b: (not b.is_default, b.created_at, b.name))
         return out
 
-    def set_default_branch(self, thread_id: str, name: str) -> Op[None]:
-        common.check_id("thread_id", thread_id)
+    def set_default_branch(self, thread_id: str, name: str, user_id: str) -> Op[None]:
+        base = self.base(user_id, thread_id)
         common.check_id("branch", name)
-        yield self._script("set_default", self.base(thread_id), [name], f"thread {thread_id!r}")
+        yield self._script("set_default", base, [name], f"thread {thread_id!r}")
 
-    def delete_branch(self, thread_id: str, name: str) -> Op[int]:
-        common.check_id("thread_id", thread_id)
+    def delete_branch(self, thread_id: str, name: str, user_id: str) -> Op[int]:
+        base = self.base(user_id, thread_id)
         common.check_id("branch", name)
-        base = self.base(thread_id)
         reply = yield self._script("delete_branch", base, [name], f"thread {thread_id!r}")
         gone = [text(x) for x in reply[1:]]
         yield from self._drop_ids(gone)
@@ -373,7 +393,7 @@ class Ops:
         try:
             return ThreadInfo(
                 id=f["id"],
-                user_id=f.get("user") or None,
+                user_id=f["user"],
                 title=f.get("title") or None,
                 tags=tuple(json.loads(f.get("tags") or "[]")),
                 metadata=json.loads(f.get("md") or "{}"),
@@ -385,9 +405,9 @@ class Ops:
         except (KeyError, ValueError, TypeError, ValidationError) as exc:
             raise SchemaError(f"thread metadata is unreadable: {exc}") from exc
 
-    def get_thread(self, thread_id: str) -> Op[ThreadInfo]:
-        common.check_id("thread_id", thread_id)
-        raw = yield Cmd(("HGETALL", self.base(thread_id) + "meta"), f"thread {thread_id!r}")
+    def get_thread(self, thread_id: str, user_id: str) -> Op[ThreadInfo]:
+        base = self.base(user_id, thread_id)
+        raw = yield Cmd(("HGETALL", base + "meta"), f"thread {thread_id!r}")
         if not raw:
             raise NotFoundError(f"no thread {thread_id!r}")
         return self._thread_info(raw)
@@ -395,11 +415,12 @@ class Ops:
     def update_thread(
         self,
         thread_id: str,
+        user_id: str,
         title: str | None,
         tags: Sequence[str] | None,
         metadata: dict[str, JsonValue] | None,
     ) -> Op[ThreadInfo]:
-        common.check_id("thread_id", thread_id)
+        base = self.base(user_id, thread_id)
         if isinstance(tags, str):
             raise InvalidMessageError("tags must be a list of strings, not one string")
         flags = ("t" if title is not None else "") + ("g" if tags is not None else "")
@@ -409,13 +430,12 @@ class Ops:
         now = _now_us()
         args = [now, flags, title or "", tags_json, md_json]
         ctx = f"thread {thread_id!r}"
-        reply = yield self._script("update_thread", self.base(thread_id), args, ctx)
+        reply = yield self._script("update_thread", base, args, ctx)
         if reply and text(reply[0]) == "MISSING":
             raise NotFoundError(f"no thread {thread_id!r}")
         info = self._thread_info(reply)
-        yield Cmd(("ZADD", self.threads_key, "XX", now, thread_id), ctx)
-        if info.user_id:
-            yield Cmd(("ZADD", self.user_key(info.user_id), "XX", now, thread_id), ctx)
+        yield Cmd(("ZADD", self.activity_key, "XX", now, _scope(user_id, thread_id)), ctx)
+        yield Cmd(("ZADD", self.user_key(user_id), "XX", now, thread_id), ctx)
         return info
 
     def list_threads(self, user_id: str, limit: int, cursor: str | None) -> Op[ThreadPage]:
@@ -440,7 +460,7 @@ class Ops:
             pairs = _pairs(rows)
             wanted = [(sc, t) for sc, t in pairs if after is None or (sc, t) < after]
             metas = yield Batch(
-                tuple(Cmd(("HGETALL", self.base(t) + "meta")) for _, t in wanted),
+                tuple(Cmd(("HGETALL", self.base(user_id, t) + "meta")) for _, t in wanted),
                 f"threads of {user_id!r}",
             )
             for (score, tid), raw in zip(wanted, metas, strict=True):
@@ -457,19 +477,17 @@ class Ops:
             next_cursor = common.encode_cursor(page[-1][0], page[-1][1])
         return ThreadPage(threads=tuple(t[2] for t in page), next_cursor=next_cursor)
 
-    def delete_thread(self, thread_id: str) -> Op[tuple[int, int]]:
+    def delete_thread(self, thread_id: str, user_id: str) -> Op[tuple[int, int]]:
         """Delete a thread; return (messages, branches)."""
-        common.check_id("thread_id", thread_id)
-        base = self.base(thread_id)
+        base = self.base(user_id, thread_id)
         reply = yield self._script("delete_thread", base, [], f"thread {thread_id!r}")
         if text(reply[0]) != "OK":
             return 0, 0
-        ukey, branches = text(reply[2]), int(reply[3])
+        branches = int(reply[3])
         ids = [text(x) for x in reply[4:]]
         yield from self._drop_ids(ids)
-        yield Cmd(("ZREM", self.threads_key, thread_id))
-        if ukey:
-            yield Cmd(("ZREM", ukey, thread_id))
+        yield Cmd(("ZREM", self.activity_key, _scope(user_id, thread_id)))
+        yield Cmd(("ZREM", self.user_key(user_id), thread_id))
         return len(ids), branches
 
     # -- privacy and retention ------------------------------------------------------------
@@ -480,7 +498,7 @@ class Ops:
         tids = [text(t) for t in (yield Cmd(("ZRANGE", ukey, 0, -1), f"user {user_id!r}"))]
         threads = messages = branches = 0
         for tid in tids:
-            n, b = yield from self.delete_thread(tid)
+            n, b = yield from self.delete_thread(tid, user_id)
             if n or b:
                 threads += 1
             messages += n
@@ -502,14 +520,15 @@ class Ops:
         removed = threads = branches = 0
         offset = 0
         while True:  # pages of the activity index, oldest first (no keyspace scan)
-            page = yield Cmd(("ZRANGE", self.threads_key, offset, offset + _CHUNK - 1), "retention")
+            page = yield Cmd(
+                ("ZRANGE", self.activity_key, offset, offset + _CHUNK - 1), "retention"
+            )
             if not page:
                 break
             offset += len(page)
-            for tid in (text(t) for t in page):
-                reply = yield self._script(
-                    "retention", self.base(tid), [cutoff, keep], f"thread {tid!r}"
-                )
+            for member in (text(t) for t in page):
+                base = self.base_of(member)
+                reply = yield self._script("retention", base, [cutoff, keep], "retention")
                 gone_thread = text(reply[0]) != "OK" or bool(int(reply[1]))
                 if text(reply[0]) == "OK":
                     ids = [text(x) for x in reply[5:]]
@@ -518,18 +537,98 @@ class Ops:
                     threads += int(reply[1])
                     yield from self._drop_ids(ids)
                     if gone_thread and text(reply[3]):
-                        yield Cmd(("ZREM", text(reply[3]), tid))
+                        yield Cmd(("ZREM", text(reply[3]), text(reply[4])))
                 if gone_thread:  # emptied, or already gone (expired): out of the index
-                    yield Cmd(("ZREM", self.threads_key, tid))
+                    yield Cmd(("ZREM", self.activity_key, member))
                     offset -= 1
         return RetentionReport(messages=removed, threads=threads, branches=branches)
 
     # -- ttl --------------------------------------------------------------------------------
 
-    def set_ttl(self, thread_id: str, ttl: float | timedelta | None) -> Op[None]:
-        common.check_id("thread_id", thread_id)
+    def set_ttl(self, thread_id: str, user_id: str, ttl: float | timedelta | None) -> Op[None]:
+        base = self.base(user_id, thread_id)
         args = [_ms(ttl) or "0"]
-        yield self._script("set_ttl", self.base(thread_id), args, f"thread {thread_id!r}")
+        yield self._script("set_ttl", base, args, f"thread {thread_id!r}")
+
+    # -- schema: migration from the layout before namespacing ------------------------------
+
+    def ensure_schema(self) -> Op[int]:
+        """Make sure the keyspace has the current layout: a fresh one is stamped, one written
+        before namespacing (schema 1) is migrated, under a lock that other processes wait on.
+        Return how many threads this call migrated."""
+        waited = 0.0
+        while True:
+            version = text((yield Cmd(("GET", self.schema_key), "schema version")))
+            if version == str(SCHEMA):
+                return 0
+            if version:
+                raise SchemaError(
+                    f"the keys under prefix {self.prefix!r} have layout version {version}, "
+                    f"this tela-memory-redis knows {SCHEMA}: upgrade tela-memory-redis"
+                )
+            legacy = yield Cmd(("EXISTS", self.legacy_threads_key), "schema version")
+            if not int(legacy):  # nothing written before namespacing: a fresh keyspace
+                yield Cmd(("SET", self.schema_key, str(SCHEMA), "NX"), "schema version")
+                continue
+            token = uuid.uuid4().hex
+            got = yield Cmd(
+                ("SET", self.lock_key, token, "NX", "PX", self.lock_ms), "migration lock"
+            )
+            if got:
+                try:
+                    moved, done = yield from self._migrate(token)
+                except TelaMemoryError:
+                    yield Script(_lua.LOCK_RELEASE, [self.lock_key], [token], "migration lock")
+                    raise
+                if done:
+                    yield Cmd(("SET", self.schema_key, str(SCHEMA)), "schema version")
+                    yield Script(_lua.LOCK_RELEASE, [self.lock_key], [token], "migration lock")
+                    log.info("migrated %d threads under prefix %r to layout %d", moved,
+                             self.prefix, SCHEMA)  # fmt: skip
+                    return moved
+                continue  # lost the lock (we stalled past its TTL): someone else goes on
+            if waited >= self.migration_timeout:
+                raise BackendUnavailable(
+                    f"another process has been migrating the keys under prefix "
+                    f"{self.prefix!r} for {waited:.0f} s (lock {self.lock_key}); try again later"
+                )
+            yield Sleep(0.05, "migration lock")
+            waited += 0.05
+
+    def _migrate(self, token: str) -> Op[tuple[int, bool]]:
+        """Move every thread of the legacy activity index to its user's namespace; return
+        (threads moved, whether all is done). Threads leave the legacy index only once they
+        are fully moved, so an interrupted run is resumed by the next one."""
+        moved = 0
+        while True:
+            rows = yield Cmd(("ZRANGE", self.legacy_threads_key, 0, 99, "WITHSCORES"), "migration")
+            if not rows:
+                return moved, True
+            for score, tid in _pairs(rows):
+                moved += yield from self._migrate_thread(tid, score)
+                ours = yield Script(
+                    _lua.LOCK_REFRESH, [self.lock_key], [token, self.lock_ms], "migration lock"
+                )
+                if not int(ours):
+                    return moved, False
+
+    def _migrate_thread(self, tid: str, score: int) -> Op[int]:
+        old = f"{self.prefix}:t:{{{enc(tid)}}}:"
+        ctx = "migration"
+        dump = yield Script(_lua.MIGRATE_DUMP, [old + "meta"], [old], ctx)
+        if dump:  # else expired, or moved by a run that stopped before its last step
+            user = text(dump[0]) or DEFAULT_USER
+            new, member, ukey = self.base(user, tid), _scope(user, tid), self.user_key(user)
+            args = [new, user, ukey, *dump[1:]]  # (key suffix, DUMP payload, PTTL) per key
+            yield Script(_lua.MIGRATE_RESTORE, [new + "meta"], args, ctx)
+            mids = [text(m) for m in (yield Cmd(("HKEYS", new + "m"), ctx))]
+            for i in range(0, max(1, len(mids)), _CHUNK):
+                keys = [self.ids_key, self.activity_key, ukey]
+                args = [new, member, tid, score, *mids[i : i + _CHUNK]]
+                yield Script(_lua.MIGRATE_INDEX, keys, args, ctx)
+            yield Script(_lua.MIGRATE_DROP, [old + "meta"], [old], ctx)
+        yield Cmd(("ZREM", self.legacy_threads_key, tid), ctx)
+        return 1 if dump else 0
 
 
 def _pairs(rows: list[Any]) -> list[tuple[int, str]]:

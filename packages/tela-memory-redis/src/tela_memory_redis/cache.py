@@ -260,7 +260,12 @@ class RedisTokenCountCache(_RedisKV):
 
 class RedisSummaryCache(_RedisKV):
     """Summaries (text) by (summariser id, key), e.g. key = the id of the last summarised
-    message plus the policy's settings."""
+    message plus the policy's settings.
+
+    Keys are shared by every user of the cache: build them from message ids (unique across
+    the store) or include the user, never from a bare thread id, which two users may share
+    (threads are namespaced per user).
+    """
 
     kind = "sum"
 

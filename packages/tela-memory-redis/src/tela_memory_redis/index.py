@@ -6,7 +6,9 @@ and hybrid search fused by reciprocal rank in the core. Every filter (user, thre
 ids, roles, time range, typed metadata) runs inside the RediSearch query, pre-filtering the
 KNN, never on a global top-k afterwards. Filter values never reach the query text: users,
 threads, ids and metadata are stored and matched as hashed TAG tokens, so ``{}|@*:-`` or
-spaces in them cannot change a query.
+spaces in them cannot change a query. A thread is ``(user, thread id)``: filter by
+``user_id`` to stay in one user's threads (``thread_ids`` alone matches every user's thread of
+that id), and a message's neighbours come from its own user's thread only.
 """
 
 from __future__ import annotations
@@ -417,17 +419,20 @@ class RedisIndex(Index):
     def _neighbors(self, message_id: str, before: int, after: int, flt: SearchFilter) -> list[Hit]:
         index = self._ensure()
         try:
-            found = self.client.hmget(self._key(message_id), ["thread", "ts"])
+            found = self.client.hmget(self._key(message_id), ["thread", "user", "ts"])
         except redis.exceptions.RedisError as exc:
             raise self._wrap(exc, "reading a message") from exc
-        if found[0] is None or found[1] is None:
+        if found[0] is None or found[2] is None:
             return []
-        thread, ts = found[0].decode(), int(found[1])
+        thread, user, ts = found[0].decode(), (found[1] or b"").decode(), int(found[2])
         try:
             base = self._expr(flt)
         except _Nothing:
             return []
+        # a thread is (user, thread id): another user's thread of the same id is not "around"
         same = Tag("thread") == thread
+        if user:
+            same = same & (Tag("user") == user)
         if base is not None:
             same = same & base
         out: list[Hit] = []
@@ -447,6 +452,8 @@ class RedisIndex(Index):
                 sort_by=("ts", "ASC"),
             )
             out += [self._hit(r, score=0.0) for r in self._query(index, q)]
+        if not user:  # indexed without a user (before ownership): only ownerless neighbours
+            out = [h for h in out if h.message.user_id is None]
         return out
 
     # -- helpers ----------------------------------------------------------------------------

@@ -4,6 +4,10 @@ Works on Redis 6.2+ without modules, on Redis Cluster (one thread's keys share a
 Sentinel, TLS and unix sockets. Append, read (whole branch or last N) and fork are one
 round trip each (Lua); branches share ancestors through linked segments; users' threads are
 listed from a per-user sorted set, never by scanning keys.
+
+Threads live in their user's namespace: the user is part of every key of a thread, so Bob's
+``"trip-42"`` and Ada's are two threads, and another user's thread, branch or message looks
+exactly like a missing one. A keyspace written before namespacing is migrated on first use.
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ class RedisStore(MessageStore):
             message, or ``"skip"`` it with a warning.
         **client_options: passed to the redis-py client built from ``url``.
 
-    Nothing connects until the first operation.
+    Nothing connects until the first operation. The first operation of a store also checks
+    the key layout's version and, on a keyspace written by tela-memory-redis before threads
+    were namespaced per user, migrates it (see :meth:`migrate`).
     """
 
     schemes = connection.SCHEMES
@@ -77,6 +83,7 @@ class RedisStore(MessageStore):
         self._lock = threading.Lock()
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._schema_ok = False
         if url is not None:
             self.address = connection.redact(url)
             cluster = url.lower().startswith("redis+cluster:")
@@ -133,13 +140,42 @@ class RedisStore(MessageStore):
         return self._aclient
 
     def _run(self, op: Op[T]) -> T:
-        return run_sync(self.client, op, self.address)
+        client = self.client
+        if not self._schema_ok:
+            run_sync(client, self._ops.ensure_schema(), self.address)
+            self._schema_ok = True
+        return run_sync(client, op, self.address)
 
     async def _arun(self, op: Op[T]) -> T:
         aclient = self._aclient_or_none()
         if aclient is None:  # only a sync client was injected: run it in a worker thread
             return await asyncio.to_thread(self._run, op)
+        if not self._schema_ok:
+            await run_async(aclient, self._ops.ensure_schema(), self.address)
+            self._schema_ok = True
         return await run_async(aclient, op, self.address)
+
+    def migrate(self) -> int:
+        """Bring a keyspace written before threads were namespaced per user (thread keys by
+        thread id alone) to the current layout now, rather than on first use; return how many
+        threads were moved (0 when there was nothing to do).
+
+        Each thread moves to its owner's namespace, ownerless ones to ``DEFAULT_USER``
+        (``"local"``); TTLs are kept. The migration holds a lock that other processes wait
+        on; it is idempotent and resumes where it stopped if it was interrupted.
+        """
+        moved = run_sync(self.client, self._ops.ensure_schema(), self.address)
+        self._schema_ok = True
+        return moved
+
+    async def amigrate(self) -> int:
+        """Async twin of :meth:`migrate`."""
+        aclient = self._aclient_or_none()
+        if aclient is None:
+            return await asyncio.to_thread(self.migrate)
+        moved = await run_async(aclient, self._ops.ensure_schema(), self.address)
+        self._schema_ok = True
+        return moved
 
     def close(self) -> None:
         """Close the clients this store built (injected clients are left open)."""
@@ -165,30 +201,31 @@ class RedisStore(MessageStore):
         thread_id: str,
         messages: Message | Sequence[Message],
         *,
+        user_id: str,
         branch: str | None = None,
-        user_id: str | None = None,
     ) -> list[Message]:
-        """Append messages after the branch head in one atomic round trip."""
-        return self._run(self._ops.append(thread_id, messages, branch, user_id))
+        """Append messages after the branch head of ``user_id``'s thread in one atomic round
+        trip (the thread is created by its first append)."""
+        return self._run(self._ops.append(thread_id, messages, user_id, branch))
 
     async def aappend(
         self,
         thread_id: str,
         messages: Message | Sequence[Message],
         *,
+        user_id: str,
         branch: str | None = None,
-        user_id: str | None = None,
     ) -> list[Message]:
         """Async twin of :meth:`append`."""
-        return await self._arun(self._ops.append(thread_id, messages, branch, user_id))
+        return await self._arun(self._ops.append(thread_id, messages, user_id, branch))
 
-    def update_message(self, message: Message) -> Message:
-        """Replace a stored message's content, name and metadata."""
-        return self._run(self._ops.update_message(message))
+    def update_message(self, message: Message, *, user_id: str) -> Message:
+        """Replace the content, name and metadata of one of ``user_id``'s stored messages."""
+        return self._run(self._ops.update_message(message, user_id))
 
-    async def aupdate_message(self, message: Message) -> Message:
+    async def aupdate_message(self, message: Message, *, user_id: str) -> Message:
         """Async twin of :meth:`update_message`."""
-        return await self._arun(self._ops.update_message(message))
+        return await self._arun(self._ops.update_message(message, user_id))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -196,101 +233,107 @@ class RedisStore(MessageStore):
         self,
         thread_id: str,
         *,
+        user_id: str,
         branch: str | None = None,
         last: int | None = None,
         since: datetime | None = None,
         before: str | None = None,
     ) -> list[Message]:
-        """Messages of a branch, oldest first, in one round trip."""
-        return self._run(self._ops.read(thread_id, branch, last, since, before))
+        """Messages of a branch of ``user_id``'s thread, oldest first, in one round trip."""
+        return self._run(self._ops.read(thread_id, user_id, branch, last, since, before))
 
     async def aread(
         self,
         thread_id: str,
         *,
+        user_id: str,
         branch: str | None = None,
         last: int | None = None,
         since: datetime | None = None,
         before: str | None = None,
     ) -> list[Message]:
         """Async twin of :meth:`read`."""
-        return await self._arun(self._ops.read(thread_id, branch, last, since, before))
+        return await self._arun(self._ops.read(thread_id, user_id, branch, last, since, before))
 
-    def get(self, message_id: str) -> Message:
-        """One message by id."""
-        return self._run(self._ops.get(message_id))
+    def get(self, message_id: str, *, user_id: str) -> Message:
+        """One of ``user_id``'s messages by id."""
+        return self._run(self._ops.get(message_id, user_id))
 
-    async def aget(self, message_id: str) -> Message:
+    async def aget(self, message_id: str, *, user_id: str) -> Message:
         """Async twin of :meth:`get`."""
-        return await self._arun(self._ops.get(message_id))
+        return await self._arun(self._ops.get(message_id, user_id))
 
     # -- branches ---------------------------------------------------------------------------
 
-    def fork(self, thread_id: str, at_message_id: str, *, name: str | None = None) -> BranchInfo:
+    def fork(
+        self, thread_id: str, at_message_id: str, *, user_id: str, name: str | None = None
+    ) -> BranchInfo:
         """Create a branch at a message; O(1), nothing is copied."""
-        return self._run(self._ops.fork(thread_id, at_message_id, name))
+        return self._run(self._ops.fork(thread_id, at_message_id, user_id, name))
 
     async def afork(
-        self, thread_id: str, at_message_id: str, *, name: str | None = None
+        self, thread_id: str, at_message_id: str, *, user_id: str, name: str | None = None
     ) -> BranchInfo:
         """Async twin of :meth:`fork`."""
-        return await self._arun(self._ops.fork(thread_id, at_message_id, name))
+        return await self._arun(self._ops.fork(thread_id, at_message_id, user_id, name))
 
-    def branches(self, thread_id: str) -> list[BranchInfo]:
+    def branches(self, thread_id: str, *, user_id: str) -> list[BranchInfo]:
         """The branches of a thread, default first."""
-        return self._run(self._ops.branches(thread_id))
+        return self._run(self._ops.branches(thread_id, user_id))
 
-    async def abranches(self, thread_id: str) -> list[BranchInfo]:
+    async def abranches(self, thread_id: str, *, user_id: str) -> list[BranchInfo]:
         """Async twin of :meth:`branches`."""
-        return await self._arun(self._ops.branches(thread_id))
+        return await self._arun(self._ops.branches(thread_id, user_id))
 
-    def set_default_branch(self, thread_id: str, name: str) -> None:
+    def set_default_branch(self, thread_id: str, name: str, *, user_id: str) -> None:
         """Make ``name`` the thread's default branch."""
-        self._run(self._ops.set_default_branch(thread_id, name))
+        self._run(self._ops.set_default_branch(thread_id, name, user_id))
 
-    async def aset_default_branch(self, thread_id: str, name: str) -> None:
+    async def aset_default_branch(self, thread_id: str, name: str, *, user_id: str) -> None:
         """Async twin of :meth:`set_default_branch`."""
-        await self._arun(self._ops.set_default_branch(thread_id, name))
+        await self._arun(self._ops.set_default_branch(thread_id, name, user_id))
 
-    def delete_branch(self, thread_id: str, name: str) -> int:
+    def delete_branch(self, thread_id: str, name: str, *, user_id: str) -> int:
         """Delete a branch and the messages only it reaches."""
-        return self._run(self._ops.delete_branch(thread_id, name))
+        return self._run(self._ops.delete_branch(thread_id, name, user_id))
 
-    async def adelete_branch(self, thread_id: str, name: str) -> int:
+    async def adelete_branch(self, thread_id: str, name: str, *, user_id: str) -> int:
         """Async twin of :meth:`delete_branch`."""
-        return await self._arun(self._ops.delete_branch(thread_id, name))
+        return await self._arun(self._ops.delete_branch(thread_id, name, user_id))
 
     # -- threads ----------------------------------------------------------------------------
 
-    def get_thread(self, thread_id: str) -> ThreadInfo:
+    def get_thread(self, thread_id: str, *, user_id: str) -> ThreadInfo:
         """A thread's metadata."""
-        return self._run(self._ops.get_thread(thread_id))
+        return self._run(self._ops.get_thread(thread_id, user_id))
 
-    async def aget_thread(self, thread_id: str) -> ThreadInfo:
+    async def aget_thread(self, thread_id: str, *, user_id: str) -> ThreadInfo:
         """Async twin of :meth:`get_thread`."""
-        return await self._arun(self._ops.get_thread(thread_id))
+        return await self._arun(self._ops.get_thread(thread_id, user_id))
 
     def update_thread(
         self,
         thread_id: str,
         *,
+        user_id: str,
         title: str | None = None,
         tags: Sequence[str] | None = None,
         metadata: dict[str, JsonValue] | None = None,
     ) -> ThreadInfo:
         """Set a thread's title, tags or metadata."""
-        return self._run(self._ops.update_thread(thread_id, title, tags, metadata))
+        return self._run(self._ops.update_thread(thread_id, user_id, title, tags, metadata))
 
     async def aupdate_thread(
         self,
         thread_id: str,
         *,
+        user_id: str,
         title: str | None = None,
         tags: Sequence[str] | None = None,
         metadata: dict[str, JsonValue] | None = None,
     ) -> ThreadInfo:
         """Async twin of :meth:`update_thread`."""
-        return await self._arun(self._ops.update_thread(thread_id, title, tags, metadata))
+        return await self._arun(self._ops.update_thread(thread_id, user_id, title, tags, metadata))
 
     def list_threads(
         self, user_id: str, *, limit: int = 50, cursor: str | None = None
@@ -304,15 +347,15 @@ class RedisStore(MessageStore):
         """Async twin of :meth:`list_threads`."""
         return await self._arun(self._ops.list_threads(user_id, limit, cursor))
 
-    def delete_thread(self, thread_id: str) -> int:
+    def delete_thread(self, thread_id: str, *, user_id: str) -> int:
         """Delete a thread; return how many messages it had."""
-        return self._run(self._ops.delete_thread(thread_id))[0]
+        return self._run(self._ops.delete_thread(thread_id, user_id))[0]
 
-    async def adelete_thread(self, thread_id: str) -> int:
+    async def adelete_thread(self, thread_id: str, *, user_id: str) -> int:
         """Async twin of :meth:`delete_thread`."""
-        return (await self._arun(self._ops.delete_thread(thread_id)))[0]
+        return (await self._arun(self._ops.delete_thread(thread_id, user_id)))[0]
 
-    # -- privacy, retention, ttl ----------------------------------------------------------
+    # -- admin: privacy and retention (across users) --------------------------------------
 
     def erase_user(self, user_id: str) -> ErasureReceipt:
         """Delete every thread of a user."""
@@ -334,13 +377,18 @@ class RedisStore(MessageStore):
         """Async twin of :meth:`apply_retention`."""
         return await self._arun(self._ops.apply_retention(max_age, max_messages))
 
-    def set_ttl(self, thread_id: str, ttl: float | timedelta | None) -> None:
-        """Give one thread its own TTL (``None`` makes it permanent); restarts the clock."""
-        self._run(self._ops.set_ttl(thread_id, ttl))
+    # -- ttl --------------------------------------------------------------------------------
 
-    async def aset_ttl(self, thread_id: str, ttl: float | timedelta | None) -> None:
+    def set_ttl(self, thread_id: str, ttl: float | timedelta | None, *, user_id: str) -> None:
+        """Give one of ``user_id``'s threads its own TTL (``None`` makes it permanent);
+        restarts the clock."""
+        self._run(self._ops.set_ttl(thread_id, user_id, ttl))
+
+    async def aset_ttl(
+        self, thread_id: str, ttl: float | timedelta | None, *, user_id: str
+    ) -> None:
         """Async twin of :meth:`set_ttl`."""
-        await self._arun(self._ops.set_ttl(thread_id, ttl))
+        await self._arun(self._ops.set_ttl(thread_id, user_id, ttl))
 
 
 __all__ = ["RedisStore"]

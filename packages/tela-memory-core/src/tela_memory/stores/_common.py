@@ -21,7 +21,7 @@ ORPHAN_LOOKBACK = 200
 def check_id(kind: str, value: str) -> str:
     """Reject empty, over-long, control-character or non-UTF-8 (lone surrogate) ids and names
     with a clear error; any other string is an opaque id."""
-    if not isinstance(value, str) or not _NAME.match(value) or not _encodes(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or not _encodes(value):
         shown = repr(value) if not isinstance(value, str) or len(value) <= 80 else "a longer one"
         raise InvalidMessageError(
             f"{kind} must be a non-empty string of at most 200 printable characters, got {shown}"
