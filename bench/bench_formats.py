@@ -7,6 +7,8 @@
 * Importing the ShareGPT sample into an embedded SQLite store: ours (``import_conversations``:
   validated, all-or-nothing) vs LangChain ``SQLChatMessageHistory.add_messages`` per
   conversation sharing one SQLAlchemy engine (one SQLite file each side, same run).
+* Reading all of it back for its user: ours (``load_conversation`` per thread through
+  ``store.for_user(...)``, every branch) vs ``SQLChatMessageHistory.messages`` per session.
 
     python bench/bench_formats.py            # 10,000 messages, 3 import rounds
     python bench/bench_formats.py --quick    # 2,000 messages, 1 import round
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tela_memory.formats import from_openai_chat, read_text, to_openai_chat, write_text
-from tela_memory.formats.store_io import import_conversations
+from tela_memory.formats.store_io import import_conversations, load_conversation
 from tela_memory.stores.sqlite import SQLiteStore
 
 from harness import Row, measure, print_table, write_json
@@ -98,7 +100,7 @@ def import_rows(folder: Path, rounds: int) -> list[Row]:
 
     def ours() -> None:
         with SQLiteStore(folder / f"tela-{next(k)}.db") as store:
-            import_conversations(store, convs, user_id="bench")
+            import_conversations(store.for_user("bench"), convs)
 
     s = measure(ours, repeat=rounds, warmup=0)
     rows.append(Row("import", f"ShareGPT sample ({n_msgs} msgs)", "tela", s.median, s.p95))
@@ -124,7 +126,37 @@ def import_rows(folder: Path, rounds: int) -> list[Row]:
             s.p95,
         )
     )
+    rows += export_rows(folder, data, convs, rounds)
     return rows
+
+
+def export_rows(folder: Path, data: Any, convs: list[Any], rounds: int) -> list[Row]:
+    """Every imported thread read back for its user (tela: all branches) vs LangChain."""
+    from langchain_community.chat_message_histories import SQLChatMessageHistory
+    from sqlalchemy import create_engine
+
+    label = f"read back {len(convs)} threads"
+    with SQLiteStore(folder / "tela-read.db") as store:
+        bench = store.for_user("bench")
+        import_conversations(bench, convs)
+        ids = [c.id for c in convs]
+        s = measure(lambda: [load_conversation(bench, t) for t in ids], repeat=rounds)
+    rows = [Row("export", label, "tela", s.median, s.p95)]
+    engine = create_engine(f"sqlite:///{folder / 'lc-read.db'}")
+    histories = [SQLChatMessageHistory(session_id=c["id"], connection=engine) for c in data]
+    for h, c in zip(histories, convs, strict=True):
+        h.add_messages(_lc(c))
+    s = measure(lambda: [h.messages for h in histories], repeat=rounds)
+    rows.append(Row("export", label, "langchain SQLChatMessageHistory", s.median, s.p95))
+    return rows
+
+
+def _lc(conv: Any) -> list[Any]:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    return [
+        HumanMessage(m.text) if m.role.value == "user" else AIMessage(m.text) for m in conv.path()
+    ]
 
 
 def main() -> None:

@@ -1,5 +1,8 @@
 """Quickstart: store a conversation with a tool call and an image, fork it, print both branches.
 
+Everything goes through ``store.for_user("alice")``: threads live in their user's namespace,
+so Alice's thread ids are hers (another user's thread of the same id is a different one).
+
 Runs on the embedded default (a SQLite file under ~/.local/share/tela-memory), no server,
 no network. Set TELA_MEMORY_URL to use another store (e.g. ``sqlite:///chat.db``).
 """
@@ -18,7 +21,8 @@ PIXEL = (  # a 1x1 PNG
 
 def main() -> None:
     thread = f"quickstart-{uuid.uuid4().hex[:8]}"
-    with open_store(os.environ.get("TELA_MEMORY_URL")) as store:
+    with open_store(os.environ.get("TELA_MEMORY_URL")) as backend:
+        store = backend.for_user("alice")  # the acting user of every call below
         stored = store.append(
             thread,
             [
@@ -38,7 +42,6 @@ def main() -> None:
                 Message.tool("call_1", "Lisbon: 21°C, sunny"),
                 Message.assistant("It's 21°C and sunny in Lisbon."),
             ],
-            user_id="alice",
         )
         # Fork right after the tool result and take the conversation elsewhere.
         store.fork(thread, stored[3].id, name="shorter")
@@ -51,7 +54,9 @@ def main() -> None:
                 extras = [b.type for b in m.content if b.type not in ("text", "tool_result")]
                 print(f"  {m.role.value:>9}: {m.text or '-'}{'  ' + str(extras) if extras else ''}")
         shared = store.read(thread, branch="shorter")[:4] == store.read(thread)[:4]
-        print(f"shared ancestors (not copied): {shared}; stored in {store!r}")
+        print(f"shared ancestors (not copied): {shared}; stored in {backend!r}")
+        bob = backend.for_user("bob")
+        print(f"bob sees alice's thread: {bob.read(thread) != []}")  # False: not his thread
 
 
 if __name__ == "__main__":

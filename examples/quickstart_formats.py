@@ -1,7 +1,8 @@
 """Formats quickstart: one conversation to OpenAI, Anthropic, ShareGPT and back, with the loss
 report, then imported into a store and exported losslessly with its branches.
 
-Runs offline on a temporary SQLite file.
+Store I/O acts for one user (``store.for_user("ann")``): imports write Ann's threads and
+``load_conversation`` reads only hers. Runs offline on a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def main() -> None:
             f"lost: {losses.counts() or 'nothing'}"
         )
 
-    with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{Path(tmp)}/f.db") as store:
-        import_conversations(store, [conv], user_id="ann")
+    with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{Path(tmp)}/f.db") as db:
+        store = db.for_user("ann")
+        import_conversations(store, [conv])
         store.fork("trip", messages[1].id, name="no-tools")
         store.append("trip", Message.assistant("I can't tell from one pixel."), branch="no-tools")
         stored = load_conversation(store, "trip")

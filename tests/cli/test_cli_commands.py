@@ -205,16 +205,17 @@ def test_context_with_recall_from_other_threads(cli: Any, tmp_path: Path) -> Non
             user_id="ann",
         )
     db = f"sqlite:///{src}"
-    plain = as_json(cli("context", "new", "--budget", "200", "--json", "--db", db, use_db=False))
+    ann = ("--user", "ann", "--db", db)
+    plain = as_json(cli("context", "new", "--budget", "200", "--json", *ann, use_db=False))
     assert "recalled" not in {d["decision"] for d in plain["decisions"].values()}
     data = as_json(
-        cli("context", "new", "--budget", "200", "--recall", "--json", "--db", db, use_db=False)
+        cli("context", "new", "--budget", "200", "--recall", "--json", *ann, use_db=False)
     )
     recalled = [i for i, d in data["decisions"].items() if d["decision"] == "recalled"]
     assert recalled
     assert data["tokens_sent"] <= 200
     with SQLiteStore(src) as store:
-        assert "4711" in " ".join(store.get(i).text for i in recalled)
+        assert "4711" in " ".join(store.get(i, user_id="ann").text for i in recalled)
 
 
 def test_unknown_thread_and_store(cli: Any) -> None:
@@ -241,14 +242,17 @@ def test_erase_asks_first(cli: Any) -> None:
 
 def test_tela_json_round_trip_keeps_branches(cli: Any, tmp_path: Path) -> None:
     src = tmp_path / "src.db"
-    with SQLiteStore(src) as store:
-        first = store.append("t1", [Message.user("hi"), Message.assistant("hello")], user_id="ann")
+    with SQLiteStore(src) as backend:
+        store = backend.for_user("ann")
+        first = store.append("t1", [Message.user("hi"), Message.assistant("hello")])
         store.append("t1", Message.user("and then?"))
         store.fork("t1", first[0].id, name="retry")
         store.append("t1", Message.assistant("hey there"), branch="retry")
         store.update_thread("t1", title="Greeting", tags=["demo"])
     dump = tmp_path / "dump.json"
-    proc = cli("export", "t1", "-o", str(dump), "--db", f"sqlite:///{src}", use_db=False)
+    proc = cli(
+        "export", "t1", "--user", "ann", "-o", str(dump), "--db", f"sqlite:///{src}", use_db=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert cli("import", str(dump), "--user", "ann").returncode == 0
     again = tmp_path / "again.json"
@@ -262,10 +266,12 @@ def test_tela_json_round_trip_keeps_branches(cli: Any, tmp_path: Path) -> None:
 
 def test_export_to_stdout_reports_losses_on_stderr(cli: Any, tmp_path: Path) -> None:
     src = tmp_path / "src.db"
-    with SQLiteStore(src) as store:
-        store.append("t", [Message.user("q"), Message.assistant("a")], user_id="ann")
+    with SQLiteStore(src) as backend:
+        store = backend.for_user("ann")
+        store.append("t", [Message.user("q"), Message.assistant("a")])
         store.fork("t", store.read("t")[0].id, name="alt")
-    proc = cli("export", "t", "-f", "markdown", "--db", f"sqlite:///{src}", use_db=False)
+    db = f"sqlite:///{src}"
+    proc = cli("export", "t", "-u", "ann", "-f", "markdown", "--db", db, use_db=False)
     assert proc.returncode == 0
     assert proc.stdout.startswith("# t")
     assert "branch" in proc.stderr

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tela_memory.cli._history import _fallback, context_view, search_history
+from tela_memory.errors import ScopeError, TelaMemoryError
 from tela_memory.messages import Message, Role, ToolCallBlock
 from tela_memory.stores.memory import InMemoryStore
 from tela_memory.tokens import ApproxCounter
@@ -42,15 +45,34 @@ def test_search_and_context_on_an_in_memory_store() -> None:
         )
         store.append("b", history(), user_id="u")
         store.append("c", [Message.user("my bike is red")], user_id="someone-else")
-        found = search_history(store, "bike", user="u", k=5)
+        found = search_history(store, "bike", user_id="u", k=5)
         # the bike turn first; its reply may follow (the embedded index gives each turn its
         # parent's words at a lower weight); never the other user's red bike
         assert found.hits[0][1].text == "my bike is a blue Gazelle"
         assert {m.thread_id for _, m in found.hits} == {"a"}
         assert "in-memory" in found.method
         view = context_view(
-            store, "b", 200, counter=ApproxCounter(), recall=True, query="which bike do I have?"
+            store.for_user("u"),
+            "b",
+            200,
+            counter=ApproxCounter(),
+            recall=True,
+            query="which bike do I have?",
         )
         assert view.tokens_sent <= 200
         recalled = [i for i, (d, _) in view.decisions.items() if d == "recalled"]
-        assert any("Gazelle" in store.get(i).text for i in recalled)
+        assert any("Gazelle" in store.get(i, user_id="u").text for i in recalled)
+
+
+def test_search_and_context_need_the_acting_user() -> None:
+    with InMemoryStore() as store:
+        store.append("a", [Message.user("my bike is a blue Gazelle")], user_id="u")
+        with pytest.raises(ScopeError, match="user_id="):
+            search_history(store, "bike")
+        with pytest.raises(ScopeError, match="user_id="):
+            context_view(store, "a", 200, counter=ApproxCounter())
+        # another user's thread of that id is not there for "v": the same as a missing one
+        with pytest.raises(TelaMemoryError, match="'a' has no messages"):
+            context_view(store, "a", 200, user_id="v", counter=ApproxCounter())
+        assert search_history(store, "bike", user_id="v").hits == []
+        assert search_history(store.for_user("u"), "bike").hits  # the control

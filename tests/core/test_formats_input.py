@@ -329,12 +329,12 @@ def test_import_then_load_keeps_branches(store: SQLiteStore) -> None:
     (conv,) = read_text(json.dumps(chatgpt_export())).conversations
     report = import_conversations(store, [conv], user_id="ann")
     assert report.threads == ["conv-1"]
-    back = load_conversation(store, "conv-1")
+    back = load_conversation(store, "conv-1", user_id="ann")
     assert set(back.branches) == {"main", "alt-1"}
     for name in conv.branches:
         assert [m.id for m in back.path(name)] == [m.id for m in conv.path(name)]
         assert [m.content for m in back.path(name)] == [m.content for m in conv.path(name)]
-    assert store.get_thread("conv-1").title == "Colours"
+    assert store.get_thread("conv-1", user_id="ann").title == "Colours"
 
 
 def test_import_is_all_or_nothing(store: SQLiteStore) -> None:
@@ -365,7 +365,7 @@ def test_rich_conversation_survives_store_and_our_json(store: SQLiteStore) -> No
         Message.assistant("It snows."),
     ]
     import_conversations(store, [Conversation.linear(msgs, id="rich")], user_id="ann")
-    text, report = write_text([load_conversation(store, "rich")], "tela")
+    text, report = write_text([load_conversation(store.for_user("ann"), "rich")], "tela")
     assert not report
     (back,) = read_text(text).conversations
     assert [m.content for m in back.path()] == [m.content for m in msgs]
@@ -404,7 +404,7 @@ def test_existing_message_ids_leave_the_other_thread_alone(store: SQLiteStore) -
         import_conversations(store, [again], user_id="ann")
     assert isinstance(info.value.cause, ConflictError)
     assert [t.id for t in store.list_threads("ann").threads] == ["first"]
-    assert [m.text for m in store.read("first")] == ["q", "a"]
+    assert [m.text for m in store.read("first", user_id="ann")] == ["q", "a"]
 
 
 async def test_async_twins_match_the_sync_ones(tmp_path: Path, store: SQLiteStore) -> None:
@@ -417,5 +417,5 @@ async def test_async_twins_match_the_sync_ones(tmp_path: Path, store: SQLiteStor
     assert [c.id for c in result.conversations] == ["c0", "c1", "c2"]
     imported = await aimport_conversations(store, result.conversations, user_id="ann")
     assert imported.threads == ["c0", "c1", "c2"]
-    loaded = await aload_conversation(store, "c1")
+    loaded = await aload_conversation(store, "c1", user_id="ann")
     assert [m.text for m in loaded.path()] == ["hi 1", "hello 1"]

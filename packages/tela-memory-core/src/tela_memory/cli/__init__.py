@@ -37,9 +37,16 @@ Conventions every command follows (helpers in :mod:`tela_memory.cli._common`):
 
 - ``--db URL`` (``DbOption``; default: ``$TELA_MEMORY_DB`` or the embedded SQLite file) and
   open the store with ``with open_db(db) as store:``.
+- ``--user U`` (``UserOption``, default ``local``): the acting user. A command that reads or
+  writes threads does so in this user's namespace only (``with open_user(db, user) as
+  store:`` gives a ``UserStore``); another user's thread looks exactly like a missing one.
+  A command that acts across users says so with a named flag (``stats --all-users``) or is
+  an admin command by name (``erase --user U``).
 - ``--json`` (``JsonOption``): print exactly one JSON document on stdout with ``emit_json``.
 - Raise a :class:`tela_memory.errors.TelaMemoryError` for bad input: :func:`main` prints it
-  in red on stderr and exits with status 1 (usage errors exit with 2, as click does).
+  in red on stderr and exits with status 1 (usage errors exit with 2, as click does). Any
+  other exception is reported by its type only, without a traceback (which could show stored
+  data); set ``TELA_MEMORY_DEBUG=1`` to see it.
 - Long work shows a progress bar on stderr (``progress()``), so stdout stays parseable.
 
 Packages outside the core can add commands through the entry point group ``tela_memory.cli``
@@ -50,6 +57,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import sys
 import warnings
@@ -62,6 +70,7 @@ if TYPE_CHECKING:
     import typer
 
 CLI_GROUP = "tela_memory.cli"
+DEBUG_ENV = "TELA_MEMORY_DEBUG"
 
 
 def build_app() -> typer.Typer:
@@ -140,6 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:  # a bug: no traceback (it can show stored data) unless asked
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = f"unexpected {type(exc).__name__}; set {DEBUG_ENV}=1 to see the traceback"
+        if "--json" in (sys.argv[1:] if argv is None else argv):
+            print(json.dumps({"error": {"type": type(exc).__name__, "message": message}}))
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _warning(
@@ -164,4 +181,4 @@ def _fail(exc: TelaMemoryError) -> None:
     sys.exit(1)
 
 
-__all__ = ["CLI_GROUP", "build_app", "main"]
+__all__ = ["CLI_GROUP", "DEBUG_ENV", "build_app", "main"]

@@ -21,11 +21,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tela_memory.stores.base import MessageStore
+from tela_memory.stores.base import DEFAULT_USER, MessageStore
+from tela_memory.stores.scoped import UserStore
 
 DB_ENV = "TELA_MEMORY_DB"
-DEFAULT_USER = "local"
-"""The user that CLI commands read and write when ``--user`` is not given."""
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,7 +40,17 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-UserOption = Annotated[str, typer.Option("--user", "-u", help="User id.")]
+UserOption = Annotated[
+    str,
+    typer.Option(
+        "--user",
+        "-u",
+        help=f"The acting user: whose threads this command reads and writes "
+        f"(default: {DEFAULT_USER!r}).",
+    ),
+]
+"""``--user``: the acting user. Thread ids live in their user's namespace, so a command sees
+only this user's threads; another user's thread looks exactly like a missing one."""
 
 
 @contextmanager
@@ -54,6 +63,13 @@ def open_db(url: str | None) -> Iterator[MessageStore]:
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def open_user(url: str | None, user: str) -> Iterator[UserStore]:
+    """Open the store named by ``--db`` as seen by the acting user, and close it."""
+    with open_db(url) as store:
+        yield store.for_user(user)
 
 
 def _default(value: Any) -> Any:
@@ -106,6 +122,7 @@ __all__ = [
     "emit_json",
     "err_console",
     "open_db",
+    "open_user",
     "plural",
     "progress",
 ]

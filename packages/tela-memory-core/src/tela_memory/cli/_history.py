@@ -1,5 +1,9 @@
 """What ``search``, ``context`` and ``demo`` use from recall and the context engine.
 
+Both act for one user (a ``UserStore``, or a store with ``user_id=``): search looks only in
+that user's threads, ``context`` builds one of that user's threads and recalls only from the
+same user's other threads.
+
 Recall: the embedded index (``tela_memory.recall.SQLiteIndex``) kept in step with a SQLite
 store by ``StoreIndexer``; other stores are indexed into an in-memory index per call.
 Context: ``tela_memory.context`` when it provides an engine; until then a plain, clearly
@@ -14,9 +18,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tela_memory.errors import TelaMemoryError
+from tela_memory.errors import NotFoundError, TelaMemoryError
+from tela_memory.formats.store_io import StoreLike, as_user, load_conversation, user_thread_ids
 from tela_memory.messages import Message, Role
 from tela_memory.stores.base import MessageStore
+from tela_memory.stores.scoped import UserStore
 from tela_memory.stores.sqlite import SQLiteStore
 
 
@@ -28,34 +34,44 @@ class SearchResult:
     method: str
 
 
-def _user_messages(store: MessageStore, user: str, threads: list[str] | None) -> list[Message]:
-    from tela_memory.formats.store_io import load_conversation, user_thread_ids
-
+def _user_messages(user: UserStore, threads: list[str] | None) -> list[Message]:
     out: list[Message] = []
-    for tid in threads or user_thread_ids(store, user):
-        out.extend(load_conversation(store, tid).messages)
+    for tid in threads or user_thread_ids(user):
+        try:
+            out.extend(load_conversation(user, tid).messages)
+        except NotFoundError:  # a thread the user does not have: nothing to index
+            continue
     return out
 
 
 def search_history(
-    store: MessageStore,
+    store: StoreLike,
     query: str,
     *,
-    user: str,
+    user_id: str | None = None,
     k: int = 5,
     threads: list[str] | None = None,
 ) -> SearchResult:
-    """Search a user's history with the recall index (lexical BM25 offline)."""
-    flt: dict[str, Any] = {"user_id": user}
+    """Search the acting user's history with the recall index (lexical BM25 offline).
+
+    Args:
+        store: a ``UserStore``, or a backend store with ``user_id=``.
+        query: what to look for.
+        user_id: the acting user (with a backend store).
+        k: how many hits.
+        threads: only these of the user's threads.
+    """
+    user = as_user(store, user_id)
+    flt: dict[str, Any] = {"user_id": user.user_id}
     if threads:
         flt["thread_ids"] = tuple(threads)
     ranker = _recaller()
     where = (
         "the SQLite FTS5 index following the store"
-        if isinstance(store, SQLiteStore)
+        if isinstance(user.store, SQLiteStore)
         else "a temporary in-memory index"
     )
-    with _open_index(store, user, threads or []) as index:
+    with _open_index(user, threads or []) as index:
         hits = _run(ranker, index, query, flt, k)
     method = f"recall: {'hybrid ranking (Recaller)' if ranker else 'BM25'} over {where}"
     return SearchResult([(h.score, h.message) for h in hits], method)
@@ -139,10 +155,11 @@ class _OtherThreads:
 
 
 def context_view(
-    store: MessageStore,
+    store: StoreLike,
     thread_id: str,
     budget: int,
     *,
+    user_id: str | None = None,
     branch: str | None = None,
     model: str = "gpt-4o",
     counter: Any | None = None,
@@ -152,20 +169,25 @@ def context_view(
     """The messages of a thread that fit ``budget`` tokens, with what was dropped.
 
     Args:
-        store: the store.
-        thread_id: the thread.
+        store: a ``UserStore``, or a backend store with ``user_id=``.
+        thread_id: the thread, in the acting user's namespace.
         budget: tokens.
+        user_id: the acting user (with a backend store).
         branch: the branch (default: the thread's default).
         model: picks the token counter.
         counter: a ``tela_memory.tokens`` counter, overriding ``model``'s.
         recall: give the context a recall slot filled from the user's other threads.
         query: what to recall for (default: the newest user message).
+
+    A thread the user does not have (another user's looks the same) has no messages:
+    ``TelaMemoryError``.
     """
     from tela_memory.tokens import counter_for_model
 
     if budget <= 0:
         raise TelaMemoryError(f"the budget must be a positive number of tokens, got {budget}")
-    history = store.read(thread_id, branch=branch)
+    user = as_user(store, user_id)
+    history = user.read(thread_id, branch=branch)
     if not history:
         raise TelaMemoryError(f"thread {thread_id!r} has no messages")
     counter = counter if counter is not None else counter_for_model(model)
@@ -182,14 +204,9 @@ def context_view(
         if recall and ranker is None:
             raise TelaMemoryError("recall is not available in this install")
         if ranker is not None:
-            info = store.get_thread(thread_id)
-            if info.user_id is None:
-                raise TelaMemoryError(f"thread {thread_id!r} has no user to recall from")
-            from tela_memory.formats.store_io import user_thread_ids
-
-            others = [t for t in user_thread_ids(store, info.user_id) if t != thread_id]
-            index = stack.enter_context(_open_index(store, info.user_id, others))
-            slot = Recall(recaller=_OtherThreads(ranker(index), info.user_id, others), share=0.2)
+            others = [t for t in user_thread_ids(user) if t != thread_id]
+            index = stack.enter_context(_open_index(user, others))
+            slot = Recall(recaller=_OtherThreads(ranker(index), user.user_id, others), share=0.2)
             method += " + recall from the user's other threads"
             if query is None:
                 query = next((m.text for m in reversed(history) if m.role is Role.USER), None)
@@ -213,10 +230,14 @@ def context_view(
 
 
 @contextmanager
-def _open_index(store: MessageStore, user: str, threads: list[str]) -> Iterator[Any]:
-    """The recall index for a store, up to date (SQLite: in the same file, incremental)."""
+def _open_index(user: UserStore, threads: list[str]) -> Iterator[Any]:
+    """The recall index for a store, up to date (SQLite: in the same file, incremental).
+
+    The embedded index follows the whole file; every search filters on the acting user.
+    Other stores get a temporary index of this user's messages only."""
     from tela_memory.recall import SQLiteIndex
 
+    store: MessageStore = user.store
     if isinstance(store, SQLiteStore):
         from tela_memory.recall.indexer import StoreIndexer
 
@@ -228,7 +249,7 @@ def _open_index(store: MessageStore, user: str, threads: list[str]) -> Iterator[
             index.close()
     else:
         with SQLiteIndex(":memory:") as index:
-            index.upsert(_user_messages(store, user, threads))
+            index.upsert(_user_messages(user, threads))
             yield index
 
 

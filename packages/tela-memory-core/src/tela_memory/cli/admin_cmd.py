@@ -1,4 +1,8 @@
-"""``tela-memory stats`` and ``tela-memory erase --user U``."""
+"""``tela-memory stats [--user U | --all-users]`` and ``tela-memory erase --user U``.
+
+The two admin commands: ``stats --all-users`` counts the whole store (no data, only counts)
+and ``erase --user U`` removes everything of ``U``. Plain ``stats`` counts the acting user's.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tela_memory.cli._common import DbOption, JsonOption, console, emit_json, open_db
+from tela_memory.cli._common import (
+    DEFAULT_USER,
+    DbOption,
+    JsonOption,
+    UserOption,
+    console,
+    emit_json,
+    open_db,
+)
 from tela_memory.errors import TelaMemoryError
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.sqlite import SQLiteStore
@@ -37,27 +49,33 @@ def _sqlite_stats(store: SQLiteStore) -> dict[str, Any]:
 def _user_stats(store: MessageStore, user: str) -> dict[str, Any]:
     from tela_memory.formats.store_io import user_thread_ids
 
-    ids = user_thread_ids(store, user)
-    infos = [store.get_thread(t) for t in ids]
+    mine = store.for_user(user)
+    ids = user_thread_ids(mine)
+    infos = [mine.get_thread(t) for t in ids]
     return {
         "backend": type(store).__name__,
         "user": user,
         "threads": len(infos),
         "messages": sum(t.message_count for t in infos),
-        "branches": sum(len(store.branches(t)) for t in ids),
+        "branches": sum(len(mine.branches(t)) for t in ids),
     }
 
 
 def stats(
-    user: Annotated[
-        str | None, typer.Option("--user", "-u", help="Only this user (needed off SQLite).")
-    ] = None,
+    user: UserOption = DEFAULT_USER,
+    all_users: Annotated[
+        bool,
+        typer.Option(
+            "--all-users",
+            help="Admin: count the whole store, every user (embedded SQLite only).",
+        ),
+    ] = False,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Counts of users, threads, branches and messages in the store."""
+    """Counts of the user's threads, branches and messages (--all-users: the whole store's)."""
     with open_db(db) as store:
-        if user is not None:
+        if not all_users:
             data = _user_stats(store, user)
         elif isinstance(store, SQLiteStore):
             data = _sqlite_stats(store)
@@ -102,7 +120,7 @@ def _close(part: Any) -> None:
 
 
 def erase(
-    user: Annotated[str, typer.Option("--user", "-u", help="The user to erase.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="Admin: the user to erase (required).")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     db: DbOption = None,
     json_out: JsonOption = False,

@@ -16,8 +16,9 @@ from rich.table import Table
 from tela_memory.cli._common import JsonOption, console, emit_json, open_db, progress
 from tela_memory.cli._history import context_view, search_history
 from tela_memory.cli.demo_data import USER, demo_conversations
+from tela_memory.errors import TelaMemoryError
 from tela_memory.formats import read_file, write_file
-from tela_memory.formats.store_io import import_conversations, user_thread_ids
+from tela_memory.formats.store_io import import_conversations, load_conversation, user_thread_ids
 from tela_memory.messages import Message
 
 
@@ -40,6 +41,15 @@ def demo(
         str | None,
         typer.Option("--db", help="Store URL (default: a new SQLite file in a temp folder)."),
     ] = None,
+    user: Annotated[
+        str,
+        typer.Option(
+            "--user",
+            "-u",
+            help="The demo's user: its conversations are imported for this user, who is "
+            "erased at the end (so it must have no threads in --db).",
+        ),
+    ] = USER,
     budget: Annotated[int, typer.Option("--budget", help="Token budget for step 2.")] = 600,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the temp folder (database and exports).")
@@ -52,7 +62,13 @@ def demo(
     url = db or f"sqlite:///{workdir / 'demo.db'}"
     summary: dict[str, Any] = {"db": url, "workdir": str(workdir)}
     try:
-        with open_db(url) as store:
+        with open_db(url) as backend:
+            store = backend.for_user(user)
+            if user_thread_ids(store):  # step 6 erases the user: never someone's real threads
+                raise TelaMemoryError(
+                    f"user {user!r} already has threads in this store and the demo erases its "
+                    "user at the end; pick another --user"
+                )
             # 1. import ---------------------------------------------------------------------
             _step(1, "Import a bundled conversation (6 sessions over 5 weeks)", quiet)
             source = workdir / "maya.tela.json"
@@ -63,10 +79,9 @@ def demo(
                 report = import_conversations(
                     store,
                     read.conversations,
-                    user_id=USER,
                     on_progress=lambda n: bar.update(task, completed=n),
                 )
-            threads = [store.get_thread(t) for t in user_thread_ids(store, USER)]
+            threads = [store.get_thread(t) for t in user_thread_ids(store)]
             summary["imported"] = {"threads": len(report.threads), "messages": report.messages}
             if not quiet:
                 table = Table("thread", "title", "messages", "first message")
@@ -80,7 +95,7 @@ def demo(
                     )
                 console.print(table)
                 console.print(
-                    f"{report.messages} messages for user [cyan]{USER}[/], "
+                    f"{report.messages} messages for user [cyan]{escape(user)}[/], "
                     "with weather tool calls and a photo of a tomato leaf."
                 )
 
@@ -117,7 +132,7 @@ def demo(
             _step(3, "Recall an old fact from another thread", quiet)
             question = store.read(latest, last=1)[0].text
             others = [t.id for t in threads if t.id != latest]
-            result = search_history(store, question, user=USER, k=3, threads=others)
+            result = search_history(store, question, k=3, threads=others)
             with_recall = context_view(store, latest, budget, counter=counter, recall=True)
             recalled = [
                 m
@@ -181,8 +196,6 @@ def demo(
 
             # 5. export -----------------------------------------------------------------------
             _step(5, "Export to ShareGPT and Markdown", quiet)
-            from tela_memory.formats.store_io import load_conversation
-
             convs = [load_conversation(store, t.id) for t in threads]
             exports: dict[str, Any] = {}
             for fmt, name in (("sharegpt", "maya.sharegpt.json"), ("markdown", "maya.md")):
@@ -204,13 +217,13 @@ def demo(
 
             # 6. erase ------------------------------------------------------------------------
             _step(6, "Erase the user", quiet)
-            receipt = store.erase_user(USER)
-            left = len(user_thread_ids(store, USER))
+            receipt = backend.erase_user(user)
+            left = len(user_thread_ids(store))
             summary["erase"] = {**receipt.model_dump(mode="json"), "threads_left": left}
             if not quiet:
                 console.print(
                     f"erased {receipt.threads} threads, {receipt.messages} messages, "
-                    f"{receipt.branches} branches; threads left for {USER}: {left}"
+                    f"{receipt.branches} branches; threads left for {escape(user)}: {left}"
                 )
     finally:
         if not keep:

@@ -1,4 +1,6 @@
-"""``tela-memory export [THREAD...] | --user U``."""
+"""``tela-memory export [THREAD...] [--user U]``: the acting user's threads (all of them when
+none is named). Another user's thread with the same id is not this user's: it reads as missing.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import typer
 from rich.markup import escape
 
 from tela_memory.cli._common import (
+    DEFAULT_USER,
     DbOption,
     JsonOption,
+    UserOption,
     console,
     emit_json,
     err_console,
-    open_db,
+    open_user,
     plural,
 )
 from tela_memory.errors import TelaMemoryError
@@ -25,11 +29,12 @@ from tela_memory.formats.store_io import load_conversation, user_thread_ids
 
 def export(
     threads: Annotated[
-        list[str] | None, typer.Argument(help="Thread ids (or use --user).", show_default=False)
+        list[str] | None,
+        typer.Argument(
+            help="The user's thread ids (default: all the user's threads).", show_default=False
+        ),
     ] = None,
-    user: Annotated[
-        str | None, typer.Option("--user", "-u", help="Export every thread of this user.")
-    ] = None,
+    user: UserOption = DEFAULT_USER,
     format: Annotated[str, typer.Option("--format", "-f", help="Output format.")] = "tela",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
@@ -37,11 +42,10 @@ def export(
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Export threads (all branches where the format can hold them) to a file or stdout."""
-    if not threads and user is None:
-        raise TelaMemoryError("name thread ids to export, or --user USER for all of a user's")
-    with open_db(db) as store:
-        ids = list(threads or []) + (user_thread_ids(store, user) if user is not None else [])
+    """Export the user's threads (all branches where the format can hold them) to a file or
+    stdout: the named ones, or all of them when none is named."""
+    with open_user(db, user) as store:
+        ids = list(threads or []) or user_thread_ids(store)
         if not ids:
             raise TelaMemoryError(f"user {user!r} has no threads in this store")
         convs = [load_conversation(store, t) for t in dict.fromkeys(ids)]

@@ -1,7 +1,14 @@
-"""``tela-memory import FILE`` and ``tela-memory formats``."""
+"""``tela-memory import FILE [--user U]`` and ``tela-memory formats``.
+
+Owners: ``--user U`` imports every conversation as ``U``. Without it, each conversation goes to
+the owner stored in the file (the lossless ``tela`` and ``jsonl`` formats keep owners, so an
+export of two users comes back as two users), and a conversation without one (every other
+format) goes to the default user ``local``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -15,7 +22,6 @@ from tela_memory.cli._common import (
     DEFAULT_USER,
     DbOption,
     JsonOption,
-    UserOption,
     console,
     emit_json,
     err_console,
@@ -34,7 +40,16 @@ def import_file(
     format: Annotated[
         str, typer.Option("--format", "-f", help="Format name, or 'auto' to detect it.")
     ] = "auto",
-    user: UserOption = DEFAULT_USER,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            "-u",
+            help="Import everything as this user (default: the owners stored in the file; "
+            f"conversations without one go to {DEFAULT_USER!r}).",
+            show_default=False,
+        ),
+    ] = None,
     continue_on_error: Annotated[
         bool,
         typer.Option(
@@ -66,12 +81,18 @@ def import_file(
                 file, format, continue_on_error=continue_on_error, max_bytes=max_size * 1_000_000
             )
     skipped: list[dict[str, Any]] = [{"where": e.where, "error": e.reason} for e in result.skipped]
+    convs = result.conversations
+    if user is None:  # keep the owners stored in the file; the others are the default user's
+        convs = [
+            c if c.user_id is not None else dataclasses.replace(c, user_id=DEFAULT_USER)
+            for c in convs
+        ]
     with open_db(db) as store, progress(disable=json_out) as bar:
-        task = bar.add_task(f"importing {file.name}", total=len(result.conversations))
+        target = store if user is None else store.for_user(user)
+        task = bar.add_task(f"importing {file.name}", total=len(convs))
         report = import_conversations(
-            store,
-            result.conversations,
-            user_id=user,
+            target,
+            convs,
             continue_on_error=continue_on_error,
             on_progress=lambda n: bar.update(task, completed=n),
         )
@@ -80,6 +101,7 @@ def import_file(
         "file": str(file),
         "format": result.format,
         "user": user,
+        "users": report.per_user(),
         "conversations": len(report.threads),
         "messages": report.messages,
         "branches": report.branches,
@@ -89,10 +111,18 @@ def import_file(
     if json_out:
         emit_json(summary)
         return
+    owners = report.per_user() or {user or DEFAULT_USER: 0}
+    whom = (
+        f"user [cyan]{escape(next(iter(owners)))}[/]"
+        if len(owners) == 1
+        else "users "
+        + ", ".join(f"[cyan]{escape(u)}[/] ({n})" for u, n in list(owners.items())[:10])
+        + (f" and {len(owners) - 10} more" if len(owners) > 10 else "")
+    )
     console.print(
         f"Imported [bold]{len(report.threads)}[/] {plural(len(report.threads), 'conversation')} "
         f"([bold]{report.messages}[/] messages) from {escape(str(file))} "
-        f"as [cyan]{result.format}[/] for user [cyan]{escape(user)}[/]."
+        f"as [cyan]{result.format}[/] for {whom}."
     )
     if result.report or result.report.notes:
         err_console.print(f"[yellow]not kept:[/]\n{escape(result.report.summary())}")

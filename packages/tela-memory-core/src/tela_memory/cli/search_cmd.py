@@ -15,7 +15,7 @@ from tela_memory.cli._common import (
     UserOption,
     console,
     emit_json,
-    open_db,
+    open_user,
 )
 from tela_memory.cli._history import context_view, search_history
 from tela_memory.cli.show_cmd import render
@@ -31,9 +31,9 @@ def search(
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Search a user's past conversations (all threads)."""
-    with open_db(db) as store:
-        result = search_history(store, query, user=user, k=k, threads=thread)
+    """Search the user's past conversations (all their threads, or --thread ones)."""
+    with open_user(db, user) as store:
+        result = search_history(store, query, k=k, threads=thread)
     if json_out:
         emit_json(
             {
@@ -72,11 +72,13 @@ def context(
     query: Annotated[
         str | None, typer.Option("--query", help="What to recall for (default: last user turn).")
     ] = None,
+    user: UserOption = DEFAULT_USER,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Show what would be sent to the model for a token budget, and what was left out."""
-    with open_db(db) as store:
+    """Show what would be sent to the model for one of the user's threads and a token budget,
+    and what was left out."""
+    with open_user(db, user) as store:
         view = context_view(
             store, thread, budget, branch=branch, model=model, recall=recall, query=query
         )

@@ -16,7 +16,7 @@ from tela_memory.cli._common import (
     UserOption,
     console,
     emit_json,
-    open_db,
+    open_user,
 )
 from tela_memory.messages import Message, Role
 
@@ -52,11 +52,12 @@ def show(
     thread: Annotated[str, typer.Argument(help="Thread id.")],
     branch: Annotated[str | None, typer.Option("--branch", "-b", help="Branch name.")] = None,
     last: Annotated[int | None, typer.Option("--last", "-n", help="Only the last N.")] = None,
+    user: UserOption = DEFAULT_USER,
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Show the messages of a thread (its default branch unless --branch)."""
-    with open_db(db) as store:
+    """Show the messages of one of the user's threads (its default branch unless --branch)."""
+    with open_user(db, user) as store:
         info = store.get_thread(thread)
         branches = store.branches(thread)
         msgs = store.read(thread, branch=branch, last=last)
@@ -93,9 +94,9 @@ def threads(
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """List a user's threads, most recently active first."""
-    with open_db(db) as store:
-        page = store.list_threads(user, limit=limit)
+    """List the user's threads, most recently active first."""
+    with open_user(db, user) as store:
+        page = store.list_threads(limit=limit)
     if json_out:
         emit_json({"user": user, "threads": page.threads, "next_cursor": page.next_cursor})
         return

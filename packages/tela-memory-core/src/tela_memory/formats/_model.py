@@ -174,14 +174,15 @@ def conversation_label(conv: Conversation, index: int) -> str:
 
 
 def reject_duplicate_ids(convs: Sequence[Conversation]) -> None:
-    """Raise ``FormatError`` when two conversations share an id or a message id."""
-    conv_ids: set[str] = set()
+    """Raise ``FormatError`` when two conversations of one owner share an id, or two
+    conversations share a message id (threads are per user; message ids are global)."""
+    conv_ids: set[tuple[str | None, str]] = set()
     msg_ids: set[str] = set()
     for i, c in enumerate(convs):
         if c.id is not None:
-            if c.id in conv_ids:
+            if (c.user_id, c.id) in conv_ids:
                 raise FormatError(f"duplicate conversation id {c.id!r}", f"$[{i}]")
-            conv_ids.add(c.id)
+            conv_ids.add((c.user_id, c.id))
         for j, m in enumerate(c.messages):
             if m.id in msg_ids:
                 raise FormatError(f"duplicate message id {m.id!r}", f"$[{i}].messages[{j}]")

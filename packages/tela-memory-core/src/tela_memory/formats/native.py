@@ -116,6 +116,27 @@ class _LineCodec(Codec):
                 yield f"line {n}", exc
 
 
+def _thread_key(obj: Any) -> tuple[Any, Any]:
+    """What keeps consecutive lines in one conversation: thread and owner (threads live in
+    their user's namespace, so two users' ``t1`` are two conversations)."""
+    if not isinstance(obj, dict):
+        return (None, None)
+    return (obj.get("thread_id"), obj.get("user_id"))
+
+
+def _legacy_heads(obj: Any, current: object) -> bool:
+    """A branches line without ``user_id`` (as written before owners were kept) closes the
+    conversation of its thread."""
+    return (
+        isinstance(obj, dict)
+        and "branches" in obj
+        and "role" not in obj
+        and "user_id" not in obj
+        and isinstance(current, tuple)
+        and current[0] == obj.get("thread_id")
+    )
+
+
 class MessageLinesCodec(_LineCodec):
     """One message per line (our message JSON); consecutive lines of a thread form a
     conversation. A thread with branches ends with a line ``{"thread_id", "default_branch",
@@ -135,11 +156,12 @@ class MessageLinesCodec(_LineCodec):
                     group, current = [], object()
                 yield where, obj
                 continue
-            thread = obj.get("thread_id") if isinstance(obj, dict) else None
-            if group and thread != current:
-                yield group[0][0], group
-                group = []
-            current = thread
+            if not (group and _legacy_heads(obj, current)):
+                key = _thread_key(obj)
+                if group and key != current:
+                    yield group[0][0], group
+                    group = []
+                current = key
             group.append((where, obj))
         if group:
             yield group[0][0], group
@@ -183,7 +205,9 @@ class MessageLinesCodec(_LineCodec):
                     "thread title, tags and metadata are not kept (use 'tela')",
                 )
             for m in conv.messages:
-                m2 = m if m.thread_id == conv.id else m.model_copy(update={"thread_id": conv.id})
+                owner = conv.user_id if conv.user_id is not None else m.user_id
+                same = m.thread_id == conv.id and m.user_id == owner
+                m2 = m if same else m.model_copy(update={"thread_id": conv.id, "user_id": owner})
                 lines.append(m2.model_dump_json())
             simple = (
                 conv.default_branch == DEFAULT_BRANCH
@@ -196,6 +220,7 @@ class MessageLinesCodec(_LineCodec):
                     json.dumps(
                         {
                             "thread_id": conv.id,
+                            **({"user_id": conv.user_id} if conv.user_id is not None else {}),
                             "default_branch": conv.default_branch,
                             "branches": conv.branches,
                         },

@@ -216,14 +216,14 @@ def _decode_units(
     continue_on_error: bool,
 ) -> ReadResult:
     result = ReadResult(codec.name, [])
-    conv_ids: set[str] = set()
+    conv_ids: set[tuple[str | None, str]] = set()  # threads are per owner: (user, id)
     msg_ids: set[str] = set()
     for where, raw in units:
         try:
             if isinstance(raw, FormatError):  # a line that is not JSON (JSONL formats)
                 raise raw
             conv = codec.safe_decode_unit(raw, where, result.report)
-            if conv.id is not None and conv.id in conv_ids:
+            if conv.id is not None and (conv.user_id, conv.id) in conv_ids:
                 raise FormatError(f"duplicate conversation id {conv.id!r}", where)
             dup = next((m.id for m in conv.messages if m.id in msg_ids), None)
             if dup is not None:
@@ -236,7 +236,7 @@ def _decode_units(
             result.skipped.append(exc)
             continue
         if conv.id is not None:
-            conv_ids.add(conv.id)
+            conv_ids.add((conv.user_id, conv.id))
         msg_ids.update(m.id for m in conv.messages)
         result.conversations.append(conv)
     return result
