@@ -32,6 +32,8 @@ from tela_memory.stores.sqlite import SQLiteStore
 
 from harness import Row, measure, print_table, write_json
 
+USER = "bench"
+
 
 class Firehose(ChatModel):
     """Yields ``n`` chunks as fast as it can."""
@@ -65,7 +67,7 @@ def run(chunks: int, repeat: int) -> list[Row]:
         asm.result()
 
     def session_stream(store: SQLiteStore, flush: FlushPolicy) -> None:
-        session = Session(store, model, flush=flush)
+        session = Session(store, model, user_id=USER, flush=flush)
         for _ in session.stream("go"):
             pass
 
@@ -73,16 +75,16 @@ def run(chunks: int, repeat: int) -> list[Row]:
         asm = ChunkAssembler()
         for chunk in model.stream([Message.user("go")]):
             asm.add(chunk)
-        thread = Session(store, model).thread_id
-        store.append(thread, [Message.user("go"), asm.result().message])
+        thread = Session(store, model, user_id=USER).thread_id
+        store.append(thread, [Message.user("go"), asm.result().message], user_id=USER)
 
     stores = {name: SQLiteStore(folder / f"{name}.db") for name in ("tela", "every", "end", "a")}
     for store in stores.values():
-        store.append("warm", Message.user("warm"))
+        store.append("warm", Message.user("warm"), user_id=USER)
 
     def tela_async() -> None:
         async def go() -> None:
-            session = Session(stores["a"], model)
+            session = Session(stores["a"], model, user_id=USER)
             async for _ in session.astream("go"):
                 pass
 

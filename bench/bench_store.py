@@ -108,7 +108,7 @@ def tela_rows(folder: Path, appends: int, long_n: int, short_n: int) -> list[Row
             {"note": "(short thread, same cost)"},
         )
     )
-    store.close()
+    backend.close()
     return rows
 
 

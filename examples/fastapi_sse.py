@@ -29,11 +29,11 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from tela_memory import Message, MessageStore, TelaMemoryError, open_store
+from tela_memory import DEFAULT_USER, Message, MessageStore, TelaMemoryError, open_store
 from tela_memory.models import ChatChunk, ChatModel, ToolSpec, Usage
 from tela_memory.session import Session
 
@@ -91,8 +91,12 @@ def create_app(store: MessageStore, model: ChatModel) -> FastAPI:
     app = FastAPI(title="Tela Memory SSE example")
 
     @app.post("/threads/{thread_id}/messages")
-    async def post_message(thread_id: str, ask: Ask) -> StreamingResponse:
-        session = Session(store, model, thread_id=thread_id)
+    async def post_message(
+        thread_id: str, ask: Ask, x_user: str = Header(DEFAULT_USER)
+    ) -> StreamingResponse:
+        # the acting user: in a real app, take it from your authentication, never from input
+        # the client controls; threads live in that user's namespace
+        session = Session(store, model, user_id=x_user, thread_id=thread_id)
 
         async def events() -> AsyncIterator[str]:
             try:
@@ -112,8 +116,8 @@ def create_app(store: MessageStore, model: ChatModel) -> FastAPI:
         )
 
     @app.get("/threads/{thread_id}/messages")
-    async def history(thread_id: str) -> list[dict[str, Any]]:
-        messages = await store.aread(thread_id)
+    async def history(thread_id: str, x_user: str = Header(DEFAULT_USER)) -> list[dict[str, Any]]:
+        messages = await store.aread(thread_id, user_id=x_user)
         return [m.model_dump(mode="json") for m in messages]
 
     return app

@@ -181,10 +181,10 @@ def test_session_over_http_persists_a_dropped_stream(
     server: OpenAITestServer, tmp_path: Path
 ) -> None:
     with SQLiteStore(tmp_path / "s.db") as store:
-        session = Session(store, model(server, "drop"))
+        session = Session(store, model(server, "drop"), user_id="local")
         with pytest.raises(ModelError) as info:
             list(session.stream("x"))
-        reply = store.read(session.thread_id, last=1)[0]
+        reply = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
         assert reply.text == "one two "
         assert reply.metadata["status"] == "error"
         assert info.value.partial == reply

@@ -38,10 +38,10 @@ def test_send_persists_both_turns_with_usage(store: SQLiteStore) -> None:
     assert reply.metadata["incomplete"] is False
     assert reply.metadata["status"] == "complete"
     assert reply.metadata["model"] == "scripted"
-    stored = store.read(session.thread_id)
+    stored = store.read(session.thread_id, user_id=session.user_id)
     assert [m.role for m in stored] == [Role.SYSTEM, Role.USER, Role.ASSISTANT]
     assert stored[-1] == reply
-    assert store.get_thread(session.thread_id).user_id == "ada"
+    assert store.get_thread(session.thread_id, user_id=session.user_id).user_id == "ada"
     # the model saw the system prompt and the user turn
     assert [m.text for m in model.seen[0]] == ["Be brief.", "Hi"]
 
@@ -49,12 +49,14 @@ def test_send_persists_both_turns_with_usage(store: SQLiteStore) -> None:
 def test_resume_after_restart_sends_the_whole_history(tmp_path: Path) -> None:
     path = tmp_path / "resume.db"
     with SQLiteStore(path) as first_store:
-        first = Session(first_store, ScriptedModel(text_reply("one")), system="sys")
+        first = Session(
+            first_store, ScriptedModel(text_reply("one")), system="sys", user_id="local"
+        )
         first.send("a")
         thread = first.thread_id
     model = ScriptedModel(text_reply("two"))
     with SQLiteStore(path) as second_store:
-        again = Session(second_store, model, thread_id=thread, system="sys")
+        again = Session(second_store, model, thread_id=thread, system="sys", user_id="local")
         again.send("b")
         assert [m.text for m in model.seen[0]] == ["sys", "a", "one", "b"]
         assert [m.text for m in again.history()] == ["sys", "a", "one", "b", "two"]
@@ -65,11 +67,11 @@ def test_stream_creates_message_at_first_chunk_and_updates_in_batches(
 ) -> None:
     text = "abcdefghijklmnopqrstuvwxyz"
     model = ScriptedModel(text_reply(text, size=2))
-    session = Session(store, model, flush=FlushPolicy(interval=3600, max_chunks=4))
+    session = Session(store, model, flush=FlushPolicy(interval=3600, max_chunks=4), user_id="local")
     seen_stored: list[str | None] = []
     chunks = session.stream("go")
     for i, chunk in enumerate(chunks):
-        last = store.read(session.thread_id, last=1)[0]
+        last = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
         seen_stored.append(last.text if last.role is Role.ASSISTANT else None)
         if last.role is Role.ASSISTANT and i < 13:
             assert last.metadata["incomplete"] is True
@@ -79,31 +81,37 @@ def test_stream_creates_message_at_first_chunk_and_updates_in_batches(
     assert seen_stored[0] == "ab"
     assert seen_stored[1:4] == ["ab", "ab", "ab"]
     assert seen_stored[4] == text[:10]
-    final = store.read(session.thread_id, last=1)[0]
+    final = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert final.text == text
     assert final.metadata["incomplete"] is False
     assert final.metadata["usage"]["input_tokens"] == 5
     assert final.metadata["chunks"] == 14
-    assert len(store.read(session.thread_id)) == 2  # one message, updated in place
+    assert (
+        len(store.read(session.thread_id, user_id=session.user_id)) == 2
+    )  # one message, updated in place
 
 
 def test_time_based_flush(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("x" * 10, size=1), delay=0.03)
-    session = Session(store, model, flush=FlushPolicy(interval=0.05, max_chunks=10_000))
+    session = Session(
+        store, model, flush=FlushPolicy(interval=0.05, max_chunks=10_000), user_id="local"
+    )
     lengths = []
     for _ in session.stream("go"):
-        lengths.append(len(store.read(session.thread_id, last=1)[0].text))
+        lengths.append(len(store.read(session.thread_id, last=1, user_id=session.user_id)[0].text))
     # at least one update between the first write and the end, driven by time alone
     assert any(1 < n < 10 for n in lengths)
 
 
 def test_consumer_stopping_early_leaves_a_marked_partial_reply(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("0123456789", size=1))
-    session = Session(store, model, flush=FlushPolicy(interval=3600, max_chunks=1000))
+    session = Session(
+        store, model, flush=FlushPolicy(interval=3600, max_chunks=1000), user_id="local"
+    )
     stream = session.stream("count")
     got = [next(stream).text for _ in range(4)]
     stream.close()
-    reply = store.read(session.thread_id, last=1)[0]
+    reply = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert reply.text == "".join(got) == "0123"
     assert reply.metadata["incomplete"] is True
     assert reply.metadata["status"] == "stopped"
@@ -116,7 +124,7 @@ def test_consumer_stopping_early_leaves_a_marked_partial_reply(store: SQLiteStor
 def test_model_error_mid_stream_is_wrapped_and_partial_kept(store: SQLiteStore) -> None:
     boom = RuntimeError("provider exploded")
     model = ScriptedModel([ChatChunk(text="Par"), ChatChunk(text="tial"), boom])
-    session = Session(store, model)
+    session = Session(store, model, user_id="local")
     received: list[str] = []
 
     def consume() -> None:
@@ -127,7 +135,7 @@ def test_model_error_mid_stream_is_wrapped_and_partial_kept(store: SQLiteStore) 
     assert received == ["Par", "tial"]
     assert info.value.provider_error is boom
     assert info.value.__cause__ is boom
-    stored = store.read(session.thread_id, last=1)[0]
+    stored = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert stored.text == "Partial"
     assert stored.metadata["status"] == "error"
     assert stored.metadata["incomplete"] is True
@@ -139,17 +147,17 @@ def test_model_error_mid_stream_is_wrapped_and_partial_kept(store: SQLiteStore) 
 
 def test_model_error_before_any_chunk_stores_no_reply(store: SQLiteStore) -> None:
     model = ScriptedModel([ModelError("HTTP 500", status=500)])
-    session = Session(store, model)
+    session = Session(store, model, user_id="local")
     with pytest.raises(ModelError, match="HTTP 500"):
         list(session.stream("hi"))
     assert [m.role for m in session.history()] == [Role.USER]
 
 
 def test_empty_reply_is_stored_marked_and_raises(store: SQLiteStore) -> None:
-    session = Session(store, ScriptedModel([ChatChunk(finish_reason="stop")]))
+    session = Session(store, ScriptedModel([ChatChunk(finish_reason="stop")]), user_id="local")
     with pytest.raises(EmptyReplyError) as info:
         list(session.stream("hi"))
-    stored = store.read(session.thread_id, last=1)[0]
+    stored = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert stored.role is Role.ASSISTANT
     assert stored.content == []
     assert stored.metadata["status"] == "empty"
@@ -158,16 +166,19 @@ def test_empty_reply_is_stored_marked_and_raises(store: SQLiteStore) -> None:
 
 
 def test_empty_reply_through_send(store: SQLiteStore) -> None:
-    session = Session(store, ScriptedModel([ChatChunk(finish_reason="stop")]))
+    session = Session(store, ScriptedModel([ChatChunk(finish_reason="stop")]), user_id="local")
     with pytest.raises(EmptyReplyError):
         session.send("hi")
-    assert store.read(session.thread_id, last=1)[0].metadata["status"] == "empty"
+    assert (
+        store.read(session.thread_id, last=1, user_id=session.user_id)[0].metadata["status"]
+        == "empty"
+    )
 
 
 @pytest.mark.parametrize("streaming", [True, False])
 def test_invalid_tool_call_json_is_stored_and_raises(store: SQLiteStore, streaming: bool) -> None:
     steps = [ChatChunk(text="Checking. "), *tool_reply("c1", "weather", '{"city": "Par')]
-    session = Session(store, ScriptedModel(steps))
+    session = Session(store, ScriptedModel(steps), user_id="local")
     call = (
         (lambda: list(session.stream("weather?")))
         if streaming
@@ -175,7 +186,7 @@ def test_invalid_tool_call_json_is_stored_and_raises(store: SQLiteStore, streami
     )
     with pytest.raises(InvalidToolCallError) as info:
         call()
-    stored = store.read(session.thread_id, last=1)[0]
+    stored = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert stored.text == "Checking. "
     assert stored.tool_calls == []
     assert stored.metadata["incomplete"] is True
@@ -191,10 +202,10 @@ def test_tool_call_round_trip(store: SQLiteStore) -> None:
         tool_reply("c1", "weather", '{"city": "Paris", "days": [1, 2]}', pieces=5),
         text_reply("Sunny in Paris."),
     )
-    session = Session(store, model, tools=[tool])
+    session = Session(store, model, tools=[tool], user_id="local")
     chunks = list(session.stream("Weather in Paris?"))
     assert len(chunks) == 8
-    call_msg = store.read(session.thread_id, last=1)[0]
+    call_msg = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert call_msg.tool_calls[0].arguments == {"city": "Paris", "days": [1, 2]}
     assert call_msg.metadata["finish_reason"] == "tool_calls"
     session.add_tool_result("c1", "sunny, 21C")
@@ -211,16 +222,16 @@ def test_reasoning_chunks_become_a_thinking_block(store: SQLiteStore) -> None:
         ChatChunk(text="4"),
         ChatChunk(finish_reason="stop"),
     ]
-    session = Session(store, ScriptedModel(steps))
+    session = Session(store, ScriptedModel(steps), user_id="local")
     list(session.stream("2+2?"))
-    reply = store.read(session.thread_id, last=1)[0]
+    reply = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert reply.content[0] == ThinkingBlock(text="Two plus two is four.", signature="sig-abc")
     assert reply.text == "4"
 
 
 def test_fork_switch_and_history(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("A1"), text_reply("A2"), text_reply("B2"))
-    session = Session(store, model)
+    session = Session(store, model, user_id="local")
     first = session.send("q1")
     session.send("q2")
     branch = session.fork(at=first, name="alt")
@@ -239,7 +250,7 @@ def test_fork_switch_and_history(store: SQLiteStore) -> None:
 
 def test_fork_on_an_empty_thread_fails_clearly(store: SQLiteStore) -> None:
     with pytest.raises(NotFoundError, match="no message to fork at"):
-        Session(store, ScriptedModel()).fork()
+        Session(store, ScriptedModel(), user_id="local").fork()
 
 
 def test_context_uses_the_policy_and_reports(store: SQLiteStore) -> None:
@@ -247,7 +258,7 @@ def test_context_uses_the_policy_and_reports(store: SQLiteStore) -> None:
         return list(messages)[-2:], {"kept": 2}
 
     model = ScriptedModel(text_reply("r1"), text_reply("r2"))
-    session = Session(store, model, policy=last_two)
+    session = Session(store, model, policy=last_two, user_id="local")
     session.send("u1")
     session.send("u2")
     assert [m.text for m in model.seen[1]] == ["r1", "u2"]
@@ -259,7 +270,7 @@ def test_context_uses_the_policy_and_reports(store: SQLiteStore) -> None:
 
 
 def test_context_without_policy_is_the_whole_branch(store: SQLiteStore) -> None:
-    session = Session(store, ScriptedModel(text_reply("r")))
+    session = Session(store, ScriptedModel(text_reply("r")), user_id="local")
     session.send("u")
     ctx = session.context()
     assert [m.text for m in ctx.messages] == ["u", "r"]
@@ -267,14 +278,14 @@ def test_context_without_policy_is_the_whole_branch(store: SQLiteStore) -> None:
 
 
 def test_a_bad_policy_fails_clearly(store: SQLiteStore) -> None:
-    session = Session(store, ScriptedModel(), policy=42)  # type: ignore[arg-type]
+    session = Session(store, ScriptedModel(), policy=42, user_id="local")  # type: ignore[arg-type]
     with pytest.raises(TelaMemoryError, match="select"):
         session.context()
 
 
 def test_content_forms(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("a"), text_reply("b"), text_reply("c"))
-    session = Session(store, model)
+    session = Session(store, model, user_id="local")
     session.send(Message.user("as message", name="ada"))
     session.send([{"type": "text", "text": "as blocks"}])  # type: ignore[list-item]
     session.send([Message.user("m1"), Message.user("m2")])
@@ -284,16 +295,16 @@ def test_content_forms(store: SQLiteStore) -> None:
 
 def test_sessions_by_url_share_one_store(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    a = Session(url, ScriptedModel(text_reply("x")))
-    b = Session(url, ScriptedModel())
+    a = Session(url, ScriptedModel(text_reply("x")), user_id="local")
+    b = Session(url, ScriptedModel(), user_id="local")
     assert a.store is b.store
     a.send("hi")
     a.close()
-    assert b.store.read(a.thread_id)[-1].text == "x"  # still open for b
+    assert b.store.read(a.thread_id, user_id=a.user_id)[-1].text == "x"  # still open for b
     b.close()
-    c = Session(url, ScriptedModel())
+    c = Session(url, ScriptedModel(), user_id="local")
     assert c.store is not a.store  # the last close released it
-    assert c.store.read(a.thread_id)[-1].text == "x"
+    assert c.store.read(a.thread_id, user_id=a.user_id)[-1].text == "x"
     c.close()
 
 
@@ -303,7 +314,7 @@ def test_store_unavailable_mid_stream_keeps_streaming(
     path = tmp_path / "locked.db"
     store = SQLiteStore(path, timeout=0.01)
     model = ScriptedModel(text_reply("abcdefghij", size=1))
-    session = Session(store, model, flush=FlushPolicy(interval=3600, max_chunks=2))
+    session = Session(store, model, flush=FlushPolicy(interval=3600, max_chunks=2), user_id="local")
     blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
     got = []
     for i, chunk in enumerate(session.stream("go")):
@@ -315,7 +326,7 @@ def test_store_unavailable_mid_stream_keeps_streaming(
     blocker.close()
     assert "".join(got) == "abcdefghij"
     assert "could not persist the growing reply" in caplog.text  # the store really failed
-    reply = store.read(session.thread_id, last=1)[0]
+    reply = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert reply.text == "abcdefghij"
     assert reply.metadata["incomplete"] is False
     store.close()
@@ -325,7 +336,7 @@ def test_store_gone_at_the_end_raises_and_keeps_the_partial(tmp_path: Path) -> N
     path = tmp_path / "gone.db"
     store = SQLiteStore(path, timeout=0.01)
     model = ScriptedModel(text_reply("abcdef", size=1))
-    session = Session(store, model, flush=FlushPolicy(interval=3600, max_chunks=2))
+    session = Session(store, model, flush=FlushPolicy(interval=3600, max_chunks=2), user_id="local")
     blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
     with pytest.raises(TelaMemoryError):  # noqa: PT012
         for i, _chunk in enumerate(session.stream("go")):
@@ -333,7 +344,7 @@ def test_store_gone_at_the_end_raises_and_keeps_the_partial(tmp_path: Path) -> N
                 blocker.execute("BEGIN EXCLUSIVE")
     blocker.execute("COMMIT")
     blocker.close()
-    reply = store.read(session.thread_id, last=1)[0]
+    reply = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert reply.text == "abc"  # what was written before the store went away
     assert reply.metadata["incomplete"] is True
     # the session is usable again once the store is back
@@ -344,7 +355,7 @@ def test_store_gone_at_the_end_raises_and_keeps_the_partial(tmp_path: Path) -> N
 
 def test_two_threads_on_one_session_serialise(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("first", size=1), text_reply("second", size=1), delay=0.01)
-    session = Session(store, model)
+    session = Session(store, model, user_id="local")
     errors: list[BaseException] = []
 
     def turn(text: str) -> None:
@@ -384,8 +395,8 @@ def _in_other_thread(fn) -> None:
 
 def test_fail_mode_refuses_a_second_turn(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("slow reply", size=1), text_reply("x"))
-    session = Session(store, model, concurrency="fail")
-    other = Session(store, model, thread_id=session.thread_id, concurrency="fail")
+    session = Session(store, model, concurrency="fail", user_id="local")
+    other = Session(store, model, thread_id=session.thread_id, concurrency="fail", user_id="local")
     from tela_memory.session import SessionBusyError
 
     stream = session.stream("one")
@@ -399,7 +410,9 @@ def test_fail_mode_refuses_a_second_turn(store: SQLiteStore) -> None:
 def test_wait_mode_times_out_clearly(store: SQLiteStore) -> None:
     from tela_memory.session import SessionBusyError
 
-    session = Session(store, ScriptedModel(text_reply("abc", size=1)), lock_timeout=0.05)
+    session = Session(
+        store, ScriptedModel(text_reply("abc", size=1)), lock_timeout=0.05, user_id="local"
+    )
     stream = session.stream("one")
     next(stream)
     with pytest.raises(SessionBusyError, match=r"busy for more than 0\.05"):
@@ -411,7 +424,7 @@ async def test_async_stream_and_send_match_sync(store: SQLiteStore) -> None:
     model = ScriptedModel(
         text_reply("async hello", size=4), *[tool_reply("c9", "calc", '{"x": 1}')]
     )
-    session = Session(store, model)
+    session = Session(store, model, user_id="local")
     chunks = [c async for c in session.astream("hi")]
     assert "".join(c.text for c in chunks) == "async hello"
     reply = (await session.ahistory(last=1))[0]
@@ -425,7 +438,7 @@ async def test_async_stream_and_send_match_sync(store: SQLiteStore) -> None:
 
 
 async def test_async_consumer_stopping_early_marks_stopped(store: SQLiteStore) -> None:
-    session = Session(store, ScriptedModel(text_reply("0123456789", size=1)))
+    session = Session(store, ScriptedModel(text_reply("0123456789", size=1)), user_id="local")
     async with aclosing(session.astream("count")) as stream:
         async for chunk in stream:
             if chunk.text == "3":
@@ -436,7 +449,9 @@ async def test_async_consumer_stopping_early_marks_stopped(store: SQLiteStore) -
 
 
 async def test_async_model_error_is_wrapped(store: SQLiteStore) -> None:
-    session = Session(store, ScriptedModel([ChatChunk(text="so far"), ValueError("bad gateway")]))
+    session = Session(
+        store, ScriptedModel([ChatChunk(text="so far"), ValueError("bad gateway")]), user_id="local"
+    )
     with pytest.raises(ModelError, match="bad gateway") as info:
         async for _ in session.astream("hi"):
             pass
@@ -448,14 +463,14 @@ async def test_async_turns_serialise(store: SQLiteStore) -> None:
     import asyncio
 
     model = ScriptedModel(text_reply("one", size=1), text_reply("two", size=1), delay=0.01)
-    session = Session(store, model)
+    session = Session(store, model, user_id="local")
     await asyncio.gather(session.asend("a"), session.asend("b"))
     roles = [m.role for m in await session.ahistory()]
     assert roles == [Role.USER, Role.ASSISTANT, Role.USER, Role.ASSISTANT]
 
 
 async def test_async_fork_and_switch(store: SQLiteStore) -> None:
-    session = Session(store, ScriptedModel(text_reply("A"), text_reply("B")))
+    session = Session(store, ScriptedModel(text_reply("A"), text_reply("B")), user_id="local")
     first = await session.asend("q")
     await session.afork(at=first.parent_id, name="edit")
     await session.asend("q-edited")
@@ -472,7 +487,7 @@ def test_a_failed_first_write_is_retried_by_the_batch_policy(
 ) -> None:
     path = tmp_path / "first.db"
     store = SQLiteStore(path, timeout=0.01)
-    store.append("t", Message.user("earlier"))
+    store.append("t", Message.user("earlier"), user_id="local")
     blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
     steps = [
         lambda: blocker.execute("BEGIN EXCLUSIVE"),  # the store goes away before chunk 1
@@ -481,13 +496,17 @@ def test_a_failed_first_write_is_retried_by_the_batch_policy(
         *text_reply("defgh", size=1),
     ]
     session = Session(
-        store, ScriptedModel(steps), thread_id="t", flush=FlushPolicy(interval=3600, max_chunks=3)
+        store,
+        ScriptedModel(steps),
+        thread_id="t",
+        flush=FlushPolicy(interval=3600, max_chunks=3),
+        user_id="local",
     )
     assert "".join(c.text for c in session.stream("go")) == "abcdefgh"
     blocker.close()
     # one failed attempt at chunk 1, then the batch policy, not one attempt per chunk
     assert caplog.text.count("could not persist the growing reply") == 1
-    reply = store.read("t", last=1)[0]
+    reply = store.read("t", last=1, user_id="local")[0]
     assert reply.text == "abcdefgh"
     assert reply.metadata["incomplete"] is False
     store.close()
@@ -507,7 +526,7 @@ def test_every_public_method_has_an_async_twin() -> None:
 
 def test_no_io_before_the_first_turn(tmp_path: Path) -> None:
     path = tmp_path / "not" / "yet" / "chat.db"
-    session = Session(f"sqlite:///{path}", ScriptedModel(text_reply("hi")))
+    session = Session(f"sqlite:///{path}", ScriptedModel(text_reply("hi")), user_id="local")
     assert not path.parent.exists()
     session.send("hello")
     assert path.exists()
@@ -517,7 +536,9 @@ def test_no_io_before_the_first_turn(tmp_path: Path) -> None:
 def test_a_turn_inside_its_own_stream_fails_instead_of_deadlocking(store: SQLiteStore) -> None:
     from tela_memory.session import SessionBusyError
 
-    session = Session(store, ScriptedModel(text_reply("abc", size=1), text_reply("ok")))
+    session = Session(
+        store, ScriptedModel(text_reply("abc", size=1), text_reply("ok")), user_id="local"
+    )
     stream = session.stream("one")
     next(stream)
     with pytest.raises(SessionBusyError, match="already running in this thread"):
@@ -529,7 +550,7 @@ def test_a_turn_inside_its_own_stream_fails_instead_of_deadlocking(store: SQLite
 async def test_an_async_turn_inside_its_own_stream_fails(store: SQLiteStore) -> None:
     from tela_memory.session import SessionBusyError
 
-    session = Session(store, ScriptedModel(text_reply("abc", size=1)))
+    session = Session(store, ScriptedModel(text_reply("abc", size=1)), user_id="local")
     async with aclosing(session.astream("one")) as stream:
         async for _ in stream:
             with pytest.raises(SessionBusyError, match="already running"):
@@ -545,7 +566,9 @@ async def test_model_error_survives_a_store_that_cannot_keep_the_partial(
     store = SQLiteStore(path, timeout=0.01)
     blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
     lock = lambda: blocker.execute("BEGIN EXCLUSIVE")  # noqa: E731 - the store goes away
-    session = Session(store, ScriptedModel([lock, ChatChunk(finish_reason="stop")]))
+    session = Session(
+        store, ScriptedModel([lock, ChatChunk(finish_reason="stop")]), user_id="local"
+    )
     turn = session.asend("hi") if use_async else None
     with pytest.raises(EmptyReplyError) as info:  # the provider's error, not the store's
         await turn if turn is not None else session.send("hi")

@@ -29,7 +29,9 @@ def test_context_policy_keeps_the_model_within_budget(store: SQLiteStore) -> Non
     policy = ContextPolicy(budget=400, pinned=PinnedPrefix(system=True, first_turns=0))
     replies = [text_reply(_long(100 + i), size=50) for i in range(8)]
     model = ScriptedModel(*replies)
-    session = Session(store, model, policy=policy, system="You are a careful assistant.")
+    session = Session(
+        store, model, policy=policy, system="You are a careful assistant.", user_id="local"
+    )
     for i in range(8):
         session.send(_long(i))
     # the whole history is stored ...
@@ -49,7 +51,7 @@ def test_context_policy_keeps_the_model_within_budget(store: SQLiteStore) -> Non
 def test_prefix_stays_stable_between_turns(store: SQLiteStore) -> None:
     policy = ContextPolicy(budget=100_000)
     model = ScriptedModel(*[text_reply(f"reply {i}") for i in range(3)])
-    session = Session(store, model, policy=policy, system="sys")
+    session = Session(store, model, policy=policy, system="sys", user_id="local")
     for i in range(3):
         session.send(f"question {i}")
     # with room to spare every call extends the previous one: prompt caches keep hitting
@@ -60,7 +62,7 @@ def test_prefix_stays_stable_between_turns(store: SQLiteStore) -> None:
 def test_a_context_engine_can_be_the_policy(store: SQLiteStore) -> None:
     engine = ContextEngine(store, ContextPolicy(budget=10_000))
     model = ScriptedModel(text_reply("a"), text_reply("b"))
-    session = Session(store, model, policy=engine)
+    session = Session(store, model, policy=engine, user_id="local")
     session.send("one")
     session.send("two")
     assert [m.text for m in model.seen[1]] == ["one", "a", "two"]
@@ -69,12 +71,12 @@ def test_a_context_engine_can_be_the_policy(store: SQLiteStore) -> None:
 def test_an_engine_on_another_store_is_refused(store: SQLiteStore) -> None:
     engine = ContextEngine(InMemoryStore(), ContextPolicy(budget=1000))
     with pytest.raises(TelaMemoryError, match="another store"):
-        Session(store, ScriptedModel(), policy=engine)
+        Session(store, ScriptedModel(), policy=engine, user_id="local")
 
 
 async def test_async_turns_with_the_engine(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("x"), text_reply("y"))
-    session = Session(store, model, policy=ContextPolicy(budget=10_000))
+    session = Session(store, model, policy=ContextPolicy(budget=10_000), user_id="local")
     await session.asend("1")
     chunks = [c async for c in session.astream("2")]
     assert "".join(c.text for c in chunks) == "y"
@@ -84,7 +86,7 @@ async def test_async_turns_with_the_engine(store: SQLiteStore) -> None:
 
 def test_streamed_reply_is_seen_complete_by_the_next_turn(store: SQLiteStore) -> None:
     model = ScriptedModel(text_reply("streamed answer", size=2), text_reply("ok"))
-    session = Session(store, model, policy=ContextPolicy(budget=10_000))
+    session = Session(store, model, policy=ContextPolicy(budget=10_000), user_id="local")
     list(session.stream("first"))
     session.send("second")
     assert [m.text for m in model.seen[1]] == ["first", "streamed answer", "second"]

@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(
     db, base_url, thread = sys.argv[1:4]
     model = OpenAICompatible("words:5000:0.002", base_url=base_url)
     session = Session(SQLiteStore(db), model, thread_id=thread,
-                      flush=FlushPolicy(interval=0.02, max_chunks=25))
+                      flush=FlushPolicy(interval=0.02, max_chunks=25), user_id="local")
     for n, chunk in enumerate(session.stream("count to five thousand"), 1):
         print(n, flush=True)
     print("finished", flush=True)
@@ -54,7 +54,7 @@ def test_killed_process_leaves_a_marked_partial_reply(tmp_path: Path) -> None:
     assert child.returncode == -signal.SIGKILL
 
     with SQLiteStore(db) as store:
-        user, reply = store.read("t-crash")
+        user, reply = store.read("t-crash", user_id="local")
         assert user.role is Role.USER
         assert reply.role is Role.ASSISTANT
         assert reply.metadata["incomplete"] is True
@@ -69,7 +69,11 @@ def test_killed_process_leaves_a_marked_partial_reply(tmp_path: Path) -> None:
         from session_doubles import ScriptedModel, text_reply
 
         again = Session(
-            store, ScriptedModel(text_reply("resumed")), thread_id="t-crash", flush=FlushPolicy()
+            store,
+            ScriptedModel(text_reply("resumed")),
+            thread_id="t-crash",
+            flush=FlushPolicy(),
+            user_id="local",
         )
         assert again.send("are you there?").text == "resumed"
         assert [m.role for m in again.history()] == [Role.USER, Role.ASSISTANT] * 2

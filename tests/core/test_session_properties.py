@@ -52,16 +52,16 @@ def test_stored_reply_equals_the_assembled_reply(reply, max_chunks: int, max_cha
     reasoning, text, args, chunks = reply
     store = SQLiteStore(":memory:")
     flush = FlushPolicy(interval=3600, max_chunks=max_chunks, max_chars=max_chars)
-    session = Session(store, ScriptedModel(list(chunks)), flush=flush)
+    session = Session(store, ScriptedModel(list(chunks)), flush=flush, user_id="local")
     streamed = list(session.stream("go"))
     assert streamed == chunks
-    stored = store.read(session.thread_id, last=1)[0]
+    stored = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     assert stored.text == text
     assert stored.tool_calls[0].arguments == args
     thinking = [b for b in stored.content if b.type == "thinking"]
     assert (thinking[0].text if thinking else "") == reasoning
     assert stored.metadata["incomplete"] is False
-    assert len(store.read(session.thread_id)) == 2
+    assert len(store.read(session.thread_id, user_id=session.user_id)) == 2
     store.close()
 
 
@@ -70,7 +70,9 @@ def test_stored_reply_equals_the_assembled_reply(reply, max_chunks: int, max_cha
 def test_a_stopped_stream_stores_exactly_what_was_yielded(reply, stop_after: int) -> None:
     _, _, _, chunks = reply
     store = InMemoryStore()
-    session = Session(store, ScriptedModel(list(chunks)), flush=FlushPolicy(max_chunks=3))
+    session = Session(
+        store, ScriptedModel(list(chunks)), flush=FlushPolicy(max_chunks=3), user_id="local"
+    )
     stream = session.stream("go")
     taken = []
     for chunk in stream:
@@ -78,7 +80,7 @@ def test_a_stopped_stream_stores_exactly_what_was_yielded(reply, stop_after: int
         if len(taken) > stop_after:
             break
     stream.close()
-    stored = store.read(session.thread_id, last=1)[0]
+    stored = store.read(session.thread_id, last=1, user_id=session.user_id)[0]
     expected = ChunkAssembler()
     for chunk in taken:
         expected.add(chunk)

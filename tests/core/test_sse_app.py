@@ -52,7 +52,7 @@ def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:
 def _wait_for(store: SQLiteStore, thread: str, status: str, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while True:
-        messages = store.read(thread)
+        messages = store.read(thread, user_id="local")
         if messages and messages[-1].metadata.get("status") == status:
             return messages[-1]
         if time.monotonic() > deadline:
@@ -73,7 +73,7 @@ def test_streams_events_and_persists(sse: ModuleType, store: SQLiteStore) -> Non
     text = "".join(d["text"] for e, d in events if e == "chunk")
     kind, done = events[-1]
     assert kind == "done"
-    reply = store.get(done["message_id"])
+    reply = store.get(done["message_id"], user_id="local")
     assert reply.text == text
     assert reply.metadata["incomplete"] is False
     assert done["usage"] == reply.metadata["usage"]
@@ -110,7 +110,7 @@ def test_model_error_becomes_an_error_event(sse: ModuleType, store: SQLiteStore)
         ):
             events = list(_events(response.iter_lines()))
     assert [e for e, _ in events] == ["chunk", "chunk", "error"]
-    reply = store.read("t3")[-1]
+    reply = store.read("t3", user_id="local")[-1]
     assert reply.text == "one two "
     assert reply.metadata["status"] == "error"
 
@@ -128,7 +128,7 @@ def test_example_runs_as_a_script(tmp_path: Path) -> None:
 def test_store_failure_becomes_an_error_event(sse: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     store = SQLiteStore(path, timeout=0.01)
-    store.append("t4", Message.user("earlier"))
+    store.append("t4", Message.user("earlier"), user_id="local")
     blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # the store cannot take the new turn
     try:
@@ -144,5 +144,5 @@ def test_store_failure_becomes_an_error_event(sse: ModuleType, tmp_path: Path) -
         blocker.close()
     assert [e for e, _ in events] == ["error"]
     assert "locked" in events[0][1]["error"]
-    assert [m.text for m in store.read("t4")] == ["earlier"]
+    assert [m.text for m in store.read("t4", user_id="local")] == ["earlier"]
     store.close()

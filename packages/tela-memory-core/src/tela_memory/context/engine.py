@@ -1,9 +1,11 @@
 """``ContextEngine``: contexts for threads of a :class:`~tela_memory.stores.base.MessageStore`.
 
-The engine keeps one :class:`~tela_memory.context.builder.ContextBuilder` per thread and
-branch. The first build reads the branch; later builds read only the newest messages
-(``read(last=k)``, doubling ``k`` until the previously seen head is found), so a new turn costs
-O(window). The running summary is persisted in the thread's metadata under
+The engine keeps one :class:`~tela_memory.context.builder.ContextBuilder` per user, thread
+and branch: one engine serves many users, and every build names the acting user, whose
+namespace the thread is read from. The first build reads the branch; later builds read only
+the newest messages (``read(last=k)``, doubling ``k`` until the previously seen head is
+found), so a new turn costs O(window). The running summary is persisted in the thread's
+metadata under
 :data:`SUMMARY_KEY` (``{"<branch>": {"text", "upto", "covers", "at", "version"}}``) so a span
 is never summarised twice, even across processes; deleting or erasing the thread removes it,
 and a summary whose last message no longer exists (retention) is discarded and rebuilt.
@@ -29,6 +31,7 @@ from tela_memory.context.state import SummaryState
 from tela_memory.errors import NotFoundError
 from tela_memory.messages import Message
 from tela_memory.stores.base import MessageStore, ThreadInfo
+from tela_memory.stores.scoped import UserStore
 
 SUMMARY_KEY = "tela.summary"
 """Reserved thread-metadata key holding the persisted summaries, per branch."""
@@ -95,19 +98,24 @@ class ContextEngine:
         self.policy = policy
         self.persist = persist
         self.max_threads = max_threads
-        self._threads: OrderedDict[tuple[str, str | None], _Thread] = OrderedDict()
-        self._locks: dict[tuple[str, str | None], threading.Lock] = {}
-        self._alocks: dict[tuple[str, str | None], asyncio.Lock] = {}
+        self._threads: OrderedDict[tuple[str, str, str | None], _Thread] = OrderedDict()
+        self._locks: dict[tuple[str, str, str | None], threading.Lock] = {}
+        self._alocks: dict[tuple[str, str, str | None], asyncio.Lock] = {}
         self._guard = threading.Lock()
 
-    def forget(self, thread_id: str | None = None) -> int:
-        """Drop in-process state (all threads, or one); the next build re-reads the store.
+    def forget(self, thread_id: str | None = None, *, user_id: str | None = None) -> int:
+        """Drop in-process state (all, one user's, or one thread's); the next build re-reads
+        the store.
 
         Call it after editing or deleting messages of a thread outside this engine. Returns
-        how many (thread, branch) states were dropped.
+        how many (user, thread, branch) states were dropped.
         """
         with self._guard:
-            keys = [k for k in self._threads if thread_id is None or k[0] == thread_id]
+            keys = [
+                k
+                for k in self._threads
+                if (user_id is None or k[0] == user_id) and (thread_id is None or k[1] == thread_id)
+            ]
             for key in keys:
                 del self._threads[key]
         return len(keys)
@@ -122,18 +130,18 @@ class ContextEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _remember(self, key: tuple[str, str | None], state: _Thread) -> None:
+    def _remember(self, key: tuple[str, str, str | None], state: _Thread) -> None:
         with self._guard:
             self._threads[key] = state
             self._threads.move_to_end(key)
             while len(self._threads) > self.max_threads:
                 self._threads.popitem(last=False)
 
-    def _lock(self, key: tuple[str, str | None]) -> threading.Lock:
+    def _lock(self, key: tuple[str, str, str | None]) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
-    def _alock(self, key: tuple[str, str | None]) -> asyncio.Lock:
+    def _alock(self, key: tuple[str, str, str | None]) -> asyncio.Lock:
         with self._guard:
             return self._alocks.setdefault(key, asyncio.Lock())
 
@@ -154,21 +162,24 @@ class ContextEngine:
 
     # -- sync -------------------------------------------------------------------------------
 
-    def _info(self, thread_id: str) -> ThreadInfo | None:
+    def _user(self, user_id: str) -> UserStore:
+        return self.store.for_user(user_id)
+
+    def _info(self, us: UserStore, thread_id: str) -> ThreadInfo | None:
         try:
-            return self.store.get_thread(thread_id)
+            return us.get_thread(thread_id)
         except NotFoundError:
             return None
 
-    def _refresh(self, thread_id: str, branch: str | None) -> _Thread:
-        key = (thread_id, branch)
+    def _refresh(self, us: UserStore, thread_id: str, branch: str | None) -> _Thread:
+        key = (us.user_id, thread_id, branch)
         state = self._threads.get(key)
         if state is not None:
             self._remember(key, state)
         if state is not None and state.messages:
             k = 8
             while True:
-                tail = self.store.read(thread_id, branch=branch, last=k)
+                tail = us.read(thread_id, branch=branch, last=k)
                 new = _after(tail, state.messages[-1].id)
                 if new is not None:
                     state.messages.extend(new)
@@ -176,8 +187,8 @@ class ContextEngine:
                 if len(tail) < k:
                     break
                 k *= 4
-        state = self._new_thread(thread_id, branch, self._info(thread_id))
-        state.messages = self.store.read(thread_id, branch=branch)
+        state = self._new_thread(thread_id, branch, self._info(us, thread_id))
+        state.messages = us.read(thread_id, branch=branch)
         self._remember(key, state)
         return state
 
@@ -185,39 +196,42 @@ class ContextEngine:
         self,
         thread_id: str,
         *,
+        user_id: str,
         branch: str | None = None,
         query: str | None = None,
         task: TaskKind | str | None = None,
     ) -> Context:
-        """The context for a stored thread (its default branch unless ``branch`` is given)."""
-        with self._lock((thread_id, branch)):
-            state = self._refresh(thread_id, branch)
+        """The context for ``user_id``'s stored thread (its default branch unless ``branch``
+        is given); another user's thread of the same id is never read."""
+        us = self._user(user_id)
+        with self._lock((us.user_id, thread_id, branch)):
+            state = self._refresh(us, thread_id, branch)
             ctx = state.builder.build(state.messages, query=query, task=task)
             summary = self._needs_persist(state)
             if summary is not None:
-                info = self.store.get_thread(thread_id)
+                info = us.get_thread(thread_id)
                 meta = _with_summary(info, state.branch, summary)
-                self.store.update_thread(thread_id, metadata=meta)
+                us.update_thread(thread_id, metadata=meta)
                 state.persisted_upto = summary.upto
             return ctx
 
     # -- async ------------------------------------------------------------------------------
 
-    async def _ainfo(self, thread_id: str) -> ThreadInfo | None:
+    async def _ainfo(self, us: UserStore, thread_id: str) -> ThreadInfo | None:
         try:
-            return await self.store.aget_thread(thread_id)
+            return await us.aget_thread(thread_id)
         except NotFoundError:
             return None
 
-    async def _arefresh(self, thread_id: str, branch: str | None) -> _Thread:
-        key = (thread_id, branch)
+    async def _arefresh(self, us: UserStore, thread_id: str, branch: str | None) -> _Thread:
+        key = (us.user_id, thread_id, branch)
         state = self._threads.get(key)
         if state is not None:
             self._remember(key, state)
         if state is not None and state.messages:
             k = 8
             while True:
-                tail = await self.store.aread(thread_id, branch=branch, last=k)
+                tail = await us.aread(thread_id, branch=branch, last=k)
                 new = _after(tail, state.messages[-1].id)
                 if new is not None:
                     state.messages.extend(new)
@@ -225,8 +239,8 @@ class ContextEngine:
                 if len(tail) < k:
                     break
                 k *= 4
-        state = self._new_thread(thread_id, branch, await self._ainfo(thread_id))
-        state.messages = await self.store.aread(thread_id, branch=branch)
+        state = self._new_thread(thread_id, branch, await self._ainfo(us, thread_id))
+        state.messages = await us.aread(thread_id, branch=branch)
         self._remember(key, state)
         return state
 
@@ -234,25 +248,29 @@ class ContextEngine:
         self,
         thread_id: str,
         *,
+        user_id: str,
         branch: str | None = None,
         query: str | None = None,
         task: TaskKind | str | None = None,
     ) -> Context:
         """Async twin of :meth:`build`."""
-        async with self._alock((thread_id, branch)):
-            state = await self._arefresh(thread_id, branch)
+        us = self._user(user_id)
+        async with self._alock((us.user_id, thread_id, branch)):
+            state = await self._arefresh(us, thread_id, branch)
             ctx = await state.builder.abuild(state.messages, query=query, task=task)
             summary = self._needs_persist(state)
             if summary is not None:
-                info = await self.store.aget_thread(thread_id)
+                info = await us.aget_thread(thread_id)
                 meta = _with_summary(info, state.branch, summary)
-                await self.store.aupdate_thread(thread_id, metadata=meta)
+                await us.aupdate_thread(thread_id, metadata=meta)
                 state.persisted_upto = summary.upto
             return ctx
 
-    def stored_summary(self, thread_id: str, *, branch: str | None = None) -> SummaryState | None:
-        """The summary persisted for a thread's branch, if any."""
-        info = self._info(thread_id)
+    def stored_summary(
+        self, thread_id: str, *, user_id: str, branch: str | None = None
+    ) -> SummaryState | None:
+        """The summary persisted for one of ``user_id``'s threads' branch, if any."""
+        info = self._info(self._user(user_id), thread_id)
         if info is None:
             return None
         return _stored_summary(info, branch or info.default_branch)

@@ -86,13 +86,16 @@ def build_context(policy: ContextPolicyLike | None, history: list[Message]) -> S
 class ContextPlanner:
     """Builds a session's context with whatever kind of policy it was given."""
 
-    def __init__(self, store: MessageStore, policy: ContextPolicyLike | None) -> None:
+    def __init__(
+        self, store: MessageStore, policy: ContextPolicyLike | None, *, user_id: str
+    ) -> None:
         if isinstance(policy, ContextEngine) and policy.store is not store:
             raise InvalidMessageError(
                 "the ContextEngine given as policy works on another store than the session"
             )
         self.policy = policy
         self._store = store
+        self._user_id = user_id
         self._engine: ContextEngine | None = policy if isinstance(policy, ContextEngine) else None
 
     @property
@@ -122,7 +125,9 @@ class ContextPlanner:
         """The context of ``thread_id`` (``history`` is the branch, unless the engine reads it)."""
         if self.uses_engine:
             return self._from_engine(
-                self._engine_for().build(thread_id, branch=branch, query=query)
+                self._engine_for().build(
+                    thread_id, user_id=self._user_id, branch=branch, query=query
+                )
             )
         return build_context(self.policy, history or [])
 
@@ -135,14 +140,16 @@ class ContextPlanner:
     ) -> SessionContext:
         """Async twin of :meth:`build`."""
         if self.uses_engine:
-            ctx = await self._engine_for().abuild(thread_id, branch=branch, query=query)
+            ctx = await self._engine_for().abuild(
+                thread_id, user_id=self._user_id, branch=branch, query=query
+            )
             return self._from_engine(ctx)
         return build_context(self.policy, history or [])
 
     def forget(self) -> None:
         """Drop the engine's cached state (after a fork or switch it re-reads the store)."""
         if self._engine is not None:
-            self._engine.forget()
+            self._engine.forget(user_id=self._user_id)
 
 
 __all__ = [

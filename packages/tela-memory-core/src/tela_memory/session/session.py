@@ -18,7 +18,7 @@ from typing import Any, Self, TypeVar
 
 from pydantic import JsonValue
 
-from tela_memory.errors import NotFoundError, TelaMemoryError
+from tela_memory.errors import NotFoundError, ScopeError, TelaMemoryError
 from tela_memory.ids import new_id
 from tela_memory.messages import ContentBlock, Message
 from tela_memory.models import ChatChunk, ChatModel, ChatResult, ModelError, ToolSpec
@@ -66,7 +66,8 @@ class Session:
             store per URL); ``None`` is the embedded default SQLite file.
         model: the chat model (:class:`~tela_memory.models.ChatModel`).
         thread_id: the conversation to continue; a new id when ``None``.
-        user_id: owner of a new thread.
+        user_id: the user this session acts for: the thread lives in their namespace and
+            nothing of another user's is ever read or sent to the model (required).
         branch: branch to talk on; the thread's default branch when ``None``.
         policy: context policy choosing what is sent; the whole branch when ``None``.
         system: system prompt stored as the first message of a new thread.
@@ -85,8 +86,8 @@ class Session:
         store: MessageStore | str | None,
         model: ChatModel,
         *,
+        user_id: str,
         thread_id: str | None = None,
-        user_id: str | None = None,
         branch: str | None = None,
         policy: ContextPolicyLike | None = None,
         system: str | None = None,
@@ -104,16 +105,21 @@ class Session:
             self.store = store
         self.model = model
         self.thread_id = thread_id or new_id()
+        if not isinstance(user_id, str):
+            raise ScopeError(
+                "Session needs the user it acts for: Session(store, model, user_id=...)"
+            )
         self.user_id = user_id
+        self._mine = self.store.for_user(user_id)
         self._branch = branch
-        self._planner = ContextPlanner(self.store, policy)
+        self._planner = ContextPlanner(self.store, policy, user_id=user_id)
         self.system = system
         self.tools = list(tools)
         self.flush = flush or FlushPolicy()
         self.concurrency: Concurrency = concurrency
         self.lock_timeout = lock_timeout
         self.options = dict(options or {})
-        self._lock = turn_lock(store_key(self.store), self.thread_id)
+        self._lock = turn_lock((store_key(self.store), self.user_id), self.thread_id)
         self._closed = False
 
     @property
@@ -181,10 +187,10 @@ class Session:
 
     def _read_branch(self, last: int | None = None) -> list[Message]:
         try:
-            return self.store.read(self.thread_id, branch=self._branch, last=last)
+            return self._mine.read(self.thread_id, branch=self._branch, last=last)
         except NotFoundError:
             try:
-                self.store.get_thread(self.thread_id)
+                self._mine.get_thread(self.thread_id)
             except NotFoundError:
                 return []  # a new thread: the first append creates it on this branch
             raise
@@ -192,9 +198,7 @@ class Session:
     def _append(self, messages: list[Message]) -> list[Message]:
         if not messages:
             return []
-        return self.store.append(
-            self.thread_id, messages, branch=self._branch, user_id=self.user_id
-        )
+        return self._mine.append(self.thread_id, messages, branch=self._branch)
 
     def _begin(self, content: Content) -> SessionContext:
         if self._planner.uses_engine:  # the engine reads the store itself, O(window)
@@ -207,7 +211,7 @@ class Session:
     def _do(self, write: Write) -> Message:
         if write.op == "append":
             return self._append([write.message])[0]
-        return self.store.update_message(write.message)
+        return self._mine.update_message(write.message)
 
     def _flush_now(self, writer: ReplyWriter, write: Write) -> None:
         try:
@@ -349,7 +353,7 @@ class Session:
         """
         with self._turn():
             at_id = self._fork_point(at, self.history(last=1))
-            info = self.store.fork(self.thread_id, at_id, name=name)
+            info = self._mine.fork(self.thread_id, at_id, name=name)
         self._branch = info.name
         return info
 
@@ -364,7 +368,7 @@ class Session:
 
     def switch(self, branch: str) -> None:
         """Make later turns use ``branch``; ``NotFoundError`` if the thread has no such branch."""
-        self._check_branch(branch, self.store.branches(self.thread_id))
+        self._check_branch(branch, self._mine.branches(self.thread_id))
         self._branch = branch
 
     def _check_branch(self, branch: str, known: list[BranchInfo]) -> None:
@@ -376,16 +380,16 @@ class Session:
 
     def branches(self) -> list[BranchInfo]:
         """The thread's branches."""
-        return self.store.branches(self.thread_id)
+        return self._mine.branches(self.thread_id)
 
     # -- async ------------------------------------------------------------------------------
 
     async def _aread_branch(self, last: int | None = None) -> list[Message]:
         try:
-            return await self.store.aread(self.thread_id, branch=self._branch, last=last)
+            return await self._mine.aread(self.thread_id, branch=self._branch, last=last)
         except NotFoundError:
             try:
-                await self.store.aget_thread(self.thread_id)
+                await self._mine.aget_thread(self.thread_id)
             except NotFoundError:
                 return []
             raise
@@ -393,9 +397,7 @@ class Session:
     async def _aappend(self, messages: list[Message]) -> list[Message]:
         if not messages:
             return []
-        return await self.store.aappend(
-            self.thread_id, messages, branch=self._branch, user_id=self.user_id
-        )
+        return await self._mine.aappend(self.thread_id, messages, branch=self._branch)
 
     async def _abegin(self, content: Content) -> SessionContext:
         if self._planner.uses_engine:
@@ -409,7 +411,7 @@ class Session:
     async def _ado(self, write: Write) -> Message:
         if write.op == "append":
             return (await self._aappend([write.message]))[0]
-        return await self.store.aupdate_message(write.message)
+        return await self._mine.aupdate_message(write.message)
 
     async def _aflush_now(self, writer: ReplyWriter, write: Write) -> None:
         try:
@@ -543,18 +545,18 @@ class Session:
         """Async twin of :meth:`fork`."""
         async with self._aturn():
             at_id = self._fork_point(at, await self.ahistory(last=1))
-            info = await self.store.afork(self.thread_id, at_id, name=name)
+            info = await self._mine.afork(self.thread_id, at_id, name=name)
         self._branch = info.name
         return info
 
     async def aswitch(self, branch: str) -> None:
         """Async twin of :meth:`switch`."""
-        self._check_branch(branch, await self.store.abranches(self.thread_id))
+        self._check_branch(branch, await self._mine.abranches(self.thread_id))
         self._branch = branch
 
     async def abranches(self) -> list[BranchInfo]:
         """Async twin of :meth:`branches`."""
-        return await self.store.abranches(self.thread_id)
+        return await self._mine.abranches(self.thread_id)
 
     # -- lifecycle --------------------------------------------------------------------------
 
