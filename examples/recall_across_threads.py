@@ -1,10 +1,12 @@
 """Recall across threads: "what did I tell you about my dentist three weeks ago?"
 
 One user (Alice) talked to the assistant in several threads over two months; another user
-(Bob) talked about the very same things. The embedded default does the rest: the SQLite
-store, the recall index in the same file (``SQLiteIndex``), ``StoreIndexer`` to keep it in
-step, ``Recaller`` to rank and fit a token budget, and ``RecallerSlot`` to feed the context
-engine. Bob's turns are never returned for Alice.
+(Bob) talked about the very same things, in a thread he also named ``health`` (thread ids
+live in each user's namespace: his ``health`` and hers are two threads). The embedded default
+does the rest: the SQLite store, the recall index in the same file (``SQLiteIndex``),
+``StoreIndexer`` to keep it in step, ``Recaller`` to rank and fit a token budget, and
+``RecallerSlot`` to feed the context engine. Every recall names the user it acts for; Bob's
+turns are never returned for Alice, and a call that names no user is refused.
 
 Runs on the embedded default (a SQLite file under ~/.local/share/tela-memory), no server, no
 network. With sentence-transformers and the packaged all-MiniLM-L6-v2 installed
@@ -20,7 +22,7 @@ import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tela_memory import ImageBlock, Message, TextBlock, open_store
+from tela_memory import ImageBlock, Message, ScopeError, TextBlock, open_store
 from tela_memory.context import ContextEngine, ContextPolicy, Decision, Recall, RecallerSlot
 from tela_memory.recall import Embedder, SQLiteIndex
 from tela_memory.recall.errors import EmbeddingMismatchError
@@ -95,7 +97,7 @@ def seed(store: SQLiteStore, alice: str, bob: str, run: str) -> None:
     )
     thread(
         bob,
-        "teeth",
+        "health",  # the same thread id as Alice's: another thread, Bob's
         21,
         Message.user("My dentist, Dr. Okafor, says my dentist crown is cracked. Dentist!"),
         Message.assistant("Sorry to hear that: a cracked crown, Dr. Okafor."),
@@ -129,7 +131,11 @@ def main() -> None:
         result = recaller.recall(question, user_id=alice, budget=200, filter=three_weeks)
         print(result.render())
         leaked = [t for t in result.turns if t.message.user_id != alice]
-        print(f"turns of another user: {len(leaked)}\n")
+        print(f"turns of another user: {len(leaked)}")
+        try:  # searching without saying for whom is refused (all_users=True is the opt-in)
+            recaller.search(question)
+        except ScopeError as exc:
+            print(f"without a user: ScopeError ({exc})\n")
 
         print("Q: dental crown (any time, best 4; Bob's cracked crown is never among them)")
         for hit in recaller.search("dental crown", user_id=alice, k=4):
@@ -147,7 +153,7 @@ def main() -> None:
         slot = RecallerSlot(recaller, user_id=alice, same_thread=False)
         counter = ApproxCounter("openai")
         policy = ContextPolicy(600, counter=counter, recall=Recall(slot, share=0.4))
-        ctx = ContextEngine(store, policy).build(thread, query="dentist appointment")
+        ctx = ContextEngine(store, policy).build(thread, user_id=alice, query="dentist appointment")
         recalled = ctx.report.ids(Decision.RECALLED)
         print(f"\ncontext for {thread}: {len(ctx.messages)} messages, {ctx.tokens} tokens")
         for m in ctx.messages:

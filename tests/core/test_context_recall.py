@@ -66,8 +66,8 @@ def test_recaller_slot_brings_other_threads_within_its_share(
     slot = RecallerSlot(Recaller(index, counter=COUNTER), user_id="alice", same_thread=False)
     policy = ContextPolicy(1_500, counter=COUNTER, recall=Recall(slot, share=0.2))
     engine = ContextEngine(store, policy)
-    ctx = engine.build("t-now", query="what is Ana allergic to?")
-    history = store.read("t-now")
+    ctx = engine.build("t-now", query="what is Ana allergic to?", user_id="alice")
+    history = store.read("t-now", user_id="alice")
     recalled = ctx.report.ids(Decision.RECALLED)
     assert recalled
     texts = [m.text for m in ctx.messages if m.id in recalled]
@@ -85,7 +85,9 @@ async def test_recaller_slot_async(store: SQLiteStore, index: SQLiteIndex) -> No
     _seed(store, index)
     slot = RecallerSlot(Recaller(index, counter=COUNTER), user_id="alice", same_thread=False)
     policy = ContextPolicy(1_500, counter=COUNTER, recall=Recall(slot, share=0.2))
-    ctx = await ContextEngine(store, policy).abuild("t-now", query="Ana peanuts allergy")
+    ctx = await ContextEngine(store, policy).abuild(
+        "t-now", query="Ana peanuts allergy", user_id="alice"
+    )
     assert ctx.report.ids(Decision.RECALLED)
     assert ctx.tokens <= 1_500
 
@@ -101,7 +103,9 @@ def test_recall_on_a_new_thread_keeps_the_question_last(
     )
     slot = RecallerSlot(Recaller(index, counter=COUNTER), user_id="alice", same_thread=False)
     policy = ContextPolicy(1_500, counter=COUNTER, recall=Recall(slot, share=0.3))
-    ctx = ContextEngine(store, policy).build("t-new", query="what is Ana allergic to?")
+    ctx = ContextEngine(store, policy).build(
+        "t-new", query="what is Ana allergic to?", user_id="alice"
+    )
     recalled = ctx.report.ids(Decision.RECALLED)
     assert recalled
     assert ctx.messages[0].id == question[0].id  # the system prompt still opens the request

@@ -35,6 +35,7 @@ def _check(out: str) -> None:
     assert "dental X-ray" in three_weeks  # image alt text is searchable
     assert "cleanings" not in three_weeks  # 60 days ago: outside the time filter
     assert "turns of another user: 0" in out
+    assert "without a user: ScopeError (Recaller acts for one user: pass user_id=" in out
     assert "is cracked" not in out  # Bob's turns, which match better, never come back
     assert "Sorry to hear" not in out
     assert "bob-" not in out

@@ -63,7 +63,7 @@ def test_follows_edits_and_deletions(store: SQLiteStore) -> None:
         store.append("t2", _turns(2), user_id="v")
         indexer.sync()
         store.update_message(
-            stored[0].model_copy(update={"content": [TextBlock(text="rewritten")]})
+            stored[0].model_copy(update={"content": [TextBlock(text="rewritten")]}), user_id="u"
         )
         report = indexer.sync()
         assert report.updated == 1
@@ -71,7 +71,7 @@ def test_follows_edits_and_deletions(store: SQLiteStore) -> None:
             index.search("rewritten", filter={"user_id": "u"}, mode="lexical")[0].message.id
             == stored[0].id
         )
-        store.delete_thread("t1")
+        store.delete_thread("t1", user_id="u")
         assert index.count({"user_id": "u"}) == 0  # the trigger removed them at once
         indexer.sync()
         store.erase_user("v")
@@ -105,7 +105,7 @@ def test_in_memory_store_shares_its_connection() -> None:
     with SQLiteStore(":memory:") as store, SQLiteIndex.for_store(store) as index:
         store.append("t1", _turns(2), user_id="u")
         assert StoreIndexer(store, index).sync().indexed == 2
-        store.delete_thread("t1")
+        store.delete_thread("t1", user_id="u")
         assert index.count() == 0
 
 
@@ -127,7 +127,7 @@ def _expected(
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     prev = None
-    for m in store.read(thread):
+    for m in store.read(thread, user_id="u"):
         v = embedder.embed([f"{m.name}: {m.text}" if m.name else m.text])[0]
         if prev is not None and weight > 0:
             v = v + weight * prev
@@ -141,8 +141,10 @@ def _expected(
 def test_contextual_vectors_mix_in_the_parent_across_batches(
     store: SQLiteStore, batch_size: int
 ) -> None:
-    store.append("t1", [Message.user("where did you go"), Message.assistant("to Paris in May")])
-    store.append("t1", [Message.user("and then"), Message.assistant("back home")])
+    store.append(
+        "t1", [Message.user("where did you go"), Message.assistant("to Paris in May")], user_id="u"
+    )
+    store.append("t1", [Message.user("and then"), Message.assistant("back home")], user_id="u")
     emb = HashEmbedder(32)
     with SQLiteIndex.for_store(store, embedder=emb) as index:
         StoreIndexer(store, index, batch_size=batch_size).sync()

@@ -124,8 +124,9 @@ def test_thread_term_counts_count_own_words_only(index: SQLiteIndex) -> None:
     t2 = _chain("I love camping.", "Me too, camping is fun.", thread="t2", at=10)
     index.upsert([*t1, *t2])
     counts = index.thread_term_counts("camping", filter={"user_id": "u1"})
-    assert counts.turns == {"t1": 3, "t2": 2}
-    assert counts.terms["camping"] == {"t1": 1, "t2": 2}  # the reply in t1 does not count
+    t1_key, t2_key = ("u1", "t1"), ("u1", "t2")  # threads are (user, thread id)
+    assert counts.turns == {t1_key: 3, t2_key: 2}
+    assert counts.terms["camping"] == {t1_key: 1, t2_key: 2}  # the reply in t1 does not count
 
 
 def test_deleting_a_parent_takes_its_words_out_of_children(index: SQLiteIndex) -> None:
@@ -156,13 +157,14 @@ def test_store_update_and_retention_reach_children(tmp_path: Path) -> None:
         assert _ids(index, "ferry") == [parent.id, child.id]
 
         store.update_message(
-            parent.model_copy(update={"content": [TextBlock(text="Shall we book the train?")]})
+            parent.model_copy(update={"content": [TextBlock(text="Shall we book the train?")]}),
+            user_id="u1",
         )
         indexer.sync()
         assert _ids(index, "ferry") == []
         assert _ids(index, "train") == [parent.id, child.id]
 
-        store.delete_thread("t1")
+        store.delete_thread("t1", user_id="u1")
         assert _ids(index, "train") == []
         with index._read() as conn:  # nothing of the thread is left in the FTS table
             assert conn.execute("SELECT count(*) FROM recall_fts").fetchone()[0] == 0
@@ -220,7 +222,7 @@ def test_old_file_is_migrated_on_open(tmp_path: Path) -> None:
         assert _ids(index, "puppy", filter={"user_id": "u2"}) == []
         assert _ids(index, "caroline") == [question.id, reply.id]  # name kept in ranked text
         counts = index.thread_term_counts("puppy", filter={"user_id": "u1"})
-        assert counts.terms["puppy"] == {"t1": 1}
+        assert counts.terms["puppy"] == {("u1", "t1"): 1}
         # vectors untouched (no re-embedding), dense search still works
         with index._read() as conn:
             assert dict(conn.execute("SELECT id, vec FROM recall_docs").fetchall()) == before

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tela_memory.context import ContextEngine, ContextPolicy
-from tela_memory.errors import NotFoundError, TelaMemoryError
+from tela_memory.errors import InvalidMessageError, NotFoundError, TelaMemoryError
 from tela_memory.messages import Message
 from tela_memory.privacy import (
     EmbeddingCacheEntries,
@@ -78,8 +78,10 @@ def _build(root: Path) -> World:
         [Message.user(ALICE_TEXTS[0], name="alice"), Message.assistant(ALICE_TEXTS[1])],
         user_id="alice",
     )
-    branch = store.fork("a1", a1[0].id, name="alt")
-    alt = store.append("a1", Message.assistant("Lisbon has trams"), branch=branch.name)
+    branch = store.fork("a1", a1[0].id, name="alt", user_id="alice")
+    alt = store.append(
+        "a1", Message.assistant("Lisbon has trams"), branch=branch.name, user_id="alice"
+    )
     a2 = store.append(
         "a2", [Message.user(ALICE_TEXTS[2]), Message.assistant(ALICE_TEXTS[3])], user_id="alice"
     )
@@ -119,7 +121,7 @@ def _assert_alice_gone(w: World) -> None:
     assert w.store.list_threads("alice").threads == ()
     for m in w.alice:
         with pytest.raises(NotFoundError):
-            w.store.get(m.id)
+            w.store.get(m.id, user_id="alice")
     for index in (w.qdrant, w.embedded):
         assert index.count({"user_id": "alice"}) == 0
         assert index.count() == len(w.bob)
@@ -130,7 +132,7 @@ def _assert_alice_gone(w: World) -> None:
 
 
 def _assert_bob_intact(w: World) -> None:
-    assert [m.id for m in w.store.read("b1")] == [m.id for m in w.bob]
+    assert [m.id for m in w.store.read("b1", user_id="bob")] == [m.id for m in w.bob]
     for index in (w.qdrant, w.embedded):
         assert index.count({"user_id": "bob"}) == len(w.bob)
         hits = index.search("Oslo", filter={"user_id": "bob"}, mode="lexical")
@@ -322,7 +324,7 @@ def test_cli_erase_reports_the_embedded_index_and_cache(tmp_path: Path) -> None:
     }
     with SQLiteStore(path) as store, SQLiteIndex.for_store(store) as index:
         assert index.count() == 1
-        assert [m.id for m in store.read("b1")] == [bob[0].id]
+        assert [m.id for m in store.read("b1", user_id="bob")] == [bob[0].id]
     cache = SQLiteCache(path)
     assert list(cache.get_many(embedder.model_id, [text_key("bye")])) == [text_key("bye")]
     cache.close()
@@ -330,14 +332,15 @@ def test_cli_erase_reports_the_embedded_index_and_cache(tmp_path: Path) -> None:
 
 def test_context_engine_state_and_counts_go(world: World) -> None:
     engine = ContextEngine(world.store, ContextPolicy(budget=1_000, counter=ApproxCounter()))
-    for tid in ("a1", "a2", "b1"):
-        assert engine.build(tid).messages
+    for tid, user in (("a1", "alice"), ("a2", "alice"), ("b1", "bob")):
+        assert engine.build(tid, user_id=user).messages
     receipt = erase_user("alice", world.store, engine)
     # the engine's state of a1 and a2, and the counts of the 4 messages it built them from
     # (the fork's turn was never built)
     assert receipt.extra == {"context_state:ContextEngine": 2, "token_counts:CachedCounter": 4}
-    assert engine.build("a1").messages == []  # read again from the store: nothing left
-    assert [m.id for m in engine.build("b1").messages] == [m.id for m in world.bob]
+    # read again from the store: nothing left
+    assert engine.build("a1", user_id="alice").messages == []
+    assert [m.id for m in engine.build("b1", user_id="bob").messages] == [m.id for m in world.bob]
 
 
 def test_engine_state_rebuilt_while_erasing_goes_too(tmp_path: Path) -> None:
@@ -349,12 +352,50 @@ def test_engine_state_rebuilt_while_erasing_goes_too(tmp_path: Path) -> None:
 
     class RebuildFirst(SQLiteStore):
         def erase_user(self, user_id: str) -> ErasureReceipt:
-            assert engine.build("a1").messages  # the concurrent request, at the worst moment
+            # the concurrent request, at the worst moment
+            assert engine.build("a1", user_id="alice").messages
             return store.erase_user(user_id)
 
     racing = RebuildFirst(tmp_path / "race.db")
     receipt = erase_user("alice", racing, engine)
-    assert engine.forget("a1") == 0  # nothing of alice left in the engine
+    assert engine.forget("a1", user_id="alice") == 0  # nothing of alice left in the engine
     assert receipt.extra["context_state:ContextEngine"] == 1
     racing.close()
     store.close()
+
+
+def test_another_users_thread_of_the_same_id_is_left_alone(world: World) -> None:
+    """Thread ids are per user: Bob's own "a1" (and its index entries, embeddings and engine
+    state) survive Alice's erasure; only Alice's "a1" goes."""
+    bob_a1 = world.store.append("a1", Message.user("Bergen is rainy"), user_id="bob")
+    for index in (world.qdrant, world.embedded):
+        index.upsert(bob_a1)
+    engine = ContextEngine(world.store, ContextPolicy(budget=1_000, counter=ApproxCounter()))
+    assert engine.build("a1", user_id="bob").messages == bob_a1
+    assert engine.build("a1", user_id="alice").messages  # the control: hers is built too
+    data = user_data(world.store, "alice")
+    assert bob_a1[0].id not in data.message_ids
+    assert user_data(world.store, "bob").thread_ids == ("b1", "a1")
+    receipt = erase_user("alice", world.store, *world.components, engine)
+    assert (receipt.threads, receipt.messages) == (2, 5)
+    assert receipt.extra["context_state:ContextEngine"] == 1  # hers; Bob's "a1" state stays
+    assert world.store.read("a1", user_id="bob") == bob_a1
+    assert world.store.read("a1", user_id="alice") == []
+    for index in (world.qdrant, world.embedded):
+        assert index.count({"user_id": "bob", "thread_ids": ["a1"]}) == 1
+        assert index.count({"user_id": "alice"}) == 0
+        hits = index.search("Bergen", filter={"user_id": "bob"}, mode="lexical")
+        assert [h.message.id for h in hits] == [bob_a1[0].id]
+    assert engine.build("a1", user_id="bob").messages == bob_a1
+
+
+def test_user_ids_are_checked_like_the_store_checks_them(world: World) -> None:
+    for bad in ("alice\x00", "\ud800", "x" * 201):
+        with pytest.raises(InvalidMessageError):
+            erase_user(bad, world.store, world.qdrant)
+    for hostile in ("alice' OR '1'='1", "*", "%"):  # opaque ids: nobody of that name
+        receipt = erase_user(hostile, world.store, *world.components)
+        assert (receipt.threads, receipt.messages) == (0, 0)
+        assert set(receipt.extra.values()) == {0}
+    assert world.qdrant.count({"user_id": "alice"}) == 5
+    assert len(user_data(world.store, "alice").messages) == 5

@@ -222,8 +222,10 @@ def test_search_one_branch(store: SQLiteStore, index: SQLiteIndex) -> None:
     from tela_memory.recall.recaller import branch_filter
 
     stored = _seed(store, index, "alice", "t1")
-    store.fork("t1", stored[1].id, name="alt")
-    alt = store.append("t1", [Message.user("Kyoto again but in autumn")], branch="alt")
+    store.fork("t1", stored[1].id, name="alt", user_id="alice")
+    alt = store.append(
+        "t1", [Message.user("Kyoto again but in autumn")], branch="alt", user_id="alice"
+    )
     index.upsert(alt)
     on_alt = branch_filter(store, "t1", "alt", user_id="alice")
     ids = {h.message.id for h in Recaller(index).search("Kyoto", user_id="alice", filter=on_alt)}
@@ -232,3 +234,6 @@ def test_search_one_branch(store: SQLiteStore, index: SQLiteIndex) -> None:
     on_main = branch_filter(store, "t1", user_id="alice")
     ids = {h.message.id for h in Recaller(index).search("Kyoto", user_id="alice", filter=on_main)}
     assert alt[0].id not in ids
+    # a UserStore view gives the user; another user's "t1" is not hers: nothing on it
+    assert branch_filter(store.for_user("alice"), "t1", "alt") == on_alt
+    assert branch_filter(store, "t1", user_id="bob").message_ids == ()

@@ -50,7 +50,7 @@ def test_dense_recall_finds_synonyms(minilm: CachedEmbedder, tmp_path: Path) -> 
         )
         index.upsert(stored)
         store.append("t2", [Message.user("I adopted a kitten")], user_id="other")
-        index.upsert(store.read("t2"))
+        index.upsert(store.read("t2", user_id="other"))
         hits = Recaller(index).search("new pet dog", user_id="u", k=1)
         assert hits[0].message.id == stored[0].id
         assert "puppy" not in "new pet dog"

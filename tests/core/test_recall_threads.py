@@ -53,6 +53,9 @@ def _add(store: SQLiteStore, index: SQLiteIndex, user: str, thread: str, texts: 
     index.upsert(store.append(thread, msgs, user_id=user))
 
 
+ROME_T, QUIZ_T = ("alice", "rome"), ("alice", "quiz")  # threads are (user, thread id)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     with SQLiteStore(tmp_path / "t.db") as s:
@@ -70,10 +73,10 @@ def index(store: SQLiteStore) -> Iterator[SQLiteIndex]:
 
 def test_thread_term_counts(index: SQLiteIndex) -> None:
     counts = index.thread_term_counts("the Rome museum?", filter={"user_id": "alice"})
-    assert counts.turns == {"rome": 5, "quiz": 3}  # bob's thread is not counted
-    assert counts.terms == {"rome": {"rome": 4, "quiz": 1}, "museum": {"rome": 1, "quiz": 1}}
+    assert counts.turns == {ROME_T: 5, QUIZ_T: 3}  # bob's thread is not counted
+    assert counts.terms == {"rome": {ROME_T: 4, QUIZ_T: 1}, "museum": {ROME_T: 1, QUIZ_T: 1}}
     only = index.thread_term_counts("rome", filter={"user_id": "alice", "thread_ids": ["quiz"]})
-    assert only == ThreadTermCounts({"quiz": 3}, {"rome": {"quiz": 1}})
+    assert only == ThreadTermCounts({QUIZ_T: 3}, {"rome": {QUIZ_T: 1}})
     assert index.thread_term_counts("rome", filter={"thread_ids": []}) == ThreadTermCounts({}, {})
     # query syntax in the words and the filter is inert
     weird = index.thread_term_counts('rome" OR scope : *', filter={"user_id": 'x" OR 1=1 --'})
@@ -96,24 +99,25 @@ def test_thread_term_counts_needs_support(store: SQLiteStore) -> None:
 
 
 def test_thread_bm25() -> None:
+    a, b, c, d = (("u", t) for t in "abcd")
     counts = ThreadTermCounts(
-        turns={"a": 10, "b": 10, "c": 40, "d": 10},
-        terms={"rome": {"a": 3, "b": 1, "c": 3}, "alice": {"a": 5, "b": 5, "c": 5, "d": 5}},
+        turns={a: 10, b: 10, c: 40, d: 10},
+        terms={"rome": {a: 3, b: 1, c: 3}, "alice": {a: 5, b: 5, c: 5, d: 5}},
     )
     s = thread_bm25(counts)
-    assert set(s) == {"a", "b", "c", "d"}
-    assert s["a"] > s["b"]  # more turns mention it
-    assert s["a"] > s["c"]  # same count in a longer thread
+    assert set(s) == {a, b, c, d}
+    assert s[a] > s[b]  # more turns mention it
+    assert s[a] > s[c]  # same count in a longer thread
     # a word in every thread weighs little: idf log(1 + 0.5 / 4.5); mean length 17.5 turns
     norm = 1.2 * (0.25 + 0.75 * 10 / 17.5)
-    assert s["d"] == pytest.approx(math.log(1 + 0.5 / 4.5) * 5 * 2.2 / (5 + norm))
+    assert s[d] == pytest.approx(math.log(1 + 0.5 / 4.5) * 5 * 2.2 / (5 + norm))
     assert thread_bm25(ThreadTermCounts({}, {"x": {}})) == {}
 
 
 def test_with_thread_scores_and_rank_threads(index: SQLiteIndex) -> None:
     hits = index.search("rome museum", filter={"user_id": "alice"}, k=10, mode="lexical")
     flat = [h.model_copy(update={"score": 1.0}) for h in hits]
-    lifted = with_thread_scores(flat, {"rome": 4.0, "quiz": 2.0}, 0.5)
+    lifted = with_thread_scores(flat, {ROME_T: 4.0, QUIZ_T: 2.0}, 0.5)
     assert {h.message.thread_id: h.score for h in lifted} == {"rome": 1.5, "quiz": 1.0}
     threads = rank_threads(lifted)
     assert [t.thread_id for t in threads] == ["rome", "quiz"]

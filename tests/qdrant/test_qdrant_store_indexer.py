@@ -59,7 +59,9 @@ def test_follows_appends_and_deletions(store: SQLiteStore, kind: str, tmp_path: 
         store.append("t2", _turns(3, "later"), user_id="v")
         assert indexer.sync().indexed == 3
         assert index.count({"user_id": "v"}) == 3
-        store.delete_thread("t1")  # queued by the store's trigger, applied by the next sync
+        store.delete_thread(
+            "t1", user_id="u"
+        )  # queued by the store's trigger, applied by the next sync
         assert indexer.sync().deleted == 10
         assert index.count() == 3
 

@@ -16,6 +16,11 @@ the cache of its embedder when that is a :class:`~tela_memory.recall.cache.Cache
 :class:`~tela_memory.context.ContextEngine` (its in-process thread state and its policy's
 counter).
 
+This is an admin (cross-user) path by name: it reads the user's data through the store's
+contract for that user (``user_id=`` on every read) and erases it everywhere, including turns
+the user wrote in threads whose ids other users also use (threads are ``(user_id, thread_id)``;
+another user's thread of the same id is left alone).
+
 Order, and why a crash half-way is safe: (1) the user's threads and messages are read from
 the store; (2) every component erases what derives from them; (3) the store erases the user;
 (4) components that can find the user by a filter (indexes) are swept once more, for turns a
@@ -47,6 +52,7 @@ from tela_memory.recall.cache import (
 from tela_memory.recall.index import Index, searchable
 from tela_memory.recall.text import extract_text
 from tela_memory.recall.types import MAX_IDS
+from tela_memory.stores._common import check_id
 from tela_memory.stores.base import ErasureReceipt, MessageStore
 from tela_memory.stores.sqlite import MESSAGE_COLUMNS, SQLiteStore, row_to_message
 from tela_memory.tokens.cache import CachedCounter
@@ -61,9 +67,9 @@ class UserData:
 
     Attributes:
         user_id: the user.
-        thread_ids: the user's threads.
-        messages: every stored message of those threads (all branches), and on SQLite also
-            the user's messages in other users' threads.
+        thread_ids: the user's threads (ids in the user's namespace).
+        messages: every stored message of those threads (all branches); never a message of
+            another user's thread of the same id.
     """
 
     user_id: str
@@ -230,7 +236,7 @@ class _EnginePart:
 
     def erase_user_data(self, user: UserData) -> int:
         threads = set(user.thread_ids) | {m.thread_id for m in user.messages if m.thread_id}
-        return sum(self.engine.forget(tid) for tid in sorted(threads))
+        return sum(self.engine.forget(tid, user_id=user.user_id) for tid in sorted(threads))
 
     def sweep(self, user: UserData) -> int:
         """After the store: state a concurrent build put back in the meantime."""
@@ -326,7 +332,7 @@ def _parts(components: Sequence[object]) -> list[tuple[str, Erasable]]:
 def _check_user(user_id: object) -> str:
     if not isinstance(user_id, str) or not user_id:
         raise TelaMemoryError(f"user_id must be a non-empty string, got {user_id!r}")
-    return user_id
+    return check_id("user_id", user_id)
 
 
 def _sqlite_user_data(store: SQLiteStore, user_id: str) -> UserData:
@@ -346,7 +352,8 @@ def _sqlite_user_data(store: SQLiteStore, user_id: str) -> UserData:
 
 
 def user_data(store: MessageStore, user_id: str) -> UserData:
-    """Everything ``store`` holds of a user: threads and their messages on every branch.
+    """Everything ``store`` holds of a user: threads and their messages on every branch
+    (an admin read, named: the user is always explicit).
 
     Args:
         store: the message store.

@@ -29,8 +29,8 @@ from tela_memory.recall.errors import EmbeddingMismatchError
 from tela_memory.recall.index import RRF_K, Document, Index
 from tela_memory.recall.types import Hit, SearchFilter, SearchMode
 from tela_memory_qdrant import sparse
-from tela_memory_qdrant.payload import PAYLOAD_INDEXES, payload, point_id, to_filter
-from tela_memory_qdrant.points import DENSE, LEXICAL
+from tela_memory_qdrant.payload import PAYLOAD_INDEXES, payload, point_id, same_thread, to_filter
+from tela_memory_qdrant.points import DENSE, LEXICAL, OWNERLESS, owned
 from tela_memory_qdrant.points import hit as _hit
 from tela_memory_qdrant.points import order_key as _order_key
 
@@ -97,8 +97,10 @@ class QdrantEdgeIndex(Index):
         where = self.path / "shard"
         try:
             if where.exists():
-                self._shard = q.EdgeShard.load(str(where))
+                shard = q.EdgeShard.load(str(where))
                 self._model = json.loads(self._meta_file.read_text())
+                self._own_legacy_points(q, shard)
+                self._shard = shard
             elif create:
                 self._shard = self._create(q, where)
         except (OSError, ValueError) as exc:
@@ -129,6 +131,18 @@ class QdrantEdgeIndex(Index):
             shard.update(q.UpdateOperation.create_field_index(field, kind))
         self._model = model
         return shard
+
+    def _own_legacy_points(self, q: Any, shard: qe.EdgeShard) -> None:
+        """Give points written without a user (before threads were namespaced per user)
+        their owner, ``DEFAULT_USER``, as the store's migration does; idempotent."""
+        ef = _edge_filter(q, OWNERLESS)
+        while True:
+            req = q.ScrollRequest(limit=_BATCH, filter=ef, with_payload=["message"])
+            records, _ = shard.scroll(req)
+            if not records:
+                return
+            for r in records:
+                shard.update(q.UpdateOperation.set_payload([r.id], owned(dict(r.payload or {}))))
 
     def _run_op(self, what: str, fn: Any, *args: Any) -> Any:
         with self._lock:
@@ -333,19 +347,21 @@ class QdrantEdgeIndex(Index):
             if shard is None or base is None:
                 return []
             found = self._run_op(
-                "retrieve", shard.retrieve, [point_id(message_id)], ["thread_id", "ts", "id"], False
+                "retrieve",
+                shard.retrieve,
+                [point_id(message_id)],
+                ["user_id", "thread_id", "ts", "id"],
+                False,
             )
-            if not found:
+            if not found or not isinstance(dict(found[0].payload).get("user_id"), str):
                 return []
-            anchor = found[0].payload
+            anchor = dict(found[0].payload)
             ts, mid = int(anchor["ts"]), str(anchor["id"])
-            same = models.FieldCondition(
-                key="thread_id", match=models.MatchValue(value=anchor["thread_id"])
-            )
+            same = same_thread(anchor)
 
             def scoped(rng: models.Range) -> Any:
                 cond = models.FieldCondition(key="ts", range=rng)
-                return _edge_filter(q, models.Filter(must=[*(base.must or []), same, cond]))
+                return _edge_filter(q, models.Filter(must=[*(base.must or []), *same, cond]))
 
             ties = [
                 r
@@ -405,6 +421,8 @@ def _edge_filter(q: Any, flt: models.Filter | None) -> Any:
 def _edge_condition(q: Any, cond: Any) -> Any:
     if isinstance(cond, models.HasIdCondition):
         return q.HasIdCondition({str(i) for i in cond.has_id})
+    if isinstance(cond, models.IsEmptyCondition):
+        return q.IsEmptyCondition(cond.is_empty.key)
     if isinstance(cond, models.FieldCondition):
         if isinstance(cond.match, models.MatchValue):
             return q.FieldCondition(cond.key, match=q.MatchValue(cond.match.value))

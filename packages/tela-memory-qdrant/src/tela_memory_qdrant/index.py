@@ -35,12 +35,15 @@ from tela_memory_qdrant import sparse
 from tela_memory_qdrant.payload import (
     PAYLOAD_INDEXES,
     point_id,
+    same_thread,
     to_filter,
     with_conditions,
 )
 from tela_memory_qdrant.points import (
     DENSE,
     LEXICAL,
+    OWNERLESS,
+    owned,
 )
 from tela_memory_qdrant.points import (
     Schema as _Schema,
@@ -262,8 +265,36 @@ class QdrantIndex(Index):
                 return None
             self._create()
         info = self._call("get_collection", collection_name=self.collection)
-        self._schema = _read_schema(self.collection, info)
+        schema = _read_schema(self.collection, info)
+        self._own_legacy_points()
+        self._schema = schema
         return self._schema
+
+    def _own_legacy_points(self) -> None:
+        """Give points written without a user (before threads were namespaced per user)
+        their owner, ``DEFAULT_USER``, as the store's migration does; idempotent, so a crash
+        half-way is finished by the next open. One empty scroll when there are none."""
+        while True:
+            records, _ = self._call(
+                "scroll",
+                collection_name=self.collection,
+                scroll_filter=OWNERLESS,
+                limit=_BATCH,
+                with_payload=["message"],
+            )
+            if not records:
+                return
+            self._call(
+                "batch_update_points",
+                collection_name=self.collection,
+                update_operations=[
+                    models.SetPayloadOperation(
+                        set_payload=models.SetPayload(payload=owned(r.payload or {}), points=[r.id])
+                    )
+                    for r in records
+                ],
+                wait=True,
+            )
 
     def _create(self) -> None:
         dense = self.supports_dense and self.embedder is not None
@@ -470,18 +501,13 @@ class QdrantIndex(Index):
             "retrieve",
             collection_name=self.collection,
             ids=[point_id(message_id)],
-            with_payload=["thread_id", "ts", "id"],
+            with_payload=["user_id", "thread_id", "ts", "id"],
         )
-        if not found:
+        if not found or not isinstance((found[0].payload or {}).get("user_id"), str):
             return []
         anchor = found[0].payload or {}
         ts, mid = int(anchor["ts"]), str(anchor["id"])
-        scope = with_conditions(
-            base,
-            models.FieldCondition(
-                key="thread_id", match=models.MatchValue(value=anchor["thread_id"])
-            ),
-        )
+        scope = with_conditions(base, *same_thread(anchor))
         ties = [
             r
             for r in self._scroll_all(with_conditions(scope, _ts_range(gte=ts, lte=ts)))

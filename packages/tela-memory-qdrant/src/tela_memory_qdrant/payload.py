@@ -1,5 +1,9 @@
 """What a point carries (payload, id) and how a :class:`SearchFilter` becomes a Qdrant ``Filter``.
 
+A thread is ``(user_id, thread_id)``: thread ids are only unique within a user, so whatever is
+done per thread (neighbours) matches both keys (:func:`same_thread`), and ``thread_ids`` in a
+reader's filter always comes with the user's ``user_id``.
+
 Every filter field maps to an indexed payload key and is matched exactly by the engine
 (keyword ``MatchValue`` / ``MatchAny``, integer ``Range``, ``HasIdCondition``), so filter
 values are data, never query syntax. Metadata filters are typed (``1`` is not ``"1"`` nor
@@ -130,6 +134,15 @@ def _any(key: str, values: list[str]) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchAny(any=values))
 
 
+def same_thread(anchor: dict[str, Any]) -> list[models.Condition]:
+    """Conditions selecting the thread of a point's payload: ``(user_id, thread_id)``, so that
+    another user's thread of the same id is never reached."""
+    return [
+        models.FieldCondition(key="user_id", match=models.MatchValue(value=anchor["user_id"])),
+        models.FieldCondition(key="thread_id", match=models.MatchValue(value=anchor["thread_id"])),
+    ]
+
+
 def with_conditions(base: models.Filter, *extra: models.Condition) -> models.Filter:
     """A copy of a filter with more ``must`` conditions."""
     return models.Filter(must=[*(base.must or []), *extra])
@@ -143,6 +156,7 @@ __all__ = [
     "micros",
     "payload",
     "point_id",
+    "same_thread",
     "to_filter",
     "with_conditions",
 ]

@@ -15,6 +15,7 @@ from tela_memory.errors import SchemaError
 from tela_memory.messages import Message
 from tela_memory.recall.index import Document
 from tela_memory.recall.types import Hit
+from tela_memory.stores.base import DEFAULT_USER
 from tela_memory_qdrant import sparse
 from tela_memory_qdrant.payload import payload, point_id
 
@@ -81,6 +82,21 @@ def hit(
     )
 
 
+OWNERLESS = models.Filter(
+    must=[models.IsEmptyCondition(is_empty=models.PayloadField(key="user_id"))]
+)
+"""Points written without a user (by tela-memory before threads were namespaced per user)."""
+
+
+def owned(data: dict[str, Any]) -> dict[str, Any]:
+    """The payload update that gives an ownerless point its owner,
+    :data:`~tela_memory.stores.base.DEFAULT_USER` (the store's migration gives ownerless
+    threads to it): in the payload key and in the stored message."""
+    message = Message.model_validate_json(data["message"])
+    fixed = message.model_copy(update={"user_id": message.user_id or DEFAULT_USER})
+    return {"user_id": fixed.user_id, "message": fixed.model_dump_json(exclude_none=True)}
+
+
 def ts_range(**bounds: int) -> models.FieldCondition:
     """A condition on the creation time (microseconds)."""
     return models.FieldCondition(key="ts", range=models.Range(**bounds))
@@ -91,4 +107,15 @@ def order_key(row: dict[str, Any]) -> tuple[int, str]:
     return int(row["ts"]), str(row["id"])
 
 
-__all__ = ["DENSE", "LEXICAL", "Schema", "hit", "order_key", "read_schema", "to_point", "ts_range"]
+__all__ = [
+    "DENSE",
+    "LEXICAL",
+    "OWNERLESS",
+    "Schema",
+    "hit",
+    "order_key",
+    "owned",
+    "read_schema",
+    "to_point",
+    "ts_range",
+]

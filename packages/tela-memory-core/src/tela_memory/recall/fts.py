@@ -1,4 +1,4 @@
-"""The embedded index's tables and FTS5 side: the schema (and its migration), query words,
+"""The embedded index's tables and FTS5 side: the schema (and its migrations), query words,
 stopwords, quoting, scope tokens."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import json
 import re
 import sqlite3
 
-from tela_memory.recall.types import SearchFilter
+from tela_memory.recall.types import SearchFilter, ThreadKey
+from tela_memory.stores.base import DEFAULT_USER
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Function words that only slow an OR query down; BM25 would give them ~0 weight anyway.
@@ -34,7 +35,7 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS recall_docs(
         rowid INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
-        user_id TEXT,
+        user_id TEXT NOT NULL,
         thread_id TEXT NOT NULL,
         role TEXT NOT NULL,
         created_at INTEGER NOT NULL,
@@ -44,7 +45,9 @@ SCHEMA = (
         vec BLOB
     )""",
     "CREATE INDEX IF NOT EXISTS recall_docs_user ON recall_docs(user_id, created_at)",
-    "CREATE INDEX IF NOT EXISTS recall_docs_thread ON recall_docs(thread_id, created_at, id)",
+    "DROP INDEX IF EXISTS recall_docs_thread",
+    "CREATE INDEX IF NOT EXISTS recall_docs_user_thread"
+    " ON recall_docs(user_id, thread_id, created_at, id)",
     f"CREATE INDEX IF NOT EXISTS recall_docs_parent ON recall_docs({PARENT_ID})",
     """CREATE VIRTUAL TABLE IF NOT EXISTS recall_fts USING fts5(
         text, context, scope, tokenize = 'porter unicode61 remove_diacritics 2'
@@ -58,7 +61,10 @@ SCHEMA = (
 
 
 def scope_token(kind: str, value: str | None) -> str:
-    """The hashed token standing for a user (``kind="u"``) or thread (``"t"``) in the FTS row."""
+    """The hashed token standing for a user (``kind="u"``) or thread (``"t"``) in the FTS row.
+
+    A row carries its user's token and its thread id's; a thread filter is always ANDed with
+    the user's token by the readers, so ``(user, thread)`` is what selects a thread."""
     if value is None:
         return f"{kind}null"
     return kind + hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
@@ -99,9 +105,20 @@ def scope_conditions(flt: SearchFilter) -> list[str] | None:
     return scope
 
 
+def row_scope(user_id: str, thread_id: str) -> str:
+    """The ``scope`` column of a turn's FTS row: its user's and its thread id's tokens."""
+    return f"{scope_token('u', user_id)} {scope_token('t', thread_id)}"
+
+
 def create_tables(conn: sqlite3.Connection) -> None:
-    """Create the tables, or migrate a file whose ``recall_fts`` lacks the parent column: the
-    old rows' text is kept and each gets its parent's (no re-embedding), in one transaction."""
+    """Create the tables and migrate older files, in one transaction, nothing re-embedded:
+
+    - a ``recall_fts`` without the parent column gets it (each row its parent's text);
+    - rows indexed without a user (before threads were namespaced per user) get the owner
+      the store gave their message, else :data:`~tela_memory.stores.base.DEFAULT_USER` (the
+      store's own migration gives ownerless threads to it), in the row, in the stored
+      message and in the FTS scope token, so that user finds them and nobody else does.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         columns = [r[1] for r in conn.execute("PRAGMA table_info(recall_fts)")]
@@ -117,9 +134,11 @@ def create_tables(conn: sqlite3.Connection) -> None:
                 "SELECT o.rowid, o.text, coalesce(po.text, ''), o.scope FROM recall_fts_old AS o "
                 "JOIN recall_docs AS d ON d.rowid = o.rowid "
                 "LEFT JOIN recall_docs AS p ON p.id = json_extract(d.message, '$.parent_id') "
+                "AND p.thread_id = d.thread_id AND p.user_id IS d.user_id "
                 "LEFT JOIN recall_fts_old AS po ON po.rowid = p.rowid"
             )
             conn.execute("DROP TABLE recall_fts_old")
+        _own_legacy_rows(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -127,14 +146,43 @@ def create_tables(conn: sqlite3.Connection) -> None:
         raise
 
 
-def indexed_texts(conn: sqlite3.Connection, ids: list[str]) -> dict[str, str]:
-    """The ranked text (``recall_fts.text``) of those of these messages that are indexed."""
+def _own_legacy_rows(conn: sqlite3.Connection) -> None:
+    """Give rows indexed without a user their owner (see :func:`create_tables`)."""
+    if conn.execute("SELECT 1 FROM recall_docs WHERE user_id IS NULL LIMIT 1").fetchone() is None:
+        return
+    has_messages = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
+    ).fetchone()
+    owner = (
+        "coalesce((SELECT m.user_id FROM messages AS m WHERE m.id = d.id), ?)"
+        if has_messages
+        else "?"
+    )
     rows = conn.execute(
-        "SELECT d.id, f.text FROM recall_docs AS d JOIN recall_fts AS f ON f.rowid = d.rowid "
+        f"SELECT d.rowid, {owner}, d.thread_id FROM recall_docs AS d WHERE d.user_id IS NULL",
+        (DEFAULT_USER,),
+    ).fetchall()
+    conn.executemany(
+        "UPDATE recall_docs SET user_id = ?, message = json_set(message, '$.user_id', ?) "
+        "WHERE rowid = ?",
+        [(user, user, rowid) for rowid, user, _ in rows],
+    )
+    conn.executemany(
+        "UPDATE recall_fts SET scope = ? WHERE rowid = ?",
+        [(row_scope(user, thread), rowid) for rowid, user, thread in rows],
+    )
+
+
+def indexed_texts(conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[ThreadKey, str]]:
+    """The thread and ranked text (``recall_fts.text``) of those of these messages that are
+    indexed."""
+    rows = conn.execute(
+        "SELECT d.id, d.user_id, d.thread_id, f.text FROM recall_docs AS d "
+        "JOIN recall_fts AS f ON f.rowid = d.rowid "
         "WHERE d.id IN (SELECT value FROM json_each(?))",
         (json.dumps(ids),),
     )
-    return {str(r[0]): str(r[1]) for r in rows}
+    return {str(r[0]): ((r[1], r[2]), str(r[3])) for r in rows}
 
 
 __all__ = [
@@ -146,6 +194,7 @@ __all__ = [
     "indexed_texts",
     "phrase",
     "query_terms",
+    "row_scope",
     "scope_conditions",
     "scope_token",
 ]

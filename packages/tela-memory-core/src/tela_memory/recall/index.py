@@ -4,6 +4,13 @@ A backend implements the few ``_`` methods below; validation, embedding, hybrid 
 async twins come from :class:`Index`. Filters are always handed to the backend, which must apply
 them inside its own query (SQL ``WHERE``, a Qdrant filter ...), never to a global top-k
 afterwards: a search for one user can never return another user's messages.
+
+A thread is ``(user_id, thread_id)`` (thread ids are only unique within a user): whatever an
+index does per thread (neighbours, per-thread word counts, a turn's parent context) stays
+inside one user's thread, so Bob's ``"t1"`` and Ada's ``"t1"`` never mix. The index is a
+backend: it applies the filter it is given and never defaults a user; the readers built on it
+(:class:`~tela_memory.recall.recaller.Recaller`, the framework retrievers) are the ones that
+require a user or the named ``all_users=True``.
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ from tela_memory.recall.types import (
     Hit,
     SearchFilter,
     SearchMode,
+    ThreadKey,
     check_ids,
     check_k,
     check_query,
+    thread_key,
 )
 
 FilterLike = SearchFilter | Mapping[str, Any] | None
@@ -52,44 +61,58 @@ class Document:
         """The text to rank by: ``"name: text"`` when the message is named."""
         return searchable(self.message, self.text)
 
+    @property
+    def thread_key(self) -> ThreadKey:
+        """The message's thread, ``(user_id, thread_id)``."""
+        return thread_key(self.message)
+
 
 @dataclass(frozen=True, slots=True)
 class ThreadTermCounts:
     """Per-thread word statistics of a query (:meth:`Index.thread_term_counts`), from which
     threads are ranked as a whole (BM25 over a thread as a bag of its turns).
 
+    Threads are keyed ``(user_id, thread_id)``: two users' threads of the same id are
+    counted apart.
+
     Attributes:
-        turns: thread id -> messages of the thread that the filter lets through.
-        terms: query term -> thread id -> those of them containing the term.
+        turns: thread -> messages of the thread that the filter lets through.
+        terms: query term -> thread -> those of them containing the term.
     """
 
-    turns: dict[str, int]
-    terms: dict[str, dict[str, int]]
+    turns: dict[ThreadKey, int]
+    terms: dict[str, dict[ThreadKey, int]]
 
 
 def contextual_vectors(
     vectors: Sequence[Vectors | None],
     ids: Sequence[str],
     parent_ids: Sequence[str | None],
-    known: Mapping[str, Vectors],
+    known: Mapping[str, tuple[ThreadKey, Vectors]],
     weight: float,
+    *,
+    threads: Sequence[ThreadKey],
 ) -> list[Vectors | None]:
     """``normalise(v + weight * v_parent)`` for each vector, in order: a parent earlier in
-    the list gives its (already mixed) vector, else ``known`` (stored vectors) may have it."""
-    done = dict(known)
+    the list gives its (already mixed) vector, else ``known`` (stored vectors, with their
+    thread) may have it. A parent counts only when it is in the same thread
+    (``threads[i]``, the ``(user_id, thread_id)`` of each vector), so no turn ever carries
+    another user's words."""
+    done: dict[str, tuple[ThreadKey, Vectors]] = dict(known)
     out: list[Vectors | None] = []
-    for vec, mid, parent in zip(vectors, ids, parent_ids, strict=True):
+    for vec, mid, parent, key in zip(vectors, ids, parent_ids, threads, strict=True):
         if vec is None:
             out.append(None)
             continue
-        before = done.get(parent) if parent is not None else None
+        found = done.get(parent) if parent is not None else None
+        before = found[1] if found is not None and found[0] == key else None
         if before is not None and before.shape == vec.shape:
             mixed: Vectors = vec.astype(np.float32) + np.float32(weight) * before.astype(np.float32)
             norm = np.float32(np.linalg.norm(mixed))
             if norm > 0:
                 vec = mixed / norm
         vec = np.asarray(vec, dtype=np.float32)
-        done[mid] = vec
+        done[mid] = (key, vec)
         out.append(vec)
     return out
 
@@ -155,15 +178,17 @@ class Index(ABC):
 
     @abstractmethod
     def _neighbors(self, message_id: str, before: int, after: int, flt: SearchFilter) -> list[Hit]:
-        """Messages of the same thread just before and after one (time order), filter applied,
-        oldest first, the message itself left out; score 0."""
+        """Messages of the same thread (the message's own user's) just before and after one
+        (time order), filter applied, oldest first, the message itself left out; score 0."""
 
     def _thread_term_counts(self, query: str, flt: SearchFilter) -> ThreadTermCounts:
-        """Per thread: messages under the filter, and those containing each query word."""
+        """Per thread (keyed ``(user_id, thread_id)``): messages under the filter, and those
+        containing each query word."""
         raise UnsupportedOperation(f"{type(self).__name__} cannot count words per thread")
 
-    def _stored_vectors(self, ids: list[str]) -> dict[str, Vectors]:
-        """Stored vectors of these messages (those that have one), for contextual vectors."""
+    def _stored_vectors(self, ids: list[str]) -> dict[str, tuple[ThreadKey, Vectors]]:
+        """Stored vectors of these messages (those that have one) with each message's thread,
+        for contextual vectors."""
         return {}
 
     def _check_model(self, model_id: str, dimension: int) -> None:  # noqa: B027 - optional hook
@@ -190,8 +215,8 @@ class Index(ABC):
     def upsert(self, messages: Message | Sequence[Message]) -> int:
         """Index messages (replacing earlier versions with the same id); return the count.
 
-        Messages must have been stored (``thread_id`` set). With an embedder their text is
-        embedded here, in batches.
+        Messages must have been stored (``thread_id`` and ``user_id`` set). With an embedder
+        their text is embedded here, in batches.
         """
         items = [messages] if isinstance(messages, Message) else list(messages)
         docs = self._documents(items, None)
@@ -229,6 +254,7 @@ class Index(ABC):
                     [d.message.parent_id for d in docs],
                     known,
                     weight,
+                    threads=[d.thread_key for d in docs],
                 ),
                 strict=True,
             )
@@ -238,9 +264,10 @@ class Index(ABC):
         for m in items:
             if not isinstance(m, Message):
                 raise InvalidMessageError(f"only Message objects can be indexed, not {m!r}")
-            if m.thread_id is None:
+            if m.thread_id is None or m.user_id is None:
+                missing = "thread_id" if m.thread_id is None else "user_id"
                 raise InvalidMessageError(
-                    f"message {m.id!r} has no thread_id: index messages as the store returns them"
+                    f"message {m.id!r} has no {missing}: index messages as the store returns them"
                 )
         texts = [extract_text(m) for m in items]
         embed = self.supports_dense and self.embedder is not None
@@ -342,7 +369,9 @@ class Index(ABC):
     ) -> list[Hit]:
         """Up to ``before`` / ``after`` messages around one in its thread, oldest first.
 
-        The filter applies to the neighbours (pass the same one as the search).
+        The thread is the message's own, ``(user_id, thread_id)``: another user's thread of
+        the same id is never reached. The filter applies to the neighbours (pass the same one
+        as the search, so that a message of another user gives nothing).
         """
         check_ids([message_id])
         for name, value in (("before", before), ("after", after)):
@@ -354,8 +383,9 @@ class Index(ABC):
         return self._neighbors(message_id, before, after, flt)
 
     def thread_term_counts(self, query: str, *, filter: FilterLike = None) -> ThreadTermCounts:
-        """For each thread the filter lets through: how many of its messages there are and how
-        many contain each word of the query (backends with ``supports_thread_terms``)."""
+        """For each thread the filter lets through (keyed ``(user_id, thread_id)``): how many
+        of its messages there are and how many contain each word of the query (backends with
+        ``supports_thread_terms``)."""
         text = check_query(query)
         flt = SearchFilter.coerce(filter)
         if not self.supports_thread_terms:

@@ -1,6 +1,9 @@
 """Hybrid ranking: fuse lexical and dense lists, add recency and neighbour evidence, de-dup.
 
 Pure functions over :class:`~tela_memory.recall.types.Hit` lists, so any index can use them.
+Everything done per thread keys threads by ``(user_id, thread_id)``
+(:func:`~tela_memory.recall.types.thread_key`): two users' threads of the same id never lift
+each other.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from tela_memory.recall.index import ThreadTermCounts
-from tela_memory.recall.types import Hit
+from tela_memory.recall.types import Hit, ThreadKey, thread_key
 
 Fusion = Literal["rrf", "score"]
 
@@ -137,16 +140,18 @@ def with_threads(hits: Sequence[Hit], weight: float, top: int) -> list[Hit]:
     """Add ``weight`` x the thread's score (mean of its best ``top`` candidate scores)."""
     if weight <= 0 or not hits:
         return list(hits)
-    per: dict[str | None, list[float]] = {}
+    per: dict[ThreadKey, list[float]] = {}
     for h in hits:
-        per.setdefault(h.message.thread_id, []).append(h.score)
+        per.setdefault(thread_key(h.message), []).append(h.score)
     thread = {t: sum(sorted(v, reverse=True)[:top]) / top for t, v in per.items()}
     by_id = {h.message.id: h for h in hits}
-    scores = {h.message.id: h.score + weight * thread[h.message.thread_id] for h in hits}
+    scores = {h.message.id: h.score + weight * thread[thread_key(h.message)] for h in hits}
     return _sorted(by_id, scores)
 
 
-def thread_bm25(counts: ThreadTermCounts, *, k1: float = 1.2, b: float = 0.75) -> dict[str, float]:
+def thread_bm25(
+    counts: ThreadTermCounts, *, k1: float = 1.2, b: float = 0.75
+) -> dict[ThreadKey, float]:
     """BM25 of each thread as one document, the bag of its turns: a word's frequency is the
     number of the thread's turns containing it, a thread's length its number of turns, and a
     word's rarity is counted over the threads (so a name in every thread weighs little).
@@ -155,7 +160,7 @@ def thread_bm25(counts: ThreadTermCounts, *, k1: float = 1.2, b: float = 0.75) -
     if n == 0:
         return {}
     avg = sum(counts.turns.values()) / n or 1.0
-    scores: dict[str, float] = {}
+    scores: dict[ThreadKey, float] = {}
     for per in counts.terms.values():
         df = sum(1 for t in per if t in counts.turns)
         if df == 0:
@@ -171,7 +176,7 @@ def thread_bm25(counts: ThreadTermCounts, *, k1: float = 1.2, b: float = 0.75) -
 
 
 def with_thread_scores(
-    hits: Sequence[Hit], thread_scores: Mapping[str, float], weight: float
+    hits: Sequence[Hit], thread_scores: Mapping[ThreadKey, float], weight: float
 ) -> list[Hit]:
     """Add ``weight`` x the thread's score scaled min-max over ``thread_scores`` (best 1,
     worst 0; a thread missing from it gets 0) to each hit."""
@@ -180,28 +185,33 @@ def with_thread_scores(
     hi, lo = max(thread_scores.values()), min(thread_scores.values())
     scaled = {t: (v - lo) / (hi - lo) if hi > lo else 1.0 for t, v in thread_scores.items()}
     by_id = {h.message.id: h for h in hits}
-    scores = {
-        h.message.id: h.score + weight * scaled.get(h.message.thread_id or "", 0.0) for h in hits
-    }
+    scores = {h.message.id: h.score + weight * scaled.get(thread_key(h.message), 0.0) for h in hits}
     return _sorted(by_id, scores)
 
 
 @dataclass(frozen=True)
 class ThreadHit:
     """A thread (session) ranked for a query: its best turn's score and its turns among the
-    hits, best first."""
+    hits, best first. The thread is ``(user_id, thread_id)``."""
 
     thread_id: str | None
     score: float
     hits: tuple[Hit, ...]
+    user_id: str | None = None
+
+    @property
+    def key(self) -> ThreadKey:
+        """``(user_id, thread_id)``."""
+        return self.user_id, self.thread_id
 
 
 def rank_threads(hits: Sequence[Hit]) -> list[ThreadHit]:
-    """Threads of ranked hits, in order of their best hit (whose score they take)."""
-    per: dict[str | None, list[Hit]] = {}
+    """Threads of ranked hits, in order of their best hit (whose score they take); two users'
+    threads of the same id are two threads."""
+    per: dict[ThreadKey, list[Hit]] = {}
     for h in hits:
-        per.setdefault(h.message.thread_id, []).append(h)
-    return [ThreadHit(t, v[0].score, tuple(v)) for t, v in per.items()]
+        per.setdefault(thread_key(h.message), []).append(h)
+    return [ThreadHit(t, v[0].score, tuple(v), user_id=u) for (u, t), v in per.items()]
 
 
 def with_recency(

@@ -1,5 +1,11 @@
 """``Recaller``: hybrid search over a user's history and token-budgeted recall for the context
-engine's recall slot ("the best turns within 1,000 tokens")."""
+engine's recall slot ("the best turns within 1,000 tokens").
+
+Every call acts for one user (``user_id=``): the user goes into the filter the index runs, so
+no hit, neighbour or thread score of another user can come back. Searching every user is an
+operator's act and says so, ``all_users=True``; a call with neither raises ``ScopeError``.
+Thread ids in filters are the user's own threads (threads are ``(user_id, thread_id)``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tela_memory.errors import ScopeError
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Vectors
 from tela_memory.recall.errors import InvalidQueryError
@@ -25,8 +32,10 @@ from tela_memory.recall.ranking import (
     with_thread_scores,
     with_threads,
 )
-from tela_memory.recall.types import Hit, SearchFilter, check_k, check_query
+from tela_memory.recall.types import Hit, SearchFilter, ThreadKey, check_k, check_query, thread_key
+from tela_memory.stores._common import check_id
 from tela_memory.stores.base import MessageStore
+from tela_memory.stores.scoped import UserStore
 from tela_memory.tokens.base import TokenCounter
 from tela_memory.tokens.counters import ApproxCounter
 
@@ -104,12 +113,12 @@ def header(message: Message) -> str:
 
 
 def render(turns: Sequence[RecalledTurn], *, session_dates: bool = True) -> str:
-    """Render turns (already in order) as text."""
+    """Render turns (already in order) as text, one block per thread (``(user, thread)``)."""
     out: list[str] = []
-    thread = None
+    thread: ThreadKey | None = None
     for t in turns:
-        if t.message.thread_id != thread:
-            thread = t.message.thread_id
+        if thread_key(t.message) != thread:
+            thread = thread_key(t.message)
             if session_dates:
                 out.append(header(t.message))
         out.append(line(t.text, t.message))
@@ -117,7 +126,12 @@ def render(turns: Sequence[RecalledTurn], *, session_dates: bool = True) -> str:
 
 
 class Recaller:
-    """Hybrid recall over an index.
+    """Hybrid recall over an index, for one user per call.
+
+    Every method takes ``user_id=`` (the acting user: only that user's turns are searched,
+    expanded and scored) or ``all_users=True`` (an operator's search across every user, which
+    a filter ``{"user_id": ...}`` may narrow); with neither it raises
+    :class:`~tela_memory.errors.ScopeError`. One ``Recaller`` serves many users.
 
     Args:
         index: where to search (lexical, dense or both).
@@ -145,26 +159,41 @@ class Recaller:
         self,
         query: str,
         *,
-        user_id: str | None,
+        user_id: str | None = None,
+        all_users: bool = False,
         filter: FilterLike = None,
         k: int = 10,
         now: datetime | None = None,
         query_vector: Vectors | None = None,
     ) -> list[Hit]:
-        """The best ``k`` turns for a query among ``user_id``'s (``None``: every user's).
+        """The best ``k`` turns of ``user_id``'s for a query.
 
         Both sides run with the same filter inside the index; results are fused, lifted by
         adjacent matches and recency, optionally reranked, and de-duplicated. Pass
         ``query_vector`` when the query is already embedded.
+
+        Args:
+            query: what to look for.
+            user_id: the acting user (required unless ``all_users``).
+            all_users: search every user's turns (the named cross-user opt-in).
+            filter: more conditions, applied inside the index (``thread_ids`` are the
+                user's threads); it may repeat ``user_id``, never name another.
+            k: how many hits.
+            now: the time recency is measured from (default: now).
+            query_vector: the query already embedded (skips the embedder).
+
+        Raises:
+            ScopeError: neither ``user_id`` nor ``all_users=True`` (or both).
         """
-        text, flt = self._prepare(query, user_id, filter, k)
+        text, flt = self._prepare(query, user_id, all_users, filter, k)
         return self._finish(self._ranked(text, flt, now, query_vector), k)
 
     def search_threads(
         self,
         query: str,
         *,
-        user_id: str | None,
+        user_id: str | None = None,
+        all_users: bool = False,
         filter: FilterLike = None,
         k: int = 5,
         now: datetime | None = None,
@@ -175,7 +204,10 @@ class Recaller:
 
         Args:
             query: what to look for.
-            user_id: whose threads (``None``: every user's).
+            user_id: the acting user, whose threads are ranked (required unless
+                ``all_users``).
+            all_users: rank every user's threads (two users' threads of the same id are
+                two threads, told apart by ``ThreadHit.user_id``).
             filter: more conditions, applied inside the index.
             k: how many threads.
             now: the time recency is measured from (default: now).
@@ -183,22 +215,26 @@ class Recaller:
 
         Only threads with a turn among the ``RecallConfig.candidates`` best of either side can
         be returned.
+
+        Raises:
+            ScopeError: neither ``user_id`` nor ``all_users=True`` (or both).
         """
-        text, flt = self._prepare(query, user_id, filter, k)
+        text, flt = self._prepare(query, user_id, all_users, filter, k)
         return rank_threads(self._finish(self._ranked(text, flt, now, query_vector), None))[:k]
 
     async def asearch_threads(
         self,
         query: str,
         *,
-        user_id: str | None,
+        user_id: str | None = None,
+        all_users: bool = False,
         filter: FilterLike = None,
         k: int = 5,
         now: datetime | None = None,
         query_vector: Vectors | None = None,
     ) -> list[ThreadHit]:
         """Async twin of :meth:`search_threads`."""
-        text, flt = self._prepare(query, user_id, filter, k)
+        text, flt = self._prepare(query, user_id, all_users, filter, k)
         ranked = await self._aranked(text, flt, now, query_vector)
         return rank_threads(self._finish(ranked, None))[:k]
 
@@ -206,14 +242,15 @@ class Recaller:
         self,
         query: str,
         *,
-        user_id: str | None,
+        user_id: str | None = None,
+        all_users: bool = False,
         filter: FilterLike = None,
         k: int = 10,
         now: datetime | None = None,
         query_vector: Vectors | None = None,
     ) -> list[Hit]:
         """Async twin of :meth:`search`."""
-        text, flt = self._prepare(query, user_id, filter, k)
+        text, flt = self._prepare(query, user_id, all_users, filter, k)
         return self._finish(await self._aranked(text, flt, now, query_vector), k)
 
     # -- budgeted recall --------------------------------------------------------------------
@@ -222,23 +259,26 @@ class Recaller:
         self,
         query: str,
         *,
-        user_id: str | None,
+        user_id: str | None = None,
+        all_users: bool = False,
         budget: int = 1000,
         filter: FilterLike = None,
         k: int = 50,
         now: datetime | None = None,
     ) -> RecallResult:
-        """The best turns that fit in ``budget`` tokens (rendered lines and headers counted),
-        the best hits bringing their adjacent turns when those fit; oldest first."""
+        """The best turns of ``user_id``'s that fit in ``budget`` tokens (rendered lines and
+        headers counted), the best hits bringing their adjacent turns when those fit; oldest
+        first. ``user_id`` / ``all_users`` as for :meth:`search`."""
         self._check_budget(budget)
-        hits = self.search(query, user_id=user_id, filter=filter, k=k, now=now)
-        return self.pack(query, budget, hits, user_id, filter=filter)
+        hits = self.search(query, user_id=user_id, all_users=all_users, filter=filter, k=k, now=now)
+        return self.pack(query, budget, hits, user_id, all_users=all_users, filter=filter)
 
     async def arecall(
         self,
         query: str,
         *,
-        user_id: str | None,
+        user_id: str | None = None,
+        all_users: bool = False,
         budget: int = 1000,
         filter: FilterLike = None,
         k: int = 50,
@@ -246,29 +286,35 @@ class Recaller:
     ) -> RecallResult:
         """Async twin of :meth:`recall`."""
         self._check_budget(budget)
-        hits = await self.asearch(query, user_id=user_id, filter=filter, k=k, now=now)
-        return await asyncio.to_thread(self.pack, query, budget, hits, user_id, filter=filter)
+        hits = await self.asearch(
+            query, user_id=user_id, all_users=all_users, filter=filter, k=k, now=now
+        )
+        return await asyncio.to_thread(
+            self.pack, query, budget, hits, user_id, all_users=all_users, filter=filter
+        )
 
     def pack(
         self,
         query: str,
         budget: int,
         hits: Sequence[Hit],
-        user_id: str | None,
+        user_id: str | None = None,
         *,
+        all_users: bool = False,
         filter: FilterLike = None,
         neighbors: bool = True,
     ) -> RecallResult:
         """Fit ranked hits into ``budget`` tokens (what :meth:`recall` does after searching).
 
         With ``neighbors`` the best ``expand_top`` hits bring their adjacent turns (looked up
-        in the index under the same filter) when they fit.
+        in the index under the same filter, so only ``user_id``'s) when they fit. Hits of
+        another user than ``user_id`` are left out. ``user_id`` / ``all_users`` as for
+        :meth:`search`.
         """
         self._check_budget(budget)
-        flt = SearchFilter.coerce(filter)
-        if user_id is not None:
-            flt = flt.narrowed(user_id=user_id)
-        return self._pack(query, budget, list(hits), flt, neighbors)
+        flt = self._scope(user_id, all_users, filter)
+        kept = [h for h in hits if flt.user_id is None or h.message.user_id == flt.user_id]
+        return self._pack(query, budget, kept, flt, neighbors)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -276,19 +322,38 @@ class Recaller:
         self,
         query: str,
         user_id: str | None,
+        all_users: bool,
         filter: FilterLike,
         k: int,
     ) -> tuple[str, SearchFilter]:
+        flt = self._scope(user_id, all_users, filter)
         text = check_query(query)
         check_k(k)
+        return text, flt
+
+    @staticmethod
+    def _scope(user_id: str | None, all_users: bool, filter: FilterLike) -> SearchFilter:
+        """The filter a call runs with: ``filter`` narrowed to the acting user."""
+        if user_id is None and all_users is not True:
+            raise ScopeError(
+                "Recaller acts for one user: pass user_id=... (or all_users=True for an "
+                "operator's search across every user)"
+            )
+        if user_id is not None and all_users:
+            raise ScopeError(
+                "pass either user_id=... or all_users=True, not both (narrow an all-users "
+                "search with filter={'user_id': ...})"
+            )
         flt = SearchFilter.coerce(filter)
         if user_id is not None:
+            check_id("user_id", user_id)
             if flt.user_id is not None and flt.user_id != user_id:
                 raise InvalidQueryError(
-                    f"user_id {user_id!r} and filter user_id {flt.user_id!r} disagree"
+                    "the filter's user_id disagrees with user_id=: a filter can narrow a "
+                    "search, never switch it to another user"
                 )
             flt = flt.narrowed(user_id=user_id)
-        return text, flt
+        return flt
 
     @staticmethod
     def _check_budget(budget: int) -> None:
@@ -318,7 +383,7 @@ class Recaller:
 
     def _candidates(
         self, text: str, flt: SearchFilter, vector: Vectors | None = None
-    ) -> tuple[list[Hit], list[Hit], dict[str, float] | None]:
+    ) -> tuple[list[Hit], list[Hit], dict[ThreadKey, float] | None]:
         n = self.config.candidates
         lexical: list[Hit] = []
         dense: list[Hit] = []
@@ -336,7 +401,7 @@ class Recaller:
         self,
         lexical: list[Hit],
         dense: list[Hit],
-        threads: dict[str, float] | None,
+        threads: dict[ThreadKey, float] | None,
         now: datetime | None,
     ) -> list[Hit]:
         cfg = self.config.ranking
@@ -360,7 +425,7 @@ class Recaller:
         self, query: str, budget: int, hits: list[Hit], flt: SearchFilter, neighbors: bool
     ) -> RecallResult:
         chosen: dict[str, RecalledTurn] = {}
-        threads: set[str | None] = set()
+        threads: set[ThreadKey] = set()
         used = 0
 
         def take(hit: Hit, rank: int | None) -> bool:
@@ -368,13 +433,13 @@ class Recaller:
             if hit.message.id in chosen:
                 return True
             cost = self._cost(hit.text, hit.message)
-            new_thread = hit.message.thread_id not in threads
+            new_thread = thread_key(hit.message) not in threads
             if new_thread and self.config.session_dates:
                 cost += self.counter.count_text(header(hit.message)) + 1
             if used + cost > budget:
                 return False
             used += cost
-            threads.add(hit.message.thread_id)
+            threads.add(thread_key(hit.message))
             chosen[hit.message.id] = RecalledTurn(hit.message, hit.text, hit.score, cost, rank)
             return True
 
@@ -403,31 +468,61 @@ class Recaller:
                 take(hit, place)
         turns = sorted(
             chosen.values(),
-            key=lambda t: (t.message.thread_id or "", t.message.created_at, t.message.id),
+            key=lambda t: (_order(thread_key(t.message)), t.message.created_at, t.message.id),
         )
         # threads in order of their first turn's time
-        first: dict[str | None, datetime] = {}
+        first: dict[ThreadKey, datetime] = {}
         for t in turns:
-            first.setdefault(t.message.thread_id, t.message.created_at)
-        turns.sort(key=lambda t: (first[t.message.thread_id], t.message.thread_id or ""))
+            first.setdefault(thread_key(t.message), t.message.created_at)
+        turns.sort(key=lambda t: (first[thread_key(t.message)], _order(thread_key(t.message))))
         return RecallResult(query, budget, tuple(turns), tuple(hits), used)
 
 
+def _order(key: ThreadKey) -> tuple[str, str]:
+    return key[0] or "", key[1] or ""
+
+
+def _branch_user(store: MessageStore | UserStore, user_id: str | None) -> str:
+    """The user a branch filter is read for: ``user_id``, or the one a ``UserStore`` binds."""
+    bound = store.user_id if isinstance(store, UserStore) else None
+    if user_id is None and bound is None:
+        raise ScopeError(
+            "branch_filter reads one user's thread: pass user_id=... (or a store.for_user(...))"
+        )
+    if user_id is not None and bound is not None and user_id != bound:
+        raise ScopeError("user_id= disagrees with the user the UserStore is bound to")
+    return check_id("user_id", user_id if user_id is not None else str(bound))
+
+
 def branch_filter(
-    store: MessageStore, thread_id: str, branch: str | None = None, *, user_id: str | None = None
+    store: MessageStore | UserStore,
+    thread_id: str,
+    branch: str | None = None,
+    *,
+    user_id: str | None = None,
 ) -> SearchFilter:
-    """A filter for the messages on one branch of a thread (read from the store: the ids on
-    the branch become ``message_ids``, so any index can enforce it in its query)."""
-    ids = tuple(m.id for m in store.read(thread_id, branch=branch))
-    return SearchFilter(user_id=user_id, thread_ids=(thread_id,), message_ids=ids)
+    """A filter for the messages on one branch of one of ``user_id``'s threads (read from the
+    store: the ids on the branch become ``message_ids``, so any index can enforce it in its
+    query). ``store`` may be a ``store.for_user(...)`` view, which gives the user; a foreign
+    or missing thread gives a filter that admits nothing."""
+    user = _branch_user(store, user_id)
+    base = store.store if isinstance(store, UserStore) else store
+    ids = tuple(m.id for m in base.read(thread_id, user_id=user, branch=branch))
+    return SearchFilter(user_id=user, thread_ids=(thread_id,), message_ids=ids)
 
 
 async def abranch_filter(
-    store: MessageStore, thread_id: str, branch: str | None = None, *, user_id: str | None = None
+    store: MessageStore | UserStore,
+    thread_id: str,
+    branch: str | None = None,
+    *,
+    user_id: str | None = None,
 ) -> SearchFilter:
     """Async twin of :func:`branch_filter`."""
-    ids = tuple(m.id for m in await store.aread(thread_id, branch=branch))
-    return SearchFilter(user_id=user_id, thread_ids=(thread_id,), message_ids=ids)
+    user = _branch_user(store, user_id)
+    base = store.store if isinstance(store, UserStore) else store
+    ids = tuple(m.id for m in await base.aread(thread_id, user_id=user, branch=branch))
+    return SearchFilter(user_id=user, thread_ids=(thread_id,), message_ids=ids)
 
 
 def _apply_rerank(hits: list[Hit], scores: Sequence[float]) -> list[Hit]:

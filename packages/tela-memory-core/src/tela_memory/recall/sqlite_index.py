@@ -7,6 +7,11 @@ user (or per thread set) and kept while the file does not change. Every filter i
 SQL that selects candidates: the FTS query itself carries a user / thread scope token and the
 ``WHERE`` clause repeats it, and the vectors searched are only those the filtered ``SELECT``
 returned.
+
+A thread is ``(user_id, thread_id)``: neighbours, per-thread word counts and a turn's parent
+context (words and vector) stay inside the turn's own user's thread. Rows indexed before
+threads were namespaced (no user) are given their owner when the file is opened
+(:func:`~tela_memory.recall.fts.create_tables`).
 """
 
 from __future__ import annotations
@@ -35,12 +40,12 @@ from tela_memory.recall.fts import (
     indexed_texts,
     phrase,
     query_terms,
+    row_scope,
     scope_conditions,
-    scope_token,
 )
 from tela_memory.recall.index import Document, Index, ThreadTermCounts, contextual_vectors
-from tela_memory.recall.types import Hit, SearchFilter
-from tela_memory.stores._common import to_micros
+from tela_memory.recall.types import Hit, SearchFilter, ThreadKey
+from tela_memory.stores._common import check_id, to_micros
 
 # Follow the store: a message deleted from ``messages`` (delete_thread, erase_user, retention)
 # leaves the index in the same transaction.
@@ -256,7 +261,7 @@ class SQLiteIndex(Index):
             with self._read() as conn:
                 rows = conn.execute(
                     "SELECT rowid, text, json_extract(message, '$.name'), id, "
-                    "json_extract(message, '$.parent_id') FROM recall_docs "
+                    "json_extract(message, '$.parent_id'), user_id, thread_id FROM recall_docs "
                     "WHERE vec IS NULL AND trim(text) != '' "
                     "ORDER BY created_at, rowid LIMIT ?",
                     (batch_size,),
@@ -274,6 +279,7 @@ class SQLiteIndex(Index):
                     [r[4] for r in rows],
                     self._stored_vectors(parents),
                     self.context_weight,
+                    threads=[(r[5], r[6]) for r in rows],
                 )
             with self._write() as conn:
                 self._remember_model(conn)
@@ -287,21 +293,21 @@ class SQLiteIndex(Index):
                 )
             done += len(rows)
 
-    def _stored_vectors(self, ids: list[str]) -> dict[str, Vectors]:
+    def _stored_vectors(self, ids: list[str]) -> dict[str, tuple[ThreadKey, Vectors]]:
         if not ids or self.embedder is None:
             return {}
         dim = self.embedder.dimension
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT id, vec FROM recall_docs WHERE vec IS NOT NULL AND id IN "
-                "(SELECT value FROM json_each(?))",
+                "SELECT id, user_id, thread_id, vec FROM recall_docs WHERE vec IS NOT NULL "
+                "AND id IN (SELECT value FROM json_each(?))",
                 (json.dumps(ids),),
             ).fetchall()
-        out: dict[str, Vectors] = {}
-        for mid, blob in rows:
+        out: dict[str, tuple[ThreadKey, Vectors]] = {}
+        for mid, user, thread, blob in rows:
             vec = np.frombuffer(blob, dtype=np.float32)
             if vec.shape[0] == dim:
-                out[mid] = vec
+                out[mid] = ((user, thread), vec)
         return out
 
     def _remember_model(self, conn: sqlite3.Connection) -> None:
@@ -320,11 +326,17 @@ class SQLiteIndex(Index):
         with self._write() as conn:
             if any(d.vector is not None for d in docs):
                 self._remember_model(conn)
-            own = {d.message.id: d.search_text for d in docs}
+            # a turn's context is its parent's words, only from the same (user, thread)
+            own = {d.message.id: (d.thread_key, d.search_text) for d in docs}
             wanted = [d.message.parent_id for d in docs if d.message.parent_id is not None]
             outside = [p for p in dict.fromkeys(wanted) if p not in own]
             parents = indexed_texts(conn, outside) if outside else {}
             parents.update(own)
+
+            def context(d: Document) -> str:
+                found = parents.get(d.message.parent_id or "")
+                return found[1] if found is not None and found[0] == d.thread_key else ""
+
             conn.executemany(
                 "DELETE FROM recall_docs WHERE id = ?", [(d.message.id,) for d in docs]
             )
@@ -351,8 +363,9 @@ class SQLiteIndex(Index):
             # recall_fts yet, so this touches only turns outside the batch).
             conn.executemany(
                 "UPDATE recall_fts SET context = ? WHERE rowid IN "
-                f"(SELECT rowid FROM recall_docs WHERE {PARENT_ID} = ?)",
-                [(t, i) for i, t in own.items()],
+                f"(SELECT rowid FROM recall_docs WHERE {PARENT_ID} = ? AND user_id = ? "
+                "AND thread_id = ?)",
+                [(t, i, key[0], key[1]) for i, (key, t) in own.items()],
             )
             conn.executemany(
                 "INSERT INTO recall_fts(rowid, text, context, scope) VALUES (?, ?, ?, ?)",
@@ -360,9 +373,8 @@ class SQLiteIndex(Index):
                     (
                         rowid,
                         d.search_text,
-                        parents.get(d.message.parent_id or "", ""),
-                        f"{scope_token('u', d.message.user_id)} "
-                        f"{scope_token('t', d.message.thread_id)}",
+                        context(d),
+                        row_scope(str(d.message.user_id), str(d.message.thread_id)),
                     )
                     for d, rowid in zip(docs, rowids, strict=True)
                 ],
@@ -423,23 +435,24 @@ class SQLiteIndex(Index):
         if not terms or scope is None:
             return ThreadTermCounts({}, {})
         where, params = _where(flt, "d")
+        # a thread is (user, thread id): two users' threads of one id are counted apart
         sql = (
-            "SELECT d.thread_id, count(*) FROM recall_fts "
+            "SELECT d.user_id, d.thread_id, count(*) FROM recall_fts "
             "JOIN recall_docs AS d ON d.rowid = recall_fts.rowid "
-            f"WHERE recall_fts MATCH ? AND {where} GROUP BY d.thread_id"
+            f"WHERE recall_fts MATCH ? AND {where} GROUP BY d.user_id, d.thread_id"
         )
         with self._read() as conn:
-            turns = {
-                str(r[0]): int(r[1])
+            turns: dict[ThreadKey, int] = {
+                (r[0], r[1]): int(r[2])
                 for r in conn.execute(
-                    f"SELECT d.thread_id, count(*) FROM recall_docs AS d WHERE {where} "
-                    "GROUP BY d.thread_id",
+                    f"SELECT d.user_id, d.thread_id, count(*) FROM recall_docs AS d "
+                    f"WHERE {where} GROUP BY d.user_id, d.thread_id",
                     params,
                 )
             }
-            counts = {
+            counts: dict[str, dict[ThreadKey, int]] = {
                 w: {
-                    str(r[0]): int(r[1])
+                    (r[0], r[1]): int(r[2])
                     for r in conn.execute(
                         sql, [" AND ".join([*scope, f"text : {phrase(w)}"]), *params]
                     )
@@ -531,40 +544,52 @@ class SQLiteIndex(Index):
     def _neighbors(self, message_id: str, before: int, after: int, flt: SearchFilter) -> list[Hit]:
         with self._read() as conn:
             row = conn.execute(
-                "SELECT thread_id, created_at, id FROM recall_docs WHERE id = ?", (message_id,)
+                "SELECT user_id, thread_id, created_at, id FROM recall_docs WHERE id = ?",
+                (message_id,),
             ).fetchone()
             if row is None:
                 return []
             where, params = _where(flt, "d")
-            base = f"SELECT message, text FROM recall_docs AS d WHERE thread_id = ? AND {where}"
+            # the message's own thread: its user's, never another user's of the same id
+            base = (
+                "SELECT message, text FROM recall_docs AS d "
+                f"WHERE d.user_id = ? AND d.thread_id = ? AND {where}"
+            )
+            user, thread, at, mid = row
             older = conn.execute(
                 f"{base} AND (created_at < ? OR (created_at = ? AND id < ?)) "
                 "ORDER BY created_at DESC, id DESC LIMIT ?",
-                [row[0], *params, row[1], row[1], row[2], before],
+                [user, thread, *params, at, at, mid, before],
             ).fetchall()
             newer = conn.execute(
                 f"{base} AND (created_at > ? OR (created_at = ? AND id > ?)) "
                 "ORDER BY created_at, id LIMIT ?",
-                [row[0], *params, row[1], row[1], row[2], after],
+                [user, thread, *params, at, at, mid, after],
             ).fetchall()
         return [Hit(message=_message(r[0]), text=r[1], score=0.0) for r in [*older[::-1], *newer]]
 
-    def messages_after(self, thread_id: str, message_id: str | None, limit: int) -> list[Message]:
-        """Indexed messages of a thread in time order after one (all when ``None``)."""
+    def messages_after(
+        self, thread_id: str, message_id: str | None, limit: int, *, user_id: str
+    ) -> list[Message]:
+        """Indexed messages of one of ``user_id``'s threads in time order after one (all when
+        ``None``); a message of another thread or user gives nothing."""
+        check_id("user_id", user_id)
         with self._read() as conn:
             if message_id is None:
                 rows = conn.execute(
-                    "SELECT message FROM recall_docs WHERE thread_id = ? "
+                    "SELECT message FROM recall_docs WHERE user_id = ? AND thread_id = ? "
                     "ORDER BY created_at, id LIMIT ?",
-                    (thread_id, limit),
+                    (user_id, thread_id, limit),
                 ).fetchall()
             else:
                 rows = conn.execute(
                     "SELECT d.message FROM recall_docs AS d, recall_docs AS m "
-                    "WHERE m.id = ? AND d.thread_id = m.thread_id AND (d.created_at > m.created_at"
+                    "WHERE m.id = ? AND m.user_id = ? AND m.thread_id = ? "
+                    "AND d.user_id = m.user_id AND d.thread_id = m.thread_id "
+                    "AND (d.created_at > m.created_at"
                     " OR (d.created_at = m.created_at AND d.id > m.id)) "
                     "ORDER BY d.created_at, d.id LIMIT ?",
-                    (message_id, limit),
+                    (message_id, user_id, thread_id, limit),
                 ).fetchall()
         return [_message(r[0]) for r in rows]
 

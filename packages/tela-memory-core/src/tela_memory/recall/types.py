@@ -17,6 +17,10 @@ MetaScalar: TypeAlias = str | int | bool
 
 SearchMode: TypeAlias = Literal["lexical", "dense", "hybrid"]
 
+ThreadKey: TypeAlias = tuple[str | None, str | None]
+"""A thread's identity, ``(user_id, thread_id)``: thread ids are only unique within a user, so
+Bob's ``"t1"`` and Ada's ``"t1"`` are two threads (see :func:`thread_key`)."""
+
 MAX_QUERY_CHARS = 8192
 """Longer queries are rejected: they are documents, not questions."""
 MAX_K = 1000
@@ -29,12 +33,17 @@ class SearchFilter(BaseModel):
     """What a search may return; every backend enforces it inside its query.
 
     All fields are optional and combine with AND; a list means "any of". ``None`` means
-    "do not filter on this". Applications serving several users should always set
-    ``user_id``: no hit of another user can come back then.
+    "do not filter on this". An index applies the filter exactly as given; the readers built
+    on it (:class:`~tela_memory.recall.recaller.Recaller`, the retrievers) always set
+    ``user_id`` (or say ``all_users=True``), so no hit of another user can come back.
+
+    Thread ids live inside a user's namespace: ``thread_ids`` names threads *of*
+    ``user_id``. Without ``user_id`` (an operator's filter) they match a thread of that id in
+    every user's namespace.
 
     Attributes:
         user_id: only this user's messages.
-        thread_ids: only these threads.
+        thread_ids: only these threads (of ``user_id``).
         message_ids: only these messages (how a branch is searched: pass the ids on it).
         roles: only these roles.
         since: created at or after (inclusive).
@@ -170,6 +179,11 @@ class Hit(BaseModel):
     dense_score: float | None = None
 
 
+def thread_key(message: Message) -> ThreadKey:
+    """The thread a message belongs to, as ``(user_id, thread_id)``."""
+    return message.user_id, message.thread_id
+
+
 def check_query(query: str) -> str:
     """Validate a query string; return it stripped."""
     if not isinstance(query, str):
@@ -216,7 +230,9 @@ __all__ = [
     "MetaScalar",
     "SearchFilter",
     "SearchMode",
+    "ThreadKey",
     "check_ids",
     "check_k",
     "check_query",
+    "thread_key",
 ]

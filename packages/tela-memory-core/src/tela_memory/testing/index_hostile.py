@@ -135,7 +135,9 @@ class HostileInputCases:
             assert index.search("hostile values", filter=flt) == [], pattern
 
     def test_neighbors_never_cross_users(self, index: Index) -> None:
-        """Two users with the same thread id: neighbours stay inside the filter's user."""
+        """Two users with the same thread id: two threads. Neighbours come from the message's
+        own thread ``(user, thread id)``, whatever the filter, and a filter of another user
+        around someone else's message gives nothing."""
         alice, bob, thread = uid(), uid(), uid("t")
         mine = [msg(f"mine {i}", user=alice, thread=thread, at=2 * i) for i in range(3)]
         theirs = [msg(f"theirs {i}", user=bob, thread=thread, at=2 * i + 1) for i in range(3)]
@@ -144,6 +146,10 @@ class HostileInputCases:
         assert [h.message.id for h in got] == [mine[0].id, mine[2].id]
         around_theirs = index.neighbors(theirs[1].id, before=5, after=5, filter={"user_id": alice})
         assert all(h.message.user_id == alice for h in around_theirs)
+        assert around_theirs == []  # Bob's thread, seen as Alice: nothing
+        for flt in (None, {"thread_ids": [thread]}, {"user_id": bob}):
+            got = index.neighbors(theirs[1].id, before=5, after=5, filter=flt)
+            assert [h.message.id for h in got] == [theirs[0].id, theirs[2].id], flt
         for mode in self.modes():
             hits = index.search(
                 "theirs", filter={"user_id": alice, "thread_ids": [thread]}, mode=mode

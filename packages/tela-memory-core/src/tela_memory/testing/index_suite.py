@@ -367,6 +367,51 @@ class IndexConformance(HostileInputCases):
         assert ids == [ms[0].id, ms[2].id, ms[4].id]
         assert index.neighbors("no-such-id") == []
 
+    # -- threads are per user -----------------------------------------------------------------
+
+    def test_threads_are_per_user(self, index: Index) -> None:
+        """Thread ids are only unique within a user: Ada's and Bob's ``t`` are two threads.
+        A thread filter with a user selects that user's thread only; per-thread work (word
+        counts, neighbours) never mixes the two."""
+        run = uuid.uuid4().hex[:8]
+        ada, bob, thread = f"ada-{run}", f"bob-{run}", f"t-{run}"
+        hers = [
+            msg(f"lighthouse ADA{run} {i}", user=ada, thread=thread, at=2 * i) for i in range(3)
+        ]
+        his = [msg(f"lighthouse bob {i}", user=bob, thread=thread, at=2 * i + 1) for i in range(2)]
+        index.upsert([*hers, *his])
+        scoped = {"user_id": bob, "thread_ids": [thread]}
+        assert index.count(scoped) == 2
+        assert index.count({"user_id": ada, "thread_ids": [thread]}) == 3  # the control
+        for mode in self.modes():
+            got = index.search(f"lighthouse ADA{run}", filter=scoped, k=20, mode=mode)
+            assert {h.message.id for h in got} == {m.id for m in his}, mode
+            mine = {"user_id": ada, "thread_ids": [thread]}
+            got = index.search(f"lighthouse ADA{run}", filter=mine, k=20, mode=mode)
+            assert {h.message.id for h in got} == {m.id for m in hers}, mode
+        around = index.neighbors(his[0].id, before=5, after=5, filter=scoped)
+        assert [h.message.id for h in around] == [his[1].id]
+        assert index.neighbors(hers[1].id, before=5, after=5, filter=scoped) == []
+        around = index.neighbors(hers[1].id, before=5, after=5)
+        assert [h.message.id for h in around] == [hers[0].id, hers[2].id]
+        if index.supports_thread_terms:
+            counts = index.thread_term_counts(f"lighthouse ADA{run}", filter=scoped)
+            assert counts.turns == {(bob, thread): 2}
+            assert counts.terms.get(f"ada{run}", {}) == {}
+            everyone = index.thread_term_counts(
+                f"lighthouse ADA{run}", filter={"thread_ids": [thread]}
+            )
+            assert everyone.turns == {(ada, thread): 3, (bob, thread): 2}
+            assert everyone.terms[f"ada{run}"] == {(ada, thread): 3}
+        assert index.delete_where(scoped) == 2
+        assert index.count({"user_id": ada, "thread_ids": [thread]}) == 3
+
+    def test_messages_need_a_user(self, index: Index) -> None:
+        """Indexed messages carry their owner (as the store returns them): a turn without a
+        user could be found by no user, so it is refused."""
+        with pytest.raises(InvalidMessageError, match="user_id"):
+            index.upsert(Message.user("no owner", thread_id=uid("t")))
+
     # -- async parity -----------------------------------------------------------------------
 
     def test_async_twins(self, index: Index) -> None:
