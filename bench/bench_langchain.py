@@ -46,6 +46,7 @@ from harness import Row, measure, print_table, write_json
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 BUDGET = 4_000
+USER = "bench"  # the acting user: the history and the engine read and write only their threads
 FILLER = "lorem ipsum dolor sit amet consectetur " * 4
 
 
@@ -106,17 +107,20 @@ def view_rows(n: int, r: int, encoding: Any, tmp: Path) -> list[Row]:
     lc_history: list[BaseMessage] = [system, *conversation(n)]
     policy = ContextPolicy(BUDGET, counter=TiktokenCounter(encoding="cl100k_base"))
     store = SQLiteStore(tmp / "view.db")
-    store.append("bench", messages_to_core(lc_history))
+    user = store.for_user(USER)
+    user.append("bench", messages_to_core(lc_history))
     engine = ContextEngine(store, policy)
-    engine.build("bench")  # the first build of a long history (then the per-turn cost)
+    engine.build(
+        "bench", user_id=USER
+    )  # the first build of a long history (then the per-turn cost)
     tokens: dict[str, int] = {}
     turn = iter(range(n, n + 10 * r + 100))
 
     def ours() -> None:  # what TelaContextMiddleware does per model call, store I/O included
         i = next(turn)
         new = [HumanMessage(f"new {i}: {FILLER}"), AIMessage(f"reply {i}")]
-        store.append("bench", messages_to_core(new))
-        ctx = engine.build("bench", query=f"new {i}")
+        user.append("bench", messages_to_core(new))
+        ctx = engine.build("bench", user_id=USER, query=f"new {i}")
         view = messages_to_langchain(ctx.messages)
         tokens["tela"] = ctx.report.tokens_out
         tokens["tela_n"] = len(view)
@@ -175,7 +179,9 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "tela.db")
-        rows += history_rows("tela", lambda: TelaChatMessageHistory("t", store=store), n, r)
+        rows += history_rows(
+            "tela", lambda: TelaChatMessageHistory("t", store=store, user_id=USER), n, r
+        )
         from langchain_community.chat_message_histories import SQLChatMessageHistory
 
         url = f"sqlite:///{Path(tmp) / 'community.db'}"

@@ -9,6 +9,10 @@
 * ``TelaStore``: a LangGraph ``BaseStore`` in the same SQLite file, which the tools use to
   save and search facts about the user across threads.
 
+Both act for one user (``user_id="ada"``): her thread ids and namespaces are her own. One
+middleware can also serve every user, each run naming its user with
+``agent.invoke(..., context={"user_id": ...})``.
+
 Offline by default (a scripted fake model); with OPENAI_API_KEY set and ``langchain-openai``
 installed it uses a real model.
 """
@@ -82,8 +86,9 @@ def recall(query: str, runtime: ToolRuntime) -> str:
 def main() -> None:
     thread = f"lc-agent-{uuid.uuid4().hex[:8]}"
     with open_store(os.environ.get("TELA_MEMORY_URL")) as store:
+        # Ada's long-term memory: every namespace is inside her space.
         long_term = TelaStore.for_store(
-            store, index={"embed": HashEmbedder(64), "dims": 64, "fields": ["text"]}
+            store, user_id="ada", index={"embed": HashEmbedder(64), "dims": 64, "fields": ["text"]}
         )
         middleware = TelaContextMiddleware(
             store, policy=ContextPolicy(400, counter=ApproxCounter()), user_id="ada"
@@ -105,7 +110,7 @@ def main() -> None:
             out = agent.invoke({"messages": [HumanMessage(question)]}, config=config)
             context = middleware.last_context(thread)
             assert context is not None
-            stored = len(store.read(thread))
+            stored = len(store.read(thread, user_id="ada"))
             print(
                 f"user: {question}\n  assistant: {out['messages'][-1].text[:60]}\n"
                 f"  model saw {len(context.messages)} messages ({stored} stored now), "
@@ -115,7 +120,7 @@ def main() -> None:
         for item in long_term.search(("user", "facts")):
             long_term.delete(item.namespace, item.key)
         long_term.close()
-        store.delete_thread(thread)
+        store.delete_thread(thread, user_id="ada")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Two turns go through ``prompt | model``; the history lives in the embedded default store (a
 SQLite file under ~/.local/share/tela-memory; set TELA_MEMORY_URL for another). Then the
 conversation is forked after the first answer and continued on a branch
-(``session_id="thread#branch"``), and both branches are printed.
+(``session_id="thread#branch"``), and both branches are printed. The history acts for one
+user: the session id is a thread in Ada's namespace, so another user's ``session_id`` of the
+same name is another thread.
 
 Offline by default with LangChain's fake chat model; with OPENAI_API_KEY set and
 ``langchain-openai`` installed it talks to a real model.
@@ -63,18 +65,19 @@ def main() -> None:
             print(f"user: {question}\nassistant: {answer.content}")
 
         # Fork after the first answer and ask something else there.
-        first_answer = store.read(thread)[1]
-        store.fork(thread, first_answer.id, name="what-if")
+        ada = store.for_user("ada")  # Ada's view: her thread ids are her own
+        first_answer = ada.read(thread)[1]
+        ada.fork(thread, first_answer.id, name="what-if")
         other = {"configurable": {"session_id": f"{thread}#what-if"}}
         answer = chain.invoke({"question": "Actually, call me Grace."}, config=other)
 
         for branch in ("main", "what-if"):
-            history = TelaChatMessageHistory(f"{thread}#{branch}", store=store)
+            history = TelaChatMessageHistory(f"{thread}#{branch}", store=ada)
             print(f"\nbranch {branch!r}:")
             for message in history.messages:
                 print(f"  {message.type:>5}: {message.content}")
-        print(f"\nstored {store.get_thread(thread).message_count} messages in thread {thread}")
-        store.delete_thread(thread)
+        print(f"\nstored {ada.get_thread(thread).message_count} messages in thread {thread}")
+        ada.delete_thread(thread)
 
 
 if __name__ == "__main__":

@@ -57,11 +57,11 @@ def main() -> None:
         open_store(os.environ.get("TELA_MEMORY_URL")) as store,
         SQLiteIndex.for_store(store, embedder=embedder) as index,
     ):
-        threads = []
+        threads: list[tuple[str, str]] = []
         for user, conversations in PAST.items():
             for i, (question, answer) in enumerate(conversations):
                 thread = f"lc-recall-{run}-{user}-{i}"
-                threads.append(thread)
+                threads.append((user, thread))
                 history = TelaChatMessageHistory(thread, store=store, user_id=user, index=index)
                 history.add_messages([HumanMessage(question), AIMessage(answer)])
 
@@ -87,8 +87,8 @@ def main() -> None:
             print(f"  {m.type}: {m.content}")
         print("\nassistant:", model.invoke(messages).content)
         assert "dog" not in messages[0].content  # Bob's conversation never shows up
-        for thread in threads:
-            store.delete_thread(thread)
+        for user, thread in threads:
+            store.delete_thread(thread, user_id=user)
 
 
 if __name__ == "__main__":

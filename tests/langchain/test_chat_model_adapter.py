@@ -114,7 +114,9 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 
 def test_generic_fake_model_streams_into_the_store(store: SQLiteStore) -> None:
     fake = GenericFakeChatModel(messages=iter([AIMessage(content="hello from langchain")]))
-    session = Session(store, LangChainChatModel(fake), flush=FlushPolicy(max_chunks=2))
+    session = Session(
+        store, LangChainChatModel(fake), flush=FlushPolicy(max_chunks=2), user_id="u1"
+    )
     chunks = list(session.stream("hi"))
     assert [c.text for c in chunks] == ["hello", " ", "from", " ", "langchain"]
     reply = session.history()[-1]
@@ -131,7 +133,7 @@ def test_send_uses_invoke_with_tool_calls_and_usage(store: SQLiteStore) -> None:
         response_metadata={"finish_reason": "tool_calls"},
     )
     fake = GenericFakeChatModel(messages=iter([reply, AIMessage(content="Sunny.")]))
-    session = Session(store, LangChainChatModel(fake))
+    session = Session(store, LangChainChatModel(fake), user_id="u1")
     stored = session.send("Weather in Rome?")
     assert stored.tool_calls[0].name == "weather"
     assert stored.tool_calls[0].arguments == {"city": "Rome"}
@@ -143,7 +145,7 @@ def test_send_uses_invoke_with_tool_calls_and_usage(store: SQLiteStore) -> None:
 
 def test_streamed_tool_call_reasoning_and_additive_usage(store: SQLiteStore) -> None:
     chat = StreamingToolChat(pieces=_tool_stream())
-    session = Session(store, LangChainChatModel(chat), tools=[WEATHER])
+    session = Session(store, LangChainChatModel(chat), tools=[WEATHER], user_id="u1")
     list(session.stream("Weather in Oslo?"))
     reply = session.history()[-1]
     assert reply.content[0] == ThinkingBlock(text="Need the weather. Call it.", signature="sig1")
@@ -159,7 +161,7 @@ def test_streamed_tool_call_reasoning_and_additive_usage(store: SQLiteStore) -> 
 
 def test_model_failure_mid_stream_keeps_partial(store: SQLiteStore) -> None:
     chat = StreamingToolChat(pieces=_tool_stream(), fail_after=3)
-    session = Session(store, LangChainChatModel(chat))
+    session = Session(store, LangChainChatModel(chat), user_id="u1")
     with pytest.raises(ModelError, match="connection reset") as info:
         list(session.stream("go"))
     assert isinstance(info.value.provider_error, ConnectionError)
@@ -182,7 +184,9 @@ def test_invalid_tool_json_from_langchain(store: SQLiteStore) -> None:
             }
         ],
     )
-    session = Session(store, LangChainChatModel(GenericFakeChatModel(messages=iter([bad]))))
+    session = Session(
+        store, LangChainChatModel(GenericFakeChatModel(messages=iter([bad]))), user_id="u1"
+    )
     with pytest.raises(InvalidToolCallError):
         session.send("go")
     stored = session.history()[-1]
@@ -194,7 +198,7 @@ def test_provider_error_is_wrapped(store: SQLiteStore) -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
     fake = FakeListChatModel(responses=["a"], error_on_chunk_number=0)
-    session = Session(store, LangChainChatModel(fake))
+    session = Session(store, LangChainChatModel(fake), user_id="u1")
     with pytest.raises(ModelError) as info:
         list(session.stream("go"))
     assert isinstance(info.value.provider_error, FakeListChatModelError)
@@ -202,7 +206,7 @@ def test_provider_error_is_wrapped(store: SQLiteStore) -> None:
 
 def test_tools_on_a_model_without_bind_tools_fail_clearly(store: SQLiteStore) -> None:
     fake = GenericFakeChatModel(messages=iter([AIMessage(content="x")]))
-    session = Session(store, LangChainChatModel(fake), tools=[WEATHER])
+    session = Session(store, LangChainChatModel(fake), tools=[WEATHER], user_id="u1")
     with pytest.raises(UnsupportedOperation, match="cannot bind tools"):
         session.send("go")
 
@@ -241,7 +245,7 @@ async def test_async_stream_and_send(store: SQLiteStore) -> None:
     fake = GenericFakeChatModel(
         messages=iter([AIMessage(content="async one"), AIMessage(content="two")])
     )
-    session = Session(store, LangChainChatModel(fake))
+    session = Session(store, LangChainChatModel(fake), user_id="u1")
     text = "".join([c.text async for c in session.astream("a")])
     assert text == "async one"
     assert (await session.asend("b")).text == "two"
@@ -250,7 +254,7 @@ async def test_async_stream_and_send(store: SQLiteStore) -> None:
 
 async def test_async_failure_is_wrapped(store: SQLiteStore) -> None:
     chat = StreamingToolChat(pieces=_tool_stream(), fail_after=1)
-    session = Session(store, LangChainChatModel(chat))
+    session = Session(store, LangChainChatModel(chat), user_id="u1")
     with pytest.raises(ModelError):
         async for _ in session.astream("go"):
             pass

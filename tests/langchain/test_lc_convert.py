@@ -66,8 +66,8 @@ def test_every_block_round_trips(item: object) -> None:
 def test_history_round_trips_through_sqlite(tmp_path: Path, history: list[BaseMessage]) -> None:
     with SQLiteStore(tmp_path / "rt.db") as store:
         thread = f"t-{uuid.uuid4().hex}"
-        store.append(thread, messages_to_core(history))
-        assert messages_to_langchain(store.read(thread)) == history
+        store.append(thread, messages_to_core(history), user_id="u1")
+        assert messages_to_langchain(store.read(thread, user_id="u1")) == history
 
 
 def test_known_blocks_become_typed_core_blocks() -> None:
@@ -209,6 +209,6 @@ def test_history_round_trips_through_redis(redis_url: str, history: list[BaseMes
 
     with open_store(redis_url) as store:
         thread = f"t-{uuid.uuid4().hex}"
-        store.append(thread, messages_to_core(history))
-        assert messages_to_langchain(store.read(thread)) == history
-        store.delete_thread(thread)
+        store.append(thread, messages_to_core(history), user_id="u1")
+        assert messages_to_langchain(store.read(thread, user_id="u1")) == history
+        store.delete_thread(thread, user_id="u1")

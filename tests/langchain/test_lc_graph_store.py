@@ -43,7 +43,7 @@ class AgreesWithLangGraph(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.ours = TelaStore(":memory:")
+        self.ours = TelaStore(":memory:", user_id="u1")
         self.ref = GraphMemoryStore()
         self.live: dict[tuple[str, ...], set[str]] = {}
 
@@ -106,7 +106,7 @@ TestAgreesWithLangGraph = AgreesWithLangGraph.TestCase
 
 @pytest.fixture
 def graph_store(tmp_path: Path) -> TelaStore:
-    return TelaStore(tmp_path / "tela.db")
+    return TelaStore(tmp_path / "tela.db", user_id="u1")
 
 
 def test_batch_runs_ops_in_order(graph_store: TelaStore) -> None:
@@ -150,6 +150,7 @@ def test_update_keeps_created_at(graph_store: TelaStore) -> None:
 def test_semantic_search_with_an_embedder(tmp_path: Path) -> None:
     store = TelaStore(
         tmp_path / "s.db",
+        user_id="u1",
         index={"embed": HashEmbedder(64), "dims": 64, "fields": ["text"]},
     )
     ns = ("u1", "memories")
@@ -165,7 +166,9 @@ def test_semantic_search_with_an_embedder(tmp_path: Path) -> None:
 
 def test_langchain_embeddings_are_accepted(tmp_path: Path) -> None:
     store = TelaStore(
-        tmp_path / "e.db", index={"embed": DeterministicFakeEmbedding(size=8), "dims": 8}
+        tmp_path / "e.db",
+        user_id="u1",
+        index={"embed": DeterministicFakeEmbedding(size=8), "dims": 8},
     )
     store.put(("n",), "k", {"text": "hello"})
     assert store.search(("n",), query="anything")[0].key == "k"
@@ -193,7 +196,9 @@ def test_ttl_expires_and_refreshes(graph_store: TelaStore) -> None:
 
 
 def test_default_ttl_from_config(tmp_path: Path) -> None:
-    store = TelaStore(tmp_path / "t.db", ttl={"default_ttl": 0.2 / 60, "refresh_on_read": False})
+    store = TelaStore(
+        tmp_path / "t.db", user_id="u1", ttl={"default_ttl": 0.2 / 60, "refresh_on_read": False}
+    )
     store.put(("n",), "k", {"v": 1})
     time.sleep(0.4)
     assert store.get(("n",), "k") is None
@@ -211,12 +216,12 @@ def test_bad_values_are_refused(graph_store: TelaStore) -> None:
 
 def test_shares_the_message_store_file(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "one.db") as messages:
-        messages.append("t", [])
-        store = TelaStore.for_store(messages)
+        messages.append("t", [], user_id="u")
+        store = TelaStore.for_store(messages, user_id="u")
         store.put(("u",), "k", {"v": 1})
         assert store._path == str(tmp_path / "one.db")
         store.close()
-    assert TelaStore(tmp_path / "one.db").get(("u",), "k").value == {"v": 1}
+    assert TelaStore(tmp_path / "one.db", user_id="u").get(("u",), "k").value == {"v": 1}
 
 
 @given(st.lists(st.tuples(namespaces, keys, values), max_size=10))
@@ -224,7 +229,7 @@ def test_shares_the_message_store_file(tmp_path: Path) -> None:
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_values_round_trip(items: list[tuple[tuple[str, ...], str, dict[str, Any]]]) -> None:
-    store = TelaStore(":memory:")
+    store = TelaStore(":memory:", user_id="u1")
     last: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
     for ns, key, value in items:
         store.put(ns, key, value)
@@ -318,7 +323,9 @@ class _ScaledEmbedder:
 
 
 async def test_async_search_scores_match_sync_with_unnormalised_embedder(tmp_path: Path) -> None:
-    store = TelaStore(tmp_path / "n.db", index={"embed": _ScaledEmbedder(), "dims": 16})
+    store = TelaStore(
+        tmp_path / "n.db", user_id="u1", index={"embed": _ScaledEmbedder(), "dims": 16}
+    )
     ns = ("u1",)
     await store.aput(ns, "1", {"text": "green tea in the morning"})
     store.put(ns, "2", {"text": "marine biologist"})
@@ -330,7 +337,7 @@ async def test_async_search_scores_match_sync_with_unnormalised_embedder(tmp_pat
 
 def test_sqlite_failure_mid_batch_is_a_tela_error_and_rolls_back(tmp_path: Path) -> None:
     path = tmp_path / "broken.db"
-    store = TelaStore(path)
+    store = TelaStore(path, user_id="u1")
     store.put(("n",), "a", {"v": 1})
     other = sqlite3.connect(path)
     other.execute("DROP TABLE lgstore_vectors")  # damaged by something else

@@ -11,6 +11,7 @@ import pytest
 from tela_memory.errors import InvalidMessageError
 from tela_memory.messages import Message
 from tela_memory.privacy import aerase_user, erase_user
+from tela_memory.stores import DEFAULT_USER
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory_langchain.graph_store import TelaStore, UserNamespaces
@@ -20,7 +21,10 @@ def _fill(path: Path) -> tuple[SQLiteStore, TelaStore]:
     messages = SQLiteStore(path)
     messages.append("a1", Message.user("I live in Lisbon"), user_id="alice")
     messages.append("b1", Message.user("I live in Oslo"), user_id="bob")
-    graph = TelaStore.for_store(messages, index={"embed": HashEmbedder(8), "fields": ["text"]})
+    # One space shared by the whole app (as before items had owners), the user in the namespace.
+    graph = TelaStore.for_store(
+        messages, user_id=DEFAULT_USER, index={"embed": HashEmbedder(8), "fields": ["text"]}
+    )
     for user in ("alice", "bob", "alice2"):
         graph.put(("memories", user), "home", {"text": f"{user} home"})
         graph.put(("memories", user, "pets"), "cat", {"text": f"{user} has a cat"})

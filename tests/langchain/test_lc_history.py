@@ -19,7 +19,7 @@ from langchain_core.messages import (
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from tela_memory.errors import InvalidMessageError
+from tela_memory.errors import InvalidMessageError, ScopeError
 from tela_memory.stores.base import MessageStore
 from tela_memory_langchain.convert import messages_to_langchain
 from tela_memory_langchain.history import TelaChatMessageHistory, split_session_id
@@ -40,19 +40,19 @@ TURN = [
 
 
 def test_messages_come_back_equal(store: MessageStore, thread: str) -> None:
-    history = TelaChatMessageHistory(thread, store=store)
+    history = TelaChatMessageHistory(thread, store=store, user_id="u1")
     assert history.messages == []
     history.add_messages(TURN)
     assert history.messages == TURN
     # The same history read through the core is the same conversation.
-    core = store.read(thread)
+    core = store.read(thread, user_id="u1")
     assert [m.role.value for m in core] == ["system", "user", "assistant", "tool", "assistant"]
     assert messages_to_langchain(core) == history.messages
     assert core[2].tool_calls[0].id == "call_1"
 
 
 async def test_async_twins(store: MessageStore, thread: str) -> None:
-    history = TelaChatMessageHistory(thread, store=store)
+    history = TelaChatMessageHistory(thread, store=store, user_id="u1")
     await history.aadd_messages(TURN[:2])
     history.add_messages(TURN[2:])
     assert await history.aget_messages() == history.messages == TURN
@@ -61,7 +61,7 @@ async def test_async_twins(store: MessageStore, thread: str) -> None:
 
 
 def test_chunks_are_stored_as_one_message(store: MessageStore, thread: str) -> None:
-    history = TelaChatMessageHistory(thread, store=store)
+    history = TelaChatMessageHistory(thread, store=store, user_id="u1")
     history.add_messages(
         [
             HumanMessage("hi"),
@@ -75,7 +75,7 @@ def test_chunks_are_stored_as_one_message(store: MessageStore, thread: str) -> N
 def test_orphan_tool_result_is_rejected_and_nothing_stored(
     store: MessageStore, thread: str
 ) -> None:
-    history = TelaChatMessageHistory(thread, store=store)
+    history = TelaChatMessageHistory(thread, store=store, user_id="u1")
     history.add_messages([HumanMessage("hi")])
     with pytest.raises(InvalidMessageError, match="orphan tool result"):
         history.add_messages([AIMessage("x"), ToolMessage("4", tool_call_id="nobody")])
@@ -83,20 +83,20 @@ def test_orphan_tool_result_is_rejected_and_nothing_stored(
 
 
 def test_branch_aware_session_id(store: MessageStore, thread: str) -> None:
-    main = TelaChatMessageHistory(thread, store=store)
+    main = TelaChatMessageHistory(thread, store=store, user_id="u1")
     main.add_messages([HumanMessage("a"), AIMessage("b")])
-    first = store.read(thread)[0]
-    store.fork(thread, first.id, name="alt")
-    alt = TelaChatMessageHistory(f"{thread}#alt", store=store)
+    first = store.read(thread, user_id="u1")[0]
+    store.fork(thread, first.id, name="alt", user_id="u1")
+    alt = TelaChatMessageHistory(f"{thread}#alt", store=store, user_id="u1")
     alt.add_messages([AIMessage("c")])
     main.add_messages([HumanMessage("d")])
     assert [m.content for m in alt.messages] == ["a", "c"]
     assert [m.content for m in main.messages] == ["a", "b", "d"]
     alt.clear()  # a non-default branch: only the branch goes
-    assert [b.name for b in store.branches(thread)] == ["main"]
+    assert [b.name for b in store.branches(thread, user_id="u1")] == ["main"]
     assert [m.content for m in main.messages] == ["a", "b", "d"]
     main.clear()  # the default branch: the whole thread goes
-    assert store.read(thread) == []
+    assert store.read(thread, user_id="u1") == []
 
 
 def test_split_session_id() -> None:
@@ -111,23 +111,49 @@ def test_split_session_id() -> None:
 
 def test_user_id_owns_the_thread(store: MessageStore, thread: str) -> None:
     TelaChatMessageHistory(thread, store=store, user_id="alice").add_messages([HumanMessage("x")])
-    assert store.get_thread(thread).user_id == "alice"
-    assert store.read(thread)[0].user_id == "alice"
-    with pytest.raises(InvalidMessageError, match="belongs to"):
-        TelaChatMessageHistory(thread, store=store, user_id="bob").add_messages([HumanMessage("y")])
+    assert store.get_thread(thread, user_id="alice").user_id == "alice"
+    assert store.read(thread, user_id="alice")[0].user_id == "alice"
+    # The same session id is Bob's own thread: his append neither fails nor reaches hers.
+    bob = TelaChatMessageHistory(thread, store=store, user_id="bob")
+    assert bob.messages == []
+    bob.add_messages([HumanMessage("y")])
+    assert [m.content for m in bob.messages] == ["y"]
+    assert [m.text for m in store.read(thread, user_id="alice")] == ["x"]
+    assert store.read(thread, user_id="bob")[0].user_id == "bob"
+
+
+def test_a_user_is_required(store: MessageStore, thread: str) -> None:
+    with pytest.raises(ScopeError, match="user_id="):
+        TelaChatMessageHistory(thread, store=store)
+    with pytest.raises(ScopeError, match="user_id="):
+        TelaChatMessageHistory(thread, store="memory://")
+    with pytest.raises(InvalidMessageError):
+        TelaChatMessageHistory(thread, store=store, user_id="ada\x00")
+    with pytest.raises(ScopeError, match="different users"):
+        TelaChatMessageHistory(thread, store=store.for_user("ada"), user_id="bob")
+
+
+def test_a_user_view_as_the_store(store: MessageStore, thread: str) -> None:
+    history = TelaChatMessageHistory(thread, store=store.for_user("ada"))
+    assert history.user_id == "ada"
+    assert history.store is store
+    history.add_messages([HumanMessage("mine")])
+    assert [m.text for m in store.read(thread, user_id="ada")] == ["mine"]
+    history.close()  # a store object given in (even as a view) is not closed
+    assert [m.content for m in history.messages] == ["mine"]
 
 
 @pytest.mark.parametrize("url", ["sqlite:///{tmp}/chat.db", "memory://"])
 def test_store_url_is_opened_lazily_and_closed(tmp_path: Path, url: str) -> None:
     url = url.format(tmp=tmp_path)
-    history = TelaChatMessageHistory("t", store=url)
+    history = TelaChatMessageHistory("t", store=url, user_id="u1")
     assert not (tmp_path / "chat.db").exists()  # no I/O in the constructor
     with history:
         history.add_messages([HumanMessage("persisted")])
         assert [m.content for m in history.messages] == ["persisted"]
     if url.startswith("sqlite"):
         assert (tmp_path / "chat.db").exists()
-        with TelaChatMessageHistory("t", store=url) as again:
+        with TelaChatMessageHistory("t", store=url, user_id="u1") as again:
             assert [m.content for m in again.messages] == ["persisted"]
 
 
@@ -172,7 +198,7 @@ def test_runnable_with_message_history(store: MessageStore, thread: str) -> None
         "Hi Ada!",
         "What is my name?",
     ]
-    stored = store.read(thread)
+    stored = store.read(thread, user_id="u1")
     assert [m.text for m in stored] == [
         "I am Ada.",
         "Hi Ada!",
@@ -189,7 +215,7 @@ async def test_runnable_with_message_history_async(store: MessageStore, thread: 
     await chain.ainvoke({"question": "first"}, config=config)
     await chain.ainvoke({"question": "second"}, config=config)
     assert [m.content for m in recorder.calls[1]][1:] == ["first", "one", "second"]
-    assert len(store.read(thread)) == 4
+    assert len(store.read(thread, user_id="u1")) == 4
 
 
 async def test_context_policy_view(store: MessageStore, thread: str) -> None:
@@ -197,7 +223,7 @@ async def test_context_policy_view(store: MessageStore, thread: str) -> None:
     from tela_memory.tokens import ApproxCounter
 
     history = TelaChatMessageHistory(
-        thread, store=store, context=ContextPolicy(300, counter=ApproxCounter())
+        thread, store=store, user_id="u1", context=ContextPolicy(300, counter=ApproxCounter())
     )
     turns: list[BaseMessage] = [SystemMessage("Rules: be kind.")]
     for i in range(30):
@@ -225,7 +251,7 @@ def test_history_on_redis_url(redis_url: str, thread: str) -> None:
 
 def test_no_silent_cap_on_long_histories(store: MessageStore, thread: str) -> None:
     """langchain_redis stops at 10,000 messages without a word; every message comes back."""
-    history = TelaChatMessageHistory(thread, store=store)
+    history = TelaChatMessageHistory(thread, store=store, user_id="u1")
     turns = [HumanMessage(f"m{i}") if i % 2 == 0 else AIMessage(f"m{i}") for i in range(10_050)]
     history.add_messages(turns)
     back = history.messages

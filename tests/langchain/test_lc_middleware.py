@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from lc_fakes import call, scripted
 
 from tela_memory.context.policy import ContextPolicy
 from tela_memory.context.report import Decision
-from tela_memory.errors import InvalidMessageError, TelaMemoryError
+from tela_memory.errors import InvalidMessageError, ScopeError, TelaMemoryError
 from tela_memory.stores.base import MessageStore
 from tela_memory.tokens import ApproxCounter
 from tela_memory_langchain.convert import messages_to_core
@@ -89,18 +90,25 @@ def test_agent_turns_are_persisted_and_remembered(store: MessageStore, thread: s
     assert [m.type for m in out["messages"]] == ["human", "ai", "tool", "ai"]
     # No checkpointer: the second run knows the first one through the store alone.
     agent.invoke({"messages": [HumanMessage("And again?")]}, config=_cfg(thread))
-    assert [m.text for m in store.read(thread)] == ["2+2?", "", "4", "4", "And again?", "Still 4."]
-    assert {m.user_id for m in store.read(thread)} == {"u1"}
+    assert [m.text for m in store.read(thread, user_id="u1")] == [
+        "2+2?",
+        "",
+        "4",
+        "4",
+        "And again?",
+        "Still 4.",
+    ]
+    assert {m.user_id for m in store.read(thread, user_id="u1")} == {"u1"}
     assert [m.text for m in model.seen[-1]] == ["Be terse.", "2+2?", "", "4", "4", "And again?"]
 
 
 async def test_async_agent(store: MessageStore, thread: str) -> None:
     model = scripted(call("add", "c1", a=1, b=1), "2")
-    middleware = TelaContextMiddleware(store, policy=_policy(4000))
+    middleware = TelaContextMiddleware(store, policy=_policy(4000), user_id="u1")
     agent = create_agent(model, tools=[add], middleware=[middleware])
     out = await agent.ainvoke({"messages": [HumanMessage("1+1?")]}, config=_cfg(thread))
     assert out["messages"][-1].text == "2"
-    assert [m.role.value for m in await store.aread(thread)] == [
+    assert [m.role.value for m in await store.aread(thread, user_id="u1")] == [
         "user",
         "assistant",
         "tool",
@@ -110,12 +118,12 @@ async def test_async_agent(store: MessageStore, thread: str) -> None:
 
 def test_with_a_checkpointer_nothing_is_stored_twice(store: MessageStore, thread: str) -> None:
     model = scripted(*[f"reply {i}" for i in range(12)])
-    middleware = TelaContextMiddleware(store, policy=_policy(4000))
+    middleware = TelaContextMiddleware(store, policy=_policy(4000), user_id="u1")
     agent = create_agent(model, middleware=[middleware], checkpointer=InMemorySaver())
     for i in range(12):  # the state grows past the first tail reads (8, then 32 messages)
         agent.invoke({"messages": [HumanMessage(f"q{i}")]}, config=_cfg(thread))
     expected = [t for i in range(12) for t in (f"q{i}", f"reply {i}")]
-    assert [m.text for m in store.read(thread)] == expected
+    assert [m.text for m in store.read(thread, user_id="u1")] == expected
 
 
 def test_view_fits_the_budget_keeps_pairs_and_pins_the_system(
@@ -124,7 +132,7 @@ def test_view_fits_the_budget_keeps_pairs_and_pins_the_system(
     history = _long_history(12)
     model = scripted("fin")
     policy = _policy(900)
-    middleware = TelaContextMiddleware(store, policy=policy)
+    middleware = TelaContextMiddleware(store, policy=policy, user_id="u1")
     agent = create_agent(model, tools=[add], middleware=[middleware])
     agent.invoke(
         {"messages": [*history, HumanMessage("last question", id="hq")]}, config=_cfg(thread)
@@ -137,7 +145,7 @@ def test_view_fits_the_budget_keeps_pairs_and_pins_the_system(
     assert ctx is not None
     assert ctx.report.tokens_out <= 900
     assert ctx.report.ids(Decision.SUMMARISED) or ctx.report.ids(Decision.DROPPED)
-    assert len(store.read(thread)) == len(history) + 2  # the store keeps everything
+    assert len(store.read(thread, user_id="u1")) == len(history) + 2  # the store keeps everything
 
 
 def test_compared_with_summarization_middleware(store: MessageStore, thread: str) -> None:
@@ -158,7 +166,7 @@ def test_compared_with_summarization_middleware(store: MessageStore, thread: str
     summarizing = create_agent(theirs, tools=[add], middleware=[summarization])
     out_theirs = summarizing.invoke({"messages": history})
     ours = scripted("fin")
-    tela = TelaContextMiddleware(store, policy=_policy(900))
+    tela = TelaContextMiddleware(store, policy=_policy(900), user_id="u1")
     out_ours = create_agent(ours, tools=[add], middleware=[tela]).invoke(
         {"messages": history}, config=_cfg(thread)
     )
@@ -171,24 +179,27 @@ def test_compared_with_summarization_middleware(store: MessageStore, thread: str
     # SummarizationMiddleware rewrote the state: the original turns are gone from it.
     assert len(out_theirs["messages"]) < len(history)
     assert out_ours["messages"][: len(history)] == history
-    assert len(store.read(thread)) == len(history) + 1
+    assert len(store.read(thread, user_id="u1")) == len(history) + 1
 
 
 def test_orphan_tool_result_in_the_state_is_rejected(store: MessageStore, thread: str) -> None:
     agent = create_agent(
-        scripted("x"), middleware=[TelaContextMiddleware(store, policy=_policy(900))]
+        scripted("x"), middleware=[TelaContextMiddleware(store, policy=_policy(900), user_id="u1")]
     )
     broken = [HumanMessage("hi"), ToolMessage("42", tool_call_id="never_called")]
     with pytest.raises(InvalidMessageError, match="orphan tool result"):
         agent.invoke({"messages": broken}, config=_cfg(thread))
-    assert store.read(thread) == []
+    assert store.read(thread, user_id="u1") == []
 
 
 def test_interrupted_tool_call_is_left_out_of_the_view(store: MessageStore, thread: str) -> None:
     # A call whose result never came (a crashed run) is stored but never sent.
-    store.append(thread, messages_to_core([HumanMessage("hi"), call("add", "lost", a=1, b=2)]))
+    lost = messages_to_core([HumanMessage("hi"), call("add", "lost", a=1, b=2)])
+    store.append(thread, lost, user_id="u1")
     model = scripted("ok")
-    agent = create_agent(model, middleware=[TelaContextMiddleware(store, policy=_policy(900))])
+    agent = create_agent(
+        model, middleware=[TelaContextMiddleware(store, policy=_policy(900), user_id="u1")]
+    )
     agent.invoke({"messages": [HumanMessage("hello?")]}, config=_cfg(thread))
     assert _pairs_intact(model.seen[-1])
     assert [m.text for m in model.seen[-1]] == ["hi", "hello?"]
@@ -196,7 +207,7 @@ def test_interrupted_tool_call_is_left_out_of_the_view(store: MessageStore, thre
 
 def test_a_thread_is_required(store: MessageStore) -> None:
     agent = create_agent(
-        scripted("x"), middleware=[TelaContextMiddleware(store, policy=_policy(900))]
+        scripted("x"), middleware=[TelaContextMiddleware(store, policy=_policy(900), user_id="u1")]
     )
     with pytest.raises(TelaMemoryError, match="thread_id"):
         agent.invoke({"messages": [HumanMessage("hi")]})
@@ -208,7 +219,7 @@ def test_prefix_stays_stable_between_turns(store: MessageStore, thread: str) -> 
     turn as with a sliding window."""
     filler = " ".join(f"w{j}" for j in range(30))
     model = scripted(*[f"reply {i}: {filler}" for i in range(30)])
-    middleware = TelaContextMiddleware(store, policy=_policy(800))
+    middleware = TelaContextMiddleware(store, policy=_policy(800), user_id="u1")
     agent = create_agent(model, middleware=[middleware])
     first = [SystemMessage("House rules."), HumanMessage("start")]
     agent.invoke({"messages": first}, config=_cfg(thread))
@@ -222,7 +233,9 @@ def test_prefix_stays_stable_between_turns(store: MessageStore, thread: str) -> 
     stable = sum(after[: len(before)] == before for before, after in pairs)
     assert all(m[0].text == "House rules." for m in model.seen)
     assert max(budgets) <= 800
-    assert len(store.read(thread)) == 61  # the store has every turn, the view does not
+    assert (
+        len(store.read(thread, user_id="u1")) == 61
+    )  # the store has every turn, the view does not
     assert len(model.seen[-1]) < 40
     assert 22 <= stable < len(pairs), f"{stable} of {len(pairs)} requests extended the previous"
 
@@ -271,10 +284,14 @@ async def test_sync_and_async_hooks_send_the_same_views(store: MessageStore) -> 
 
     sync_model, async_model = script(), script()
     sync_agent = create_agent(
-        sync_model, tools=[add], middleware=[TelaContextMiddleware(store, policy=_policy(600))]
+        sync_model,
+        tools=[add],
+        middleware=[TelaContextMiddleware(store, policy=_policy(600), user_id="u1")],
     )
     async_agent = create_agent(
-        async_model, tools=[add], middleware=[TelaContextMiddleware(store, policy=_policy(600))]
+        async_model,
+        tools=[add],
+        middleware=[TelaContextMiddleware(store, policy=_policy(600), user_id="u1")],
     )
     for i in range(6):
         question = {"messages": [HumanMessage(f"add {i} and {i}", id=f"q{i}")]}
@@ -287,4 +304,70 @@ async def test_sync_and_async_hooks_send_the_same_views(store: MessageStore) -> 
     assert shape(sync_model.seen) == shape(async_model.seen)
     assert len(sync_model.seen) == 12
     assert len(sync_model.seen[-1]) < 23  # the budget pruned the view
-    assert len(store.read("sync-thread")) == len(store.read("async-thread")) == 24
+    u1 = store.for_user("u1")
+    assert len(u1.read("sync-thread")) == len(u1.read("async-thread")) == 24
+
+
+@dataclass
+class _Ctx:
+    user_id: str
+
+
+def test_the_acting_user_comes_from_the_run(store: MessageStore, thread: str) -> None:
+    """One middleware for every user: each run names its user in ``context=`` (a mapping or
+    a ``context_schema`` object) or in ``configurable.user_id``."""
+    model = scripted("to ada", "to bob", "to cy")
+    middleware = TelaContextMiddleware(store, policy=_policy(900))
+    agent = create_agent(model, middleware=[middleware], context_schema=_Ctx)
+    agent.invoke({"messages": [HumanMessage("ada here")]}, config=_cfg(thread), context=_Ctx("ada"))
+    plain = create_agent(model, middleware=[middleware])
+    plain.invoke(
+        {"messages": [HumanMessage("bob here")]}, config=_cfg(thread), context={"user_id": "bob"}
+    )
+    by_config = {"configurable": {"thread_id": thread, "user_id": "cy"}}
+    plain.invoke({"messages": [HumanMessage("cy here")]}, config=by_config)
+    assert [[m.text for m in sent] for sent in model.seen] == [
+        ["ada here"],
+        ["bob here"],
+        ["cy here"],
+    ]
+    for user, text in [("ada", "to ada"), ("bob", "to bob"), ("cy", "to cy")]:
+        assert [m.text for m in store.read(thread, user_id=user)][-1] == text
+        assert middleware.last_context(thread, user_id=user) is not None
+    with pytest.raises(ScopeError, match="user_id"):
+        middleware.last_context(thread)
+
+
+def test_no_user_is_a_scope_error_never_everyone(store: MessageStore, thread: str) -> None:
+    store.append(thread, messages_to_core([HumanMessage("ada's secret")]), user_id="ada")
+    model = scripted("x")
+    agent = create_agent(model, middleware=[TelaContextMiddleware(store, policy=_policy(900))])
+    for messages in ([HumanMessage("hi")], []):
+        with pytest.raises(ScopeError, match="user_id"):
+            agent.invoke({"messages": messages}, config=_cfg(thread))
+    assert model.seen == []
+    assert [m.text for m in store.read(thread, user_id="ada")] == ["ada's secret"]
+
+
+async def test_a_run_cannot_switch_a_bound_middleware_to_another_user(
+    store: MessageStore, thread: str
+) -> None:
+    agent = create_agent(
+        scripted("x"), middleware=[TelaContextMiddleware(store, policy=_policy(900), user_id="bob")]
+    )
+    with pytest.raises(ScopeError, match="another"):
+        agent.invoke(
+            {"messages": [HumanMessage("hi")]}, config=_cfg(thread), context={"user_id": "ada"}
+        )
+    with pytest.raises(ScopeError, match="another"):
+        await agent.ainvoke(
+            {"messages": [HumanMessage("hi")]},
+            config={"configurable": {"thread_id": thread, "user_id": "ada"}},
+        )
+    both = {"configurable": {"thread_id": thread, "user_id": "cy"}}
+    free = create_agent(
+        scripted("x"), middleware=[TelaContextMiddleware(store, policy=_policy(900))]
+    )
+    with pytest.raises(ScopeError, match="two different users"):
+        free.invoke({"messages": [HumanMessage("hi")]}, config=both, context={"user_id": "dee"})
+    assert store.list_threads("ada").threads == store.list_threads("bob").threads == ()

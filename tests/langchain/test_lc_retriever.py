@@ -15,9 +15,11 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
 from langchain_tests.integration_tests import RetrieversIntegrationTests
+from pydantic import ValidationError
 
+from tela_memory.errors import ScopeError
 from tela_memory.messages import Message
-from tela_memory.recall import InvalidQueryError, SQLiteIndex
+from tela_memory.recall import SQLiteIndex
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory_langchain.embeddings import LangChainEmbedder
 from tela_memory_langchain.history import TelaChatMessageHistory
@@ -50,7 +52,7 @@ class TestTelaRetrieverStandard(RetrieversIntegrationTests):
             embedder = LangChainEmbedder(DeterministicFakeEmbedding(size=32))
             with SQLiteIndex.for_store(store, embedder=embedder) as index:
                 _fill(store, index)
-                cls.params = {"index": index, "k": 2}
+                cls.params = {"index": index, "k": 2, "user_id": "alice"}
                 yield
 
     @property
@@ -78,12 +80,12 @@ def test_user_scope_is_enforced(index: SQLiteIndex) -> None:
     assert docs
     assert {d.metadata["user_id"] for d in docs} == {"alice"}
     assert TelaRetriever(index=index, user_id="bob", k=10).invoke("cat") == []
-    with pytest.raises(InvalidQueryError, match="scoped to user 'alice'"):
+    with pytest.raises(ScopeError, match="scoped to user 'alice'"):
         TelaRetriever(index=index, user_id="alice").invoke("pizza", filter={"user_id": "bob"})
 
 
 def test_documents_carry_the_message(index: SQLiteIndex) -> None:
-    (doc,) = TelaRetriever(index=index, k=1, thread_ids=["a1"]).invoke("basil")
+    (doc,) = TelaRetriever(index=index, k=1, user_id="alice", thread_ids=["a1"]).invoke("basil")
     assert isinstance(doc, Document)
     assert doc.page_content == "I love pizza with basil"
     assert doc.id == doc.metadata["message_id"]
@@ -149,7 +151,36 @@ def test_embedder_drives_dense_search(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "d.db") as store:
         embedder = LangChainEmbedder(DeterministicFakeEmbedding(size=24), model_id="fake-24")
         with SQLiteIndex.for_store(store, embedder=embedder) as idx:
-            stored = store.append("t", [Message.user(f"note number {i}") for i in range(5)])
-            idx.upsert(stored)
-            docs = TelaRetriever(index=idx, mode="dense", k=1).invoke("note number 3")
+            notes = [Message.user(f"note number {i}") for i in range(5)]
+            idx.upsert(store.append("t", notes, user_id="u"))
+            docs = TelaRetriever(index=idx, user_id="u", mode="dense", k=1).invoke("note number 3")
             assert docs[0].page_content == "note number 3"  # identical text: cosine 1
+
+
+def test_a_user_or_the_all_users_opt_in_is_required(index: SQLiteIndex) -> None:
+    with pytest.raises(ScopeError, match="user_id=") as caught:
+        TelaRetriever(index=index)
+    assert not isinstance(caught.value, ValidationError)  # not hidden in pydantic's wrapping
+    with pytest.raises(ScopeError, match="not both"):
+        TelaRetriever(index=index, user_id="alice", all_users=True)
+    everyone = TelaRetriever(index=index, all_users=True, k=10).invoke("pizza")
+    assert {d.metadata["user_id"] for d in everyone} == {"alice", "bob"}
+    only_bob = TelaRetriever(index=index, all_users=True, k=10, filter={"user_id": "bob"})
+    assert {d.metadata["user_id"] for d in only_bob.invoke("pizza")} == {"bob"}
+    with pytest.raises(ScopeError):  # an all-users retriever narrowed to Bob stays Bob's
+        only_bob.invoke("pizza", filter={"user_id": "alice"})
+
+
+@pytest.mark.parametrize(
+    "widen", [{"user_id": "bob"}, {"user_id": None}, {"user_id": "alice' OR '1'='1"}]
+)
+def test_filters_never_widen_the_user(index: SQLiteIndex, widen: dict[str, Any]) -> None:
+    with pytest.raises(ScopeError):
+        TelaRetriever(index=index, user_id="alice", filter=widen)
+    retriever = TelaRetriever(index=index, user_id="alice", k=10)
+    with pytest.raises(ScopeError):
+        retriever.invoke("pizza", filter=widen)
+    assert retriever.invoke("pizza", filter={"user_id": "alice"})  # repeating it is fine
+    retriever.user_id = None  # a mutated retriever is checked again at search time
+    with pytest.raises(ScopeError):
+        retriever.invoke("pizza")

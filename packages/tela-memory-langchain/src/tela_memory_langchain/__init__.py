@@ -4,6 +4,10 @@
 * :class:`TelaRetriever`: past conversation turns as ``Document`` s from a recall index.
 * :class:`TelaStore`: LangGraph long-term memory (``BaseStore``), needs ``langgraph``.
 * :class:`TelaContextMiddleware`: the context engine for ``create_agent``, needs ``langchain``.
+
+Each acts for one user (``user_id=``, or the run's ``context=`` for the middleware): session
+ids, thread ids and LangGraph namespaces live in that user's namespace. Without a user they
+raise ``ScopeError``; cross-user views exist only as ``all_users=True``.
 * :class:`LangChainEmbedder`: any LangChain ``Embeddings`` as a Tela embedder.
 * :mod:`tela_memory_langchain.convert`: lossless message conversion.
 

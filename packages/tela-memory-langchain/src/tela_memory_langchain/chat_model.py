@@ -4,7 +4,9 @@ This gives a :class:`~tela_memory.session.Session` every LangChain provider, inc
 ``init_chat_model("provider:model")``::
 
     from langchain.chat_models import init_chat_model
-    session = Session("sqlite:///chat.db", LangChainChatModel(init_chat_model("openai:gpt-4o")))
+    session = Session(
+        "sqlite:///chat.db", LangChainChatModel(init_chat_model("openai:gpt-4o")), user_id="ada"
+    )
 
 Messages go out through :func:`tela_memory_langchain.convert.messages_to_langchain` after the
 role rules of the provider family (:mod:`tela_memory.models.roles`); replies come back as

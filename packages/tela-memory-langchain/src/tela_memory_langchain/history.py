@@ -11,9 +11,10 @@ from langchain_core.messages import BaseMessage
 from tela_memory.context.engine import ContextEngine
 from tela_memory.context.policy import ContextPolicy
 from tela_memory.context.report import Context
-from tela_memory.errors import InvalidMessageError
+from tela_memory.errors import InvalidMessageError, ScopeError
 from tela_memory.messages import Message
-from tela_memory.stores import MessageStore, open_store
+from tela_memory.stores import MessageStore, UserStore, open_store
+from tela_memory.stores._common import check_id
 from tela_memory_langchain.convert import messages_to_core, messages_to_langchain
 
 if TYPE_CHECKING:
@@ -36,7 +37,11 @@ def split_session_id(session_id: str, branch: str | None = None) -> tuple[str, s
 
 
 class TelaChatMessageHistory(BaseChatMessageHistory):
-    """Chat history of one conversation (a thread, or one branch of it) in a Tela store.
+    """Chat history of one user's conversation (a thread, or one branch of it) in a Tela store.
+
+    The history acts for one user: ``session_id`` is a thread id in that user's namespace, so
+    every user's ``session_id="1"`` is their own thread, and nothing this object reads, clears
+    or appends can reach another user's threads (it goes through ``store.for_user(user_id)``).
 
     Everything LangChain puts in a message is kept (tool calls and results, media, reasoning,
     ids, metadata); ``messages`` gives back equal messages. Appends are atomic and a tool
@@ -45,10 +50,13 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
 
     Args:
         session_id: the thread id, or ``"thread#branch"`` for a branch (see ``branch``).
-        store: a :class:`~tela_memory.stores.MessageStore` (not closed by this object) or a
-            store URL (``sqlite:///chat.db``, ``redis://...``; opened lazily, closed by
+        store: a :class:`~tela_memory.stores.MessageStore` (not closed by this object), a
+            user's view of one (``store.for_user("ada")``: then ``user_id`` may be left out)
+            or a store URL (``sqlite:///chat.db``, ``redis://...``; opened lazily, closed by
             :meth:`close`). ``None`` opens the embedded default file.
-        user_id: owner of the thread (set on first append; a different owner is refused).
+        user_id: the acting user (required): the thread lives in this user's namespace.
+            Missing, it raises ``ScopeError``; an id the stores refuse (empty, control
+            characters, over 200 characters) raises ``InvalidMessageError``.
         branch: the branch to read and append to (the thread's default when ``None``).
         context: an optional :class:`~tela_memory.context.policy.ContextPolicy`: ``messages``
             returns its view (pinned prefix, summary, recent window within the budget, tool
@@ -60,7 +68,7 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         self,
         session_id: str,
         *,
-        store: MessageStore | str | None = None,
+        store: MessageStore | UserStore | str | None = None,
         user_id: str | None = None,
         branch: str | None = None,
         context: ContextPolicy | None = None,
@@ -68,38 +76,51 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
     ) -> None:
         self.thread_id, self.branch = split_session_id(session_id, branch)
         self.session_id = session_id
-        self.user_id = user_id
+        self.user_id = _acting_user(store, user_id)
         self.context = context
         self.index = index
         self.last_context: Context | None = None
         self._engine: ContextEngine | None = None
+        if isinstance(store, UserStore):
+            store = store.store
         self._owns_store = not isinstance(store, MessageStore)
         self._store_arg = store
         self._store: MessageStore | None = store if isinstance(store, MessageStore) else None
+        self._user_store: UserStore | None = None
 
     @property
     def store(self) -> MessageStore:
-        """The message store (opened on first use when given as a URL)."""
+        """The backend message store (opened on first use when given as a URL)."""
         if self._store is None:
             url = self._store_arg if isinstance(self._store_arg, str) else None
             self._store = open_store(url)
         return self._store
 
+    @property
+    def user_store(self) -> UserStore:
+        """The acting user's view of the store: every read and write goes through it."""
+        if self._user_store is None or self._user_store.store is not self.store:
+            self._user_store = self.store.for_user(self.user_id)
+        return self._user_store
+
     # -- reading ----------------------------------------------------------------------------
 
     def stored(self) -> list[Message]:
         """Every stored message of the branch, as core messages (no context policy)."""
-        return self.store.read(self.thread_id, branch=self.branch)
+        return self.user_store.read(self.thread_id, branch=self.branch)
 
     async def astored(self) -> list[Message]:
         """Async twin of :meth:`stored`."""
-        return await self.store.aread(self.thread_id, branch=self.branch)
+        return await self.user_store.aread(self.thread_id, branch=self.branch)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The conversation as LangChain messages (the context policy's view, if one is set)."""
         if self.context is not None:
-            self.last_context = self._context_engine().build(self.thread_id, branch=self.branch)
+            engine = self._context_engine()
+            self.last_context = engine.build(
+                self.thread_id, user_id=self.user_id, branch=self.branch
+            )
             return messages_to_langchain(self.last_context.messages)
         return messages_to_langchain(self.stored())
 
@@ -107,12 +128,15 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         """Async twin of :attr:`messages`."""
         if self.context is not None:
             engine = self._context_engine()
-            self.last_context = await engine.abuild(self.thread_id, branch=self.branch)
+            self.last_context = await engine.abuild(
+                self.thread_id, user_id=self.user_id, branch=self.branch
+            )
             return messages_to_langchain(self.last_context.messages)
         return messages_to_langchain(await self.astored())
 
     def _context_engine(self) -> ContextEngine:
-        """One engine per history: incremental reads, the summary kept in the thread."""
+        """One engine per history: incremental reads, the summary kept in the thread (the
+        engine reads and writes only this user's thread: ``user_id=`` on every call)."""
         assert self.context is not None
         if self._engine is None:
             self._engine = ContextEngine(self.store, self.context)
@@ -125,7 +149,7 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         items = messages_to_core(messages)
         if not items:
             return
-        stored = self.store.append(self.thread_id, items, branch=self.branch, user_id=self.user_id)
+        stored = self.user_store.append(self.thread_id, items, branch=self.branch)
         if self.index is not None:
             self.index.upsert(stored)
 
@@ -134,9 +158,7 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         items = messages_to_core(messages)
         if not items:
             return
-        stored = await self.store.aappend(
-            self.thread_id, items, branch=self.branch, user_id=self.user_id
-        )
+        stored = await self.user_store.aappend(self.thread_id, items, branch=self.branch)
         if self.index is not None:
             await self.index.aupsert(stored)
 
@@ -145,29 +167,29 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         whole thread with all its branches."""
         target = self._branch_to_delete()
         if self._engine is not None:
-            self._engine.forget(self.thread_id)
+            self._engine.forget(self.thread_id, user_id=self.user_id)
         if target is None:
-            self.store.delete_thread(self.thread_id)
+            self.user_store.delete_thread(self.thread_id)
         else:
-            self.store.delete_branch(self.thread_id, target)
+            self.user_store.delete_branch(self.thread_id, target)
 
     async def aclear(self) -> None:
         """Async twin of :meth:`clear`."""
         target = None
         if self.branch is not None:
-            branches = await self.store.abranches(self.thread_id)
+            branches = await self.user_store.abranches(self.thread_id)
             target = self._non_default(branches)
         if self._engine is not None:
-            self._engine.forget(self.thread_id)
+            self._engine.forget(self.thread_id, user_id=self.user_id)
         if target is None:
-            await self.store.adelete_thread(self.thread_id)
+            await self.user_store.adelete_thread(self.thread_id)
         else:
-            await self.store.adelete_branch(self.thread_id, target)
+            await self.user_store.adelete_branch(self.thread_id, target)
 
     def _branch_to_delete(self) -> str | None:
         if self.branch is None:
             return None
-        return self._non_default(self.store.branches(self.thread_id))
+        return self._non_default(self.user_store.branches(self.thread_id))
 
     def _non_default(self, branches: Sequence[Any]) -> str | None:
         for info in branches:
@@ -182,6 +204,7 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         if self._owns_store and self._store is not None:
             self._store.close()
             self._store = None
+            self._user_store = None
 
     def __enter__(self) -> Self:
         return self
@@ -194,6 +217,23 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
             f"{type(self).__name__}(thread_id={self.thread_id!r}, branch={self.branch!r}, "
             f"user_id={self.user_id!r})"
         )
+
+
+def _acting_user(store: object, user_id: str | None) -> str:
+    """The user a history acts for: ``user_id``, or the user of a ``UserStore``."""
+    bound = store.user_id if isinstance(store, UserStore) else None
+    if user_id is not None and bound is not None and user_id != bound:
+        raise ScopeError(
+            "user_id= and the store.for_user(...) view given as store= name different users; "
+            "pass one of them"
+        )
+    acting = user_id if user_id is not None else bound
+    if acting is None:
+        raise ScopeError(
+            "TelaChatMessageHistory acts for one user: pass user_id=... (the session id is a "
+            "thread in that user's namespace), or a store.for_user(...) view as store="
+        )
+    return check_id("user_id", acting)
 
 
 __all__ = ["BRANCH_SEPARATOR", "TelaChatMessageHistory", "split_session_id"]

@@ -8,7 +8,15 @@ For ``langchain.agents.create_agent``. Before each model call the middleware
    pinned prefix, summary of what left the window, recalled turns, recent window, within the
    budget, tool calls never separated from their results, a byte-stable prefix.
 
-After the agent finishes, the final reply is persisted too. The agent state itself is never
+After the agent finishes, the final reply is persisted too.
+
+The middleware acts for one user per run: threads live in that user's namespace, so every
+user's ``thread_id="1"`` is their own. The acting user is, in this order of trust: the
+constructor's ``user_id`` (a middleware built for one user), else the run's
+``context=`` (``runtime.context.user_id``, an attribute or a mapping key, as LangGraph's docs
+put it), else ``config={"configurable": {"user_id": ...}}``. A run that names no user raises
+``ScopeError``; it never falls back to every user. A run whose context or config names a
+different user than the constructor raises ``ScopeError`` too. The agent state itself is never
 rewritten (unlike ``SummarizationMiddleware``, which replaces the state's messages by a
 summary): the store keeps everything, the model sees the view.
 
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -30,9 +38,10 @@ from tela_memory.context.engine import ContextEngine
 from tela_memory.context.parts import Summary
 from tela_memory.context.policy import ContextPolicy
 from tela_memory.context.report import Context
-from tela_memory.errors import TelaMemoryError
+from tela_memory.errors import ScopeError, TelaMemoryError
 from tela_memory.messages import Message
-from tela_memory.stores import MessageStore, open_store
+from tela_memory.stores import MessageStore, UserStore, open_store
+from tela_memory.stores._common import check_id
 from tela_memory_langchain._optional import require
 from tela_memory_langchain.convert import langchain_id, messages_to_core, messages_to_langchain
 
@@ -59,7 +68,9 @@ class TelaContextMiddleware(AgentMiddleware):
         policy: the :class:`~tela_memory.context.policy.ContextPolicy`, or a token budget
             (then: pinned prefix, recent window and an extractive summary of what leaves it).
         thread_id: a fixed thread; by default the run's ``configurable.thread_id``.
-        user_id: owner of the threads this middleware writes.
+        user_id: a fixed acting user. Without it, each run names its user in
+            ``context=`` (``runtime.context.user_id``) or ``configurable.user_id``; a run
+            that names none raises ``ScopeError``.
         index: an optional recall index; persisted messages are indexed as they are stored.
 
     The budget covers the conversation; the agent's own system prompt is sent in front of it.
@@ -83,10 +94,10 @@ class TelaContextMiddleware(AgentMiddleware):
             else ContextPolicy(policy, summary=Summary())
         )
         self.thread_id = thread_id
-        self.user_id = user_id
+        self.user_id = check_id("user_id", user_id) if user_id is not None else None
         self.index = index
         self._engine: ContextEngine | None = None
-        self._last: dict[str, Context] = {}
+        self._last: dict[tuple[str, str], Context] = {}
         self._lock = threading.Lock()
 
     @property
@@ -103,18 +114,43 @@ class TelaContextMiddleware(AgentMiddleware):
 
     @property
     def engine(self) -> ContextEngine:
-        """The context engine (one incremental builder per thread; summaries persisted in the
-        thread's metadata)."""
+        """The context engine (one incremental builder per user and thread; summaries persisted
+        in the thread's metadata)."""
         with self._lock:
             if self._engine is None:
                 self._engine = ContextEngine(self.store, self.policy)
             return self._engine
 
-    def last_context(self, thread_id: str) -> Context | None:
-        """The last view built for a thread (messages sent and the engine's report)."""
-        return self._last.get(thread_id)
+    def last_context(self, thread_id: str, *, user_id: str | None = None) -> Context | None:
+        """The last view built for a user's thread (messages sent and the engine's report).
+
+        ``user_id`` defaults to the constructor's; with neither, ``ScopeError``.
+        """
+        user = user_id if user_id is not None else self.user_id
+        if user is None:
+            raise ScopeError("last_context needs the user: pass user_id=...")
+        return self._last.get((user, thread_id))
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _user(self, runtime: Runtime[Any] | None) -> str:
+        """The acting user of this run (see the class docstring); never "every user"."""
+        named = _run_user(runtime)
+        if self.user_id is not None:
+            if named is not None and named != self.user_id:
+                raise ScopeError(
+                    "TelaContextMiddleware was built for one user and this run names another "
+                    "in its context or config; build one middleware per user, or none with "
+                    "user_id= and let each run name its user"
+                )
+            return self.user_id
+        if named is None:
+            raise ScopeError(
+                "TelaContextMiddleware needs the acting user: run the agent with "
+                "context={'user_id': ...} (or a context_schema with a user_id field), or "
+                "config={'configurable': {'user_id': ...}}, or pass user_id= to the middleware"
+            )
+        return check_id("user_id", named)
 
     def _thread_id(self) -> str:
         if self.thread_id is not None:
@@ -170,19 +206,19 @@ class TelaContextMiddleware(AgentMiddleware):
 
     # -- sync -------------------------------------------------------------------------------
 
-    def _persist(self, thread_id: str, messages: Sequence[BaseMessage]) -> None:
+    def _persist(self, user: UserStore, thread_id: str, messages: Sequence[BaseMessage]) -> None:
         if not messages:
             return
         self._ensure_ids(messages)
         new: list[BaseMessage] | None = None
         for k in self._sizes(len(messages)):
-            tail = self.store.read(thread_id, last=k)
+            tail = user.read(thread_id, last=k)
             new = self._new(messages, tail)
             if new is not None or len(tail) < k:
                 break
         new = list(messages) if new is None else new
         if new:
-            stored = self.store.append(thread_id, messages_to_core(new), user_id=self.user_id)
+            stored = user.append(thread_id, messages_to_core(new))
             if self.index is not None:
                 self.index.upsert(stored)
 
@@ -192,33 +228,35 @@ class TelaContextMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest], ModelResponse],
     ) -> ModelResponse:
         """Persist the turn so far, then call the model with the engine's view."""
-        thread_id = self._thread_id()
-        self._persist(thread_id, request.messages)
-        ctx = self.engine.build(thread_id, query=self._query(request.messages))
-        self._last[thread_id] = ctx
+        user, thread_id = self._user(request.runtime), self._thread_id()
+        self._persist(self.store.for_user(user), thread_id, request.messages)
+        ctx = self.engine.build(thread_id, user_id=user, query=self._query(request.messages))
+        self._last[(user, thread_id)] = ctx
         return handler(self._view(request, ctx))
 
     def after_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Persist the final reply (and anything else the store does not hold yet)."""
-        self._persist(self._thread_id(), state["messages"])
+        user = self.store.for_user(self._user(runtime))
+        self._persist(user, self._thread_id(), state["messages"])
         return None
 
     # -- async ------------------------------------------------------------------------------
 
-    async def _apersist(self, thread_id: str, messages: Sequence[BaseMessage]) -> None:
+    async def _apersist(
+        self, user: UserStore, thread_id: str, messages: Sequence[BaseMessage]
+    ) -> None:
         if not messages:
             return
         self._ensure_ids(messages)
         new: list[BaseMessage] | None = None
         for k in self._sizes(len(messages)):
-            tail = await self.store.aread(thread_id, last=k)
+            tail = await user.aread(thread_id, last=k)
             new = self._new(messages, tail)
             if new is not None or len(tail) < k:
                 break
         new = list(messages) if new is None else new
         if new:
-            items = messages_to_core(new)
-            stored = await self.store.aappend(thread_id, items, user_id=self.user_id)
+            stored = await user.aappend(thread_id, messages_to_core(new))
             if self.index is not None:
                 await self.index.aupsert(stored)
 
@@ -228,15 +266,17 @@ class TelaContextMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
     ) -> ModelResponse:
         """Async twin of :meth:`wrap_model_call`."""
-        thread_id = self._thread_id()
-        await self._apersist(thread_id, request.messages)
-        ctx = await self.engine.abuild(thread_id, query=self._query(request.messages))
-        self._last[thread_id] = ctx
+        user, thread_id = self._user(request.runtime), self._thread_id()
+        await self._apersist(self.store.for_user(user), thread_id, request.messages)
+        query = self._query(request.messages)
+        ctx = await self.engine.abuild(thread_id, user_id=user, query=query)
+        self._last[(user, thread_id)] = ctx
         return await handler(self._view(request, ctx))
 
     async def aafter_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Async twin of :meth:`after_agent`."""
-        await self._apersist(self._thread_id(), state["messages"])
+        user = self.store.for_user(self._user(runtime))
+        await self._apersist(user, self._thread_id(), state["messages"])
         return None
 
     def close(self) -> None:
@@ -247,6 +287,29 @@ class TelaContextMiddleware(AgentMiddleware):
         if self._store is not None and not isinstance(self._store_arg, MessageStore):
             self._store.close()
             self._store = None
+
+
+def _run_user(runtime: Runtime[Any] | None) -> str | None:
+    """The user a run names: ``runtime.context.user_id`` (attribute or key), else
+    ``configurable.user_id``; both given and different is a ``ScopeError``."""
+    context = getattr(runtime, "context", None)
+    if isinstance(context, Mapping):
+        from_context = context.get("user_id")
+    else:
+        from_context = getattr(context, "user_id", None)
+    try:
+        configurable = get_config().get("configurable") or {}
+    except RuntimeError:
+        configurable = {}
+    from_config = configurable.get("user_id")
+    if from_context is not None and from_config is not None and from_context != from_config:
+        raise ScopeError(
+            "the run names two different users (context user_id and configurable user_id); pass one"
+        )
+    found = from_context if from_context is not None else from_config
+    if found is not None and not isinstance(found, str):
+        raise ScopeError(f"user_id must be a string, got a {type(found).__name__}")
+    return found
 
 
 __all__ = ["TelaContextMiddleware"]

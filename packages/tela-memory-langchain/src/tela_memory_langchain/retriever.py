@@ -12,7 +12,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from tela_memory.recall import Hit, Index, InvalidQueryError, SearchFilter, SearchMode
+from tela_memory.errors import ScopeError
+from tela_memory.recall import Hit, Index, SearchFilter, SearchMode
+from tela_memory.stores._common import check_id
 from tela_memory_langchain.convert import SOURCE
 
 
@@ -38,21 +40,27 @@ def hit_to_document(hit: Hit) -> Document:
 class TelaRetriever(BaseRetriever):
     """Search past conversations (lexical, dense or hybrid) through a recall index.
 
-    The scope (``user_id``, ``thread_ids``, ``filter``) is applied by the index inside its own
-    query, so a retriever scoped to one user never returns another user's messages.
+    The retriever acts for one user: ``user_id`` is required (``ScopeError`` without it), and
+    the scope (``user_id``, ``thread_ids``, ``filter``) is applied by the index inside its own
+    query, so it never returns another user's messages. ``thread_ids`` are that user's
+    threads. Searching every user is an operator's act and says so: ``all_users=True``.
 
     Attributes:
         index: a :class:`~tela_memory.recall.Index` (for example
             ``SQLiteIndex.for_store(store)``).
         k: how many documents to return (``invoke(query, k=...)`` overrides it per call).
-        user_id: only this user's messages.
-        thread_ids: only these threads.
+        user_id: the acting user: only this user's messages (required unless ``all_users``).
+        all_users: search every user's messages (the named cross-user opt-in; then
+            ``user_id`` is left out and ``filter={"user_id": ...}`` may narrow to one user).
+        thread_ids: only these threads (of ``user_id``).
         filter: any other :class:`~tela_memory.recall.SearchFilter` fields (roles, since,
             until, metadata ...).
         mode: ``hybrid`` (default), ``lexical`` or ``dense``.
 
     Per call, ``invoke(query, k=..., filter={...})`` narrows the scope further: the call's
-    filter fields are combined with the retriever's, and cannot widen ``user_id``.
+    filter fields are combined with the retriever's. No filter (the retriever's or a call's)
+    can widen or change ``user_id``: one naming another user, or ``None``, is a
+    ``ScopeError``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -60,29 +68,57 @@ class TelaRetriever(BaseRetriever):
     index: Index
     k: int = Field(default=4, ge=1, le=1000)
     user_id: str | None = None
+    all_users: bool = False
     thread_ids: list[str] | None = None
     filter: dict[str, Any] | None = None
     mode: SearchMode = "hybrid"
 
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        self.search_filter()  # the scope is checked at once (outside pydantic's wrapping)
+
+    def _check_scope(self) -> None:
+        if self.all_users and self.user_id is not None:
+            raise ScopeError(
+                "TelaRetriever takes either user_id=... or all_users=True, not both "
+                "(narrow an all-users search with filter={'user_id': ...})"
+            )
+        if not self.all_users:
+            if self.user_id is None:
+                raise ScopeError(
+                    "TelaRetriever acts for one user: pass user_id=... (or all_users=True "
+                    "for an operator's search across every user)"
+                )
+            check_id("user_id", self.user_id)
+
+    @staticmethod
+    def _user_kept(user: str | None, fields: dict[str, Any]) -> None:
+        """A filter may repeat the scope's user, never name another (or none)."""
+        if user is not None and fields.get("user_id", user) != user:
+            raise ScopeError(
+                f"this retriever is scoped to user {user!r}; a filter cannot switch it to "
+                "another user or to every user (build a retriever for that user instead)"
+            )
+
     def search_filter(self, extra: dict[str, Any] | None = None) -> SearchFilter:
         """The filter a search runs with (the retriever's scope plus ``extra``)."""
-        flt = SearchFilter.coerce(self.filter)
+        self._check_scope()
+        base = SearchFilter.coerce(self.filter)
+        if self.filter:
+            self._user_kept(self.user_id, {k: getattr(base, k) for k in self.filter})
         fields: dict[str, Any] = {}
         if self.user_id is not None:
             fields["user_id"] = self.user_id
         if self.thread_ids is not None:
             fields["thread_ids"] = tuple(self.thread_ids)
-        if fields:
-            flt = flt.narrowed(**fields)
+        flt = base.narrowed(**fields) if fields else base
         if extra:
             more = SearchFilter.coerce(extra)
             asked = {k: getattr(more, k) for k in extra}
-            if self.user_id is not None and asked.get("user_id", self.user_id) != self.user_id:
-                raise InvalidQueryError(
-                    f"this retriever is scoped to user {self.user_id!r}; "
-                    f"it cannot search user {asked['user_id']!r}"
-                )
+            self._user_kept(flt.user_id, asked)
             flt = flt.narrowed(**asked)
+        if not self.all_users and flt.user_id != self.user_id:  # the invariant, checked last
+            raise ScopeError("this retriever is scoped to one user")
         return flt
 
     def _get_relevant_documents(
