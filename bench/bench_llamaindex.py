@@ -89,7 +89,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tela-bench-li-") as tmp:
         folder = Path(tmp)
         with SQLiteStore(folder / "tela.db") as store:
-            ours = TelaMemory.from_defaults(store, session_id="bench", token_limit=LIMIT)
+            ours = TelaMemory.from_defaults(
+                store, session_id="bench", user_id="bench", token_limit=LIMIT
+            )
             rows += run("tela", ours, puts, history, loop)
         peer = Memory.from_defaults(
             session_id="bench",

@@ -2,7 +2,8 @@
 
 Monday's conversation is stored and indexed; on Tuesday, in a new thread, a FunctionAgent with
 a TelaMemory + TelaRecallBlock gets the relevant Monday turn in its context, and a facts block
-adds what is known about the user. Runs offline with LlamaIndex's mock function-calling LLM
+adds what is known about the user; another user of the same store, even with the same
+session id, sees none of it. Runs offline with LlamaIndex's mock function-calling LLM
 and mock embeddings (a SQLite file in a temporary folder holds history and index).
 """
 
@@ -76,6 +77,24 @@ async def main() -> None:
             f"\ntuesday thread holds {len(tuesday.get_all())} messages; "
             f"{index.count({'user_id': 'ana'})} of Ana's messages are indexed"
         )
+
+        # another user of the same store and index, even with Ana's session id "monday",
+        # has his own thread and blocks: nothing of Ana's reaches his agent's model
+        ben = TelaMemory.from_defaults(
+            store,
+            session_id="monday",
+            user_id="ben",
+            index=index,
+            memory_blocks=[
+                TelaRecallBlock(index=index, user_id="ben", k=2),
+                TelaFactsBlock(store=store, user_id="ben"),
+            ],
+        )
+        await agent.run(user_msg="When does my flight to Oslo leave?", memory=ben)
+        seen = " ".join(m.content or "" for m in llm.last_chat_messages or [])
+        assert "May 3rd" not in seen, "Ana's earlier thread reached Ben's model"
+        assert "aisle" not in seen, "Ana's facts reached Ben's model"
+        print(f"ben's agent saw none of Ana's data ({len(ben.get_all())} messages of his own)")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def main() -> None:
     print(f"store: {url}")
 
     # first process: a short conversation
-    memory = TelaMemory.from_defaults(url, session_id="support-42", token_limit=300)
+    memory = TelaMemory.from_defaults(url, session_id="support-42", user_id="ana", token_limit=300)
     engine = SimpleChatEngine.from_defaults(
         llm=make_llm(), memory=memory, system_prompt="You are a concise support agent."
     )
@@ -47,7 +47,7 @@ def main() -> None:
     memory.store.close()
 
     # "restart": a new memory object on the same file and session id
-    memory = TelaMemory.from_defaults(url, session_id="support-42", token_limit=300)
+    memory = TelaMemory.from_defaults(url, session_id="support-42", user_id="ana", token_limit=300)
     engine = SimpleChatEngine.from_defaults(llm=make_llm(), memory=memory)
     print(f"after restart: {len(memory.get_all())} messages remembered")
     print(f"user: Any news?\nbot:  {engine.chat('Any news?')}")

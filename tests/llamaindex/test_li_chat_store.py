@@ -15,11 +15,13 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.storage.chat_store import SimpleChatStore
 from llama_index.core.storage.chat_store.base import BaseChatStore
 
-from tela_memory.errors import InvalidMessageError
+from tela_memory.errors import InvalidMessageError, ScopeError
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.memory import InMemoryStore
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory_llamaindex.chat_store import TelaChatStore
+
+U = "u"
 
 
 def _msgs(*texts: str) -> list[ChatMessage]:
@@ -34,7 +36,7 @@ def _texts(chat: TelaChatStore, key: str) -> list[str | None]:
 
 
 def test_unknown_key_reads_empty(store: MessageStore) -> None:
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     assert chat.get_messages("nobody") == []
     assert chat.delete_messages("nobody") is None
     assert chat.delete_message("nobody", 0) is None
@@ -53,21 +55,21 @@ def test_add_get_and_keys(store: MessageStore, key: str) -> None:
     assert TelaChatStore(store, user_id="bob").get_keys() == []
     prefixed = TelaChatStore(store, user_id="alice", key_prefix="li:")
     prefixed.add_message(key, ChatMessage(role="user", content="p"))
-    assert store.read(f"li:{key}")[0].text == "p"
+    assert store.read(f"li:{key}", user_id="alice")[0].text == "p"
     assert prefixed.get_keys() == [key]
 
 
 def test_delete_by_index_keeps_order_and_shares_prefix(store: MessageStore, key: str) -> None:
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     chat.set_messages(key, _msgs("m0", "m1", "m2", "m3", "m4"))
-    before = store.read(chat.thread_id(key))
+    before = store.read(chat.thread_id(key), user_id=U)
     removed = chat.delete_message(key, 2)
     assert removed is not None
     assert removed.content == "m2"
     assert _texts(chat, key) == ["m0", "m1", "m3", "m4"]
-    after = store.read(chat.thread_id(key))
+    after = store.read(chat.thread_id(key), user_id=U)
     assert [m.id for m in after[:2]] == [m.id for m in before[:2]]  # not copied
-    assert [b.name for b in store.branches(chat.thread_id(key))] == ["main"]
+    assert [b.name for b in store.branches(chat.thread_id(key), user_id=U)] == ["main"]
     assert chat.delete_message(key, 10) is None
     assert chat.delete_message(key, -1).content == "m4"  # type: ignore[union-attr]
     assert chat.delete_message(key, 0).content == "m0"  # type: ignore[union-attr]
@@ -75,11 +77,11 @@ def test_delete_by_index_keeps_order_and_shares_prefix(store: MessageStore, key:
 
 
 def test_delete_last_message_moves_head_only(store: MessageStore, key: str) -> None:
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     chat.set_messages(key, _msgs("a", "b", "c"))
-    ids = [m.id for m in store.read(key)]
+    ids = [m.id for m in store.read(key, user_id=U)]
     assert chat.delete_last_message(key).content == "c"  # type: ignore[union-attr]
-    assert [m.id for m in store.read(key)] == ids[:2]
+    assert [m.id for m in store.read(key, user_id=U)] == ids[:2]
     chat.delete_last_message(key)
     chat.delete_last_message(key)
     assert chat.get_messages(key) == []
@@ -87,7 +89,7 @@ def test_delete_last_message_moves_head_only(store: MessageStore, key: str) -> N
 
 
 def test_insert_at_index(store: MessageStore, key: str) -> None:
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     chat.set_messages(key, _msgs("a", "c"))
     chat.add_message(key, ChatMessage(role="assistant", content="b"), idx=1)
     chat.add_message(key, ChatMessage(role="system", content="s"), idx=0)
@@ -95,13 +97,13 @@ def test_insert_at_index(store: MessageStore, key: str) -> None:
 
 
 def test_set_messages_keeps_unchanged_prefix(store: MessageStore, key: str) -> None:
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     chat.set_messages(key, _msgs("a", "b", "c"))
-    ids = [m.id for m in store.read(key)]
+    ids = [m.id for m in store.read(key, user_id=U)]
     chat.set_messages(key, chat.get_messages(key))
-    assert [m.id for m in store.read(key)] == ids
+    assert [m.id for m in store.read(key, user_id=U)] == ids
     chat.set_messages(key, [*_msgs("a", "b"), ChatMessage(role="user", content="z")])
-    after = store.read(key)
+    after = store.read(key, user_id=U)
     assert [m.id for m in after[:2]] == ids[:2]
     assert _texts(chat, key) == ["a", "b", "z"]
     chat.set_messages(key, [])
@@ -109,7 +111,7 @@ def test_set_messages_keeps_unchanged_prefix(store: MessageStore, key: str) -> N
 
 
 def test_refused_rewrite_loses_nothing(store: MessageStore, key: str) -> None:
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     chat.set_messages(key, _msgs("a", "b"))
     orphan = ChatMessage(role="tool", content="42", additional_kwargs={"tool_call_id": "nope"})
     with pytest.raises(InvalidMessageError, match="orphan"):
@@ -121,7 +123,7 @@ def test_refused_rewrite_loses_nothing(store: MessageStore, key: str) -> None:
 
 
 def test_tool_pairs_round_trip(store: MessageStore, key: str) -> None:
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     history = [
         ChatMessage(role="user", content="weather?"),
         ChatMessage(
@@ -137,22 +139,42 @@ def test_tool_pairs_round_trip(store: MessageStore, key: str) -> None:
     assert chat.get_messages(key) == history[1:]
 
 
+def test_a_chat_store_is_built_for_a_user(store: MessageStore, tmp_path: Path) -> None:
+    """No user is no chat store (never "every user's keys"); nothing is opened then."""
+    with pytest.raises(ScopeError, match="user_id="):
+        TelaChatStore(store)
+    url = f"sqlite:///{tmp_path / 'never.db'}"
+    with pytest.raises(ScopeError, match="user_id="):
+        TelaChatStore(url)
+    assert not (tmp_path / "never.db").exists()
+    with pytest.raises(ScopeError, match="needs the user it acts for"):
+        TelaChatStore(store, user_id=None)
+    with pytest.raises(InvalidMessageError, match="user_id"):
+        TelaChatStore(store, user_id="ada\x00")
+    bound = TelaChatStore(store.for_user("ana"))  # a UserStore names the user
+    bound.add_message("k", ChatMessage(content="hi"))
+    assert bound.user_id == "ana"
+    assert [m.text for m in store.read("k", user_id="ana")] == ["hi"]
+    with pytest.raises(ScopeError, match="different user_id"):
+        TelaChatStore(store.for_user("ana"), user_id="bob")
+
+
 def test_bad_key_is_a_clear_error(store: MessageStore) -> None:
     with pytest.raises(InvalidMessageError, match="key"):
-        TelaChatStore(store).add_message("", ChatMessage(content="x"))
+        TelaChatStore(store, user_id=U).add_message("", ChatMessage(content="x"))
 
 
 def test_persists_across_restart(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'chat.db'}"
-    with TelaChatStore(url) as chat:
+    with TelaChatStore(url, user_id=U) as chat:
         chat.set_messages("s", _msgs("hello", "hi"))
-    with TelaChatStore(url) as chat:
+    with TelaChatStore(url, user_id=U) as chat:
         assert _texts(chat, "s") == ["hello", "hi"]
         assert chat.get_keys() == ["s"]
 
 
 async def test_async_twins_match_sync(store: MessageStore, key: str) -> None:
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     await chat.aset_messages(key, _msgs("a", "b", "c", "d"))
     await chat.async_add_message(key, ChatMessage(role="user", content="e"))
     await chat.async_add_message(key, ChatMessage(role="user", content="x"), idx=0)
@@ -166,7 +188,7 @@ async def test_async_twins_match_sync(store: MessageStore, key: str) -> None:
 
 def test_works_as_chat_memory_buffer_store(store: MessageStore, key: str) -> None:
     """A real LlamaIndex memory on top of the chat store."""
-    chat = TelaChatStore(store)
+    chat = TelaChatStore(store, user_id=U)
     memory = ChatMemoryBuffer.from_defaults(chat_store=chat, chat_store_key=key, token_limit=50)
     for m in _msgs(*(f"message number {i}" for i in range(20))):
         memory.put(m)
@@ -198,7 +220,7 @@ def test_behaves_like_simple_chat_store(
     """Same results as LlamaIndex's own SimpleChatStore for any sequence of operations."""
     oracle = SimpleChatStore()
     with make() as backend:
-        chat = TelaChatStore(backend)
+        chat = TelaChatStore(backend, user_id=U)
         for n, (op, key, arg) in enumerate(ops):
             msg = ChatMessage(role="user", content=f"{n}:{arg}")
             if op == "add":
@@ -234,14 +256,14 @@ def test_sqlite_file_thread_visible_to_core(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "x.db") as backend:
         chat = TelaChatStore(backend, user_id="u1")
         chat.set_messages("conv", _msgs("q", "a"))
-        info = backend.get_thread("conv")
+        info = backend.get_thread("conv", user_id="u1")
         assert info.user_id == "u1"
-        assert [m.text for m in backend.read("conv")] == ["q", "a"]
+        assert [m.text for m in backend.read("conv", user_id="u1")] == ["q", "a"]
 
 
 def test_async_runs_in_event_loop(store: MessageStore, key: str) -> None:
     async def main() -> list[ChatMessage]:
-        chat = TelaChatStore(store)
+        chat = TelaChatStore(store, user_id=U)
         await chat.async_add_message(key, ChatMessage(content="hi"))
         return await chat.aget_messages(key)
 

@@ -38,7 +38,9 @@ def test_engine_view_fits_and_summarises(store: MessageStore) -> None:
 
 
 def test_engine_prefix_is_stable_between_turns(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="p", token_limit=600, policy=_policy(600))
+    memory = TelaMemory.from_defaults(
+        store, session_id="p", token_limit=600, policy=_policy(600), user_id="u"
+    )
     memory.put(ChatMessage(role="system", content="You are a tutor."))
     for i in range(30):
         memory.put(ChatMessage(role="user", content=f"q{i} " + "x " * 30))
@@ -53,14 +55,18 @@ def test_engine_prefix_is_stable_between_turns(store: MessageStore) -> None:
 
 
 def test_token_limit_still_caps_a_larger_policy(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="c", token_limit=150, policy=_policy(5_000))
+    memory = TelaMemory.from_defaults(
+        store, session_id="c", token_limit=150, policy=_policy(5_000), user_id="u"
+    )
     memory.set([ChatMessage(role="user", content=f"m{i} " + "z " * 20) for i in range(50)])
     assert _tokens(memory.get()) <= 150
     assert _tokens(memory.get(initial_token_count=100)) <= 50
 
 
 async def test_async_engine_view(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="a", token_limit=300, policy=_policy(300))
+    memory = TelaMemory.from_defaults(
+        store, session_id="a", token_limit=300, policy=_policy(300), user_id="u"
+    )
     await memory.aput_messages(
         [ChatMessage(role="user", content=f"turn {i} " + "w " * 25) for i in range(40)]
     )

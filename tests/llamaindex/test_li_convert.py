@@ -71,7 +71,7 @@ def test_core_side_is_stable(message: ChatMessage) -> None:
 def test_round_trip_through_sqlite(history: list[ChatMessage]) -> None:
     with SQLiteStore(":memory:") as store:
         store.append("t", [to_core(m) for m in history], user_id="u")
-        assert [from_core(m) for m in store.read("t")] == history
+        assert [from_core(m) for m in store.read("t", user_id="u")] == history
 
 
 def test_typed_blocks_for_what_the_core_models() -> None:

@@ -19,7 +19,7 @@ def _shape(messages: list[Message]) -> list[tuple[str, list[dict[str, object]], 
 
 
 def _three_views(store: MessageStore, thread: str) -> tuple[list[Message], ...]:
-    core = store.read(thread)
+    core = store.read(thread, user_id="u")
     via_llamaindex = [to_core(m) for m in TelaChatStore(store, user_id="u").get_messages(thread)]
     via_langchain = lc_to_core(TelaChatMessageHistory(thread, store=store, user_id="u").messages)
     return core, via_llamaindex, via_langchain

@@ -44,7 +44,7 @@ def _turns(n: int, words: int = 30) -> list[ChatMessage]:
 
 
 def test_full_history_kept_view_fits(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="s", token_limit=300)
+    memory = TelaMemory.from_defaults(store, session_id="s", token_limit=300, user_id="u")
     memory.set([ChatMessage(role="system", content="You are terse."), *_turns(200)])
     assert len(memory.get_all()) == 201
     view = memory.get()
@@ -57,14 +57,14 @@ def test_full_history_kept_view_fits(store: MessageStore) -> None:
 def test_chat_history_loaded_at_once_is_still_fitted(store: MessageStore) -> None:
     """LlamaIndex's Memory returns a history set with chat_history= unfitted; ours fits."""
     memory = TelaMemory.from_defaults(
-        store, session_id="big", token_limit=8_000, chat_history=_turns(2_000)
+        store, session_id="big", token_limit=8_000, chat_history=_turns(2_000), user_id="u"
     )
     assert len(memory.get_all()) == 2_000
     assert _tokens(memory.get()) <= 8_000
 
 
 def test_initial_token_count_is_respected(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="s", token_limit=400)
+    memory = TelaMemory.from_defaults(store, session_id="s", token_limit=400, user_id="u")
     memory.put_messages(_turns(50))
     assert _tokens(memory.get(initial_token_count=300)) <= 100
     assert memory.get(initial_token_count=10_000) == []
@@ -104,7 +104,7 @@ def _histories(draw: st.DrawFn) -> list[ChatMessage]:
 def test_view_invariants(history: list[ChatMessage], limit: int) -> None:
     """Never over budget; a tool call never without its results; the newest turns kept."""
     with InMemoryStore() as backend:
-        memory = TelaMemory.from_defaults(backend, session_id="p", token_limit=limit)
+        memory = TelaMemory.from_defaults(backend, session_id="p", token_limit=limit, user_id="u")
         memory.set(history)
         view = memory.get()
         assert _tokens(view) <= limit
@@ -124,13 +124,13 @@ def test_view_invariants(history: list[ChatMessage], limit: int) -> None:
 def test_simple_chat_engine_across_restarts(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'chat.db'}"
     llm = MockLLM(max_tokens=8)
-    memory = TelaMemory.from_defaults(url, session_id="conv-1", token_limit=500)
+    memory = TelaMemory.from_defaults(url, session_id="conv-1", token_limit=500, user_id="u")
     engine = SimpleChatEngine.from_defaults(llm=llm, memory=memory, system_prompt="Be brief.")
     engine.chat("My name is Ada.")
     engine.chat("What is my name?")
     memory.store.close()
 
-    again = TelaMemory.from_defaults(url, session_id="conv-1", token_limit=500)
+    again = TelaMemory.from_defaults(url, session_id="conv-1", token_limit=500, user_id="u")
     history = again.get_all()
     assert [m.role.value for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[0].content == "My name is Ada."
@@ -141,7 +141,7 @@ def test_simple_chat_engine_across_restarts(tmp_path: Path) -> None:
 
 
 async def test_simple_chat_engine_async(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="a", token_limit=200)
+    memory = TelaMemory.from_defaults(store, session_id="a", token_limit=200, user_id="u")
     engine = SimpleChatEngine.from_defaults(llm=MockLLM(max_tokens=4), memory=memory)
     for i in range(15):
         await engine.achat(f"question {i} " + "word " * 20)
@@ -159,7 +159,7 @@ def test_condense_plus_context_engine(sqlite_store: SQLiteStore, index: SQLiteIn
     )
     llm = MockLLM(max_tokens=10)
     engine = CondensePlusContextChatEngine.from_defaults(
-        retriever=TelaRetriever(index, filter={"user_id": "u"}, k=2), llm=llm, memory=memory
+        retriever=TelaRetriever(index, user_id="u", k=2), llm=llm, memory=memory
     )
     response = engine.chat("What is my cat named?")
     assert any("Miso" in (n.node.get_content()) for n in response.source_nodes)
@@ -174,20 +174,20 @@ def _weather(city: str = "Paris") -> str:
 
 
 async def test_function_agent_keeps_tool_pairs(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="agent", token_limit=2_000)
+    memory = TelaMemory.from_defaults(store, session_id="agent", token_limit=2_000, user_id="u")
     agent = FunctionAgent(
         tools=[FunctionTool.from_defaults(_weather)],
         llm=MockFunctionCallingLLM(),
         system_prompt="You help with weather.",
     )
     await agent.run(user_msg="Weather?", memory=memory)
-    stored = store.read("agent")
+    stored = store.read("agent", user_id="u")
     assert [m.role for m in stored] == [Role.USER, Role.ASSISTANT, Role.TOOL, Role.ASSISTANT]
     assert stored[1].tool_calls[0].name == "_weather"
     assert stored[2].tool_results[0].tool_call_id == stored[1].tool_calls[0].id
     assert "sunny in Paris" in stored[2].text
     await agent.run(user_msg="And tomorrow?", memory=memory)  # the mock answers without tools
-    assert [m.role for m in store.read("agent")][4:] == [Role.USER, Role.ASSISTANT]
+    assert [m.role for m in store.read("agent", user_id="u")][4:] == [Role.USER, Role.ASSISTANT]
 
 
 async def test_agent_workflow_with_memory_blocks(
@@ -228,7 +228,7 @@ async def test_agent_workflow_with_memory_blocks(
 
 
 def test_prefix_found_after_history_was_replaced(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="r", token_limit=200)
+    memory = TelaMemory.from_defaults(store, session_id="r", token_limit=200, user_id="u")
     memory.set(_turns(10))
     memory.set([])
     memory.put(ChatMessage(role="system", content="Rules."))
@@ -259,11 +259,11 @@ async def test_agent_context_serialisation_round_trip(tmp_path: Path) -> None:
 
 def test_restore_needs_a_reopenable_store() -> None:
     with InMemoryStore() as backend:
-        memory = TelaMemory.from_defaults(backend, session_id="m")
+        memory = TelaMemory.from_defaults(backend, session_id="m", user_id="u")
         assert memory.store_url is None
         with pytest.raises(TelaMemoryError, match="cannot be reopened"):
             TelaMemory.from_dict(memory.to_dict())
-    in_sqlite_memory = TelaMemory.from_defaults("sqlite:///:memory:", session_id="m")
+    in_sqlite_memory = TelaMemory.from_defaults("sqlite:///:memory:", session_id="m", user_id="u")
     assert in_sqlite_memory.store_url is None
 
 
@@ -285,7 +285,7 @@ async def test_blocks_are_cut_to_their_share(sqlite_store: SQLiteStore) -> None:
 
 
 def test_edits_through_the_chat_store_refresh_the_view(store: MessageStore) -> None:
-    memory = TelaMemory.from_defaults(store, session_id="e", token_limit=300)
+    memory = TelaMemory.from_defaults(store, session_id="e", token_limit=300, user_id="u")
     memory.set([ChatMessage(role="system", content="Old rules."), *_turns(200, words=5)])
     assert memory.get()[0].content == "Old rules."
     memory.chat_store.delete_message("e", 0)
@@ -308,7 +308,7 @@ async def test_over_budget_blocks_drop_priority_zero_last(store: MessageStore) -
     core = StaticMemoryBlock(name="core", static_content="User name: Ada.", priority=0)
     notes = _UncuttableBlock(name="notes", static_content=" ".join(["note"] * 400), priority=1)
     memory = TelaMemory.from_defaults(
-        store, session_id="p0", token_limit=300, memory_blocks=[core, notes]
+        store, session_id="p0", token_limit=300, memory_blocks=[core, notes], user_id="u"
     )
     await memory.aput_messages(_turns(4, words=5))
     view = await memory.aget()

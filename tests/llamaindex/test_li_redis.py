@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import MockLLM
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "redis"))
-from redis_servers import RedisServer
 
 from tela_memory_llamaindex import TelaChatStore, TelaMemory
 from tela_memory_redis import RedisStore
@@ -21,15 +17,8 @@ from tela_memory_redis import RedisStore
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def redis_store(redis_server: RedisServer) -> Iterator[RedisStore]:
+def redis_store(redis_server: Any) -> Iterator[RedisStore]:
     with RedisStore(redis_server.url, prefix=f"li-{uuid.uuid4().hex[:10]}") as store:
         yield store
 
@@ -56,7 +45,7 @@ def test_chat_store_on_redis(redis_store: RedisStore) -> None:
 
 
 def test_memory_on_redis(redis_store: RedisStore) -> None:
-    memory = TelaMemory.from_defaults(redis_store, session_id="s", token_limit=200)
+    memory = TelaMemory.from_defaults(redis_store, session_id="s", token_limit=200, user_id="ana")
     engine = SimpleChatEngine.from_defaults(llm=MockLLM(max_tokens=5), memory=memory)
     for i in range(20):
         engine.chat(f"question {i} " + "word " * 10)

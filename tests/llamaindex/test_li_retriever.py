@@ -36,14 +36,14 @@ def test_retrieve_nodes_with_message_metadata(
     sqlite_store: SQLiteStore, index: SQLiteIndex
 ) -> None:
     _fill(sqlite_store, index)
-    retriever = TelaRetriever(index, filter={"user_id": "alice"}, k=2)
+    retriever = TelaRetriever(index, user_id="alice", k=2)
     nodes = retriever.retrieve("when is the launch?")
     assert all(isinstance(n, NodeWithScore) for n in nodes)
     assert len(nodes) == 2
     assert {n.node.metadata["thread_id"] for n in nodes} == {"a"}
     top = nodes[0]
     assert top.node.node_id == top.node.metadata["message_id"]
-    assert sqlite_store.get(top.node.node_id).text == top.node.get_content()
+    assert sqlite_store.get(top.node.node_id, user_id="alice").text == top.node.get_content()
     assert nodes[0].score is not None
     assert nodes[0].score >= nodes[1].score  # type: ignore[operator]
     assert all(n.node.metadata["user_id"] == "alice" for n in nodes)
@@ -52,7 +52,7 @@ def test_retrieve_nodes_with_message_metadata(
 async def test_async_and_modes(sqlite_store: SQLiteStore, index: SQLiteIndex) -> None:
     _fill(sqlite_store, index)
     for mode in ("lexical", "dense", "hybrid"):
-        retriever = TelaRetriever(index, filter={"user_id": "alice"}, k=3, mode=mode)  # type: ignore[arg-type]
+        retriever = TelaRetriever(index, user_id="alice", k=3, mode=mode)  # type: ignore[arg-type]
         sync = [n.node.node_id for n in retriever.retrieve("oat milk")]
         nodes = await retriever.aretrieve("oat milk")
         assert [n.node.node_id for n in nodes] == sync
@@ -61,7 +61,7 @@ async def test_async_and_modes(sqlite_store: SQLiteStore, index: SQLiteIndex) ->
 
 def test_query_embedding_from_bundle_is_used(sqlite_store: SQLiteStore, index: SQLiteIndex) -> None:
     _fill(sqlite_store, index)
-    retriever = TelaRetriever(index, filter={"user_id": "alice"}, k=1, mode="dense")
+    retriever = TelaRetriever(index, user_id="alice", k=1, mode="dense")
     vec = HashEmbedding(model_name="hash-64").get_query_embedding("oat milk bread")
     nodes = retriever.retrieve(QueryBundle(query_str="unrelated words", embedding=vec))
     assert "oat milk" in nodes[0].node.get_content()
@@ -70,7 +70,7 @@ def test_query_embedding_from_bundle_is_used(sqlite_store: SQLiteStore, index: S
 def test_in_a_query_engine(sqlite_store: SQLiteStore, index: SQLiteIndex) -> None:
     _fill(sqlite_store, index)
     engine = RetrieverQueryEngine.from_args(
-        TelaRetriever(index, filter={"user_id": "bob"}), llm=MockLLM(max_tokens=5)
+        TelaRetriever(index, user_id="bob"), llm=MockLLM(max_tokens=5)
     )
     response = engine.query("launch?")
     assert [n.node.metadata["user_id"] for n in response.source_nodes] == ["bob"]

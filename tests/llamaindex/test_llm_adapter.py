@@ -68,7 +68,10 @@ class FlakyLLM(CustomLLM):
 
 def test_mock_llm_streams_into_the_store(store: MessageStore) -> None:
     session = Session(
-        store, LlamaIndexChatModel(MockLLM(max_tokens=6)), flush=FlushPolicy(max_chunks=2)
+        store,
+        LlamaIndexChatModel(MockLLM(max_tokens=6)),
+        flush=FlushPolicy(max_chunks=2),
+        user_id="u",
     )
     chunks = list(session.stream("hello"))
     assert "".join(c.text for c in chunks) == ("text " * 6).strip()
@@ -80,9 +83,9 @@ def test_mock_llm_streams_into_the_store(store: MessageStore) -> None:
 
 def test_send_and_resume(store: MessageStore) -> None:
     llm = MockFunctionCallingLLMWithChatMemoryOfLastCall()
-    first = Session(store, LlamaIndexChatModel(llm), system="be kind")
+    first = Session(store, LlamaIndexChatModel(llm), system="be kind", user_id="u")
     assert first.send("hi there").text == "hi there"
-    again = Session(store, LlamaIndexChatModel(llm), thread_id=first.thread_id)
+    again = Session(store, LlamaIndexChatModel(llm), thread_id=first.thread_id, user_id="u")
     again.send("second")
     seen = llm.last_chat_messages
     assert seen is not None
@@ -95,7 +98,9 @@ def test_send_and_resume(store: MessageStore) -> None:
 
 
 def test_tools_through_chat_with_tools(store: MessageStore) -> None:
-    session = Session(store, LlamaIndexChatModel(MockFunctionCallingLLM()), tools=[WEATHER])
+    session = Session(
+        store, LlamaIndexChatModel(MockFunctionCallingLLM()), tools=[WEATHER], user_id="u"
+    )
     reply = session.send("weather?")
     call = reply.tool_calls[0]
     assert call.name == "weather"
@@ -105,7 +110,9 @@ def test_tools_through_chat_with_tools(store: MessageStore) -> None:
 
 
 def test_streamed_tool_call(store: MessageStore) -> None:
-    session = Session(store, LlamaIndexChatModel(MockFunctionCallingLLM()), tools=[WEATHER])
+    session = Session(
+        store, LlamaIndexChatModel(MockFunctionCallingLLM()), tools=[WEATHER], user_id="u"
+    )
     chunks = list(session.stream("weather?"))
     assert chunks[-1].tool_calls[0].name == "weather"
     assert session.history()[-1].tool_calls[0].name == "weather"
@@ -120,7 +127,7 @@ def test_spec_tool_keeps_the_json_schema() -> None:
 
 
 def test_tools_need_a_function_calling_llm(store: MessageStore) -> None:
-    session = Session(store, LlamaIndexChatModel(MockLLM()), tools=[WEATHER])
+    session = Session(store, LlamaIndexChatModel(MockLLM()), tools=[WEATHER], user_id="u")
     with pytest.raises(UnsupportedOperation, match="not a FunctionCallingLLM"):
         session.send("x")
 
@@ -142,7 +149,7 @@ def test_thinking_and_text_from_growing_messages(store: MessageStore) -> None:
         ),
     ]
     llm = MockFunctionCallingLLM(response_generator=_pieces(*growing))
-    session = Session(store, LlamaIndexChatModel(llm))
+    session = Session(store, LlamaIndexChatModel(llm), user_id="u")
     list(session.stream("3+4?"))
     reply = session.history()[-1]
     assert reply.content[0] == CoreThinking(text="Let me see")
@@ -159,7 +166,7 @@ def test_invalid_tool_json_is_stored_marked(store: MessageStore) -> None:
         ],
     )
     llm = MockFunctionCallingLLM(response_generator=lambda *_a, **_k: bad)
-    session = Session(store, LlamaIndexChatModel(llm))
+    session = Session(store, LlamaIndexChatModel(llm), user_id="u")
     with pytest.raises(InvalidToolCallError):
         session.send("x")
     stored = session.history()[-1]
@@ -170,7 +177,7 @@ def test_invalid_tool_json_is_stored_marked(store: MessageStore) -> None:
 
 def test_failure_mid_stream_keeps_partial(store: MessageStore) -> None:
     llm = FlakyLLM(words=["a ", "b ", "c ", "d "], fail_after=2)
-    session = Session(store, LlamaIndexChatModel(llm))
+    session = Session(store, LlamaIndexChatModel(llm), user_id="u")
     with pytest.raises(ModelError, match="timed out") as info:
         list(session.stream("go"))
     assert isinstance(info.value.provider_error, TimeoutError)
@@ -190,11 +197,13 @@ def test_developer_role_follows_the_family(store: MessageStore) -> None:
 
 
 async def test_async_stream_send_and_failure(store: MessageStore) -> None:
-    session = Session(store, LlamaIndexChatModel(MockLLM(max_tokens=3)))
+    session = Session(store, LlamaIndexChatModel(MockLLM(max_tokens=3)), user_id="u")
     text = "".join([c.text async for c in session.astream("a")])
     assert text == "text text text"
     assert (await session.asend("b")).text == "text text text"
-    flaky = Session(store, LlamaIndexChatModel(FlakyLLM(words=["x ", "y "], fail_after=1)))
+    flaky = Session(
+        store, LlamaIndexChatModel(FlakyLLM(words=["x ", "y "], fail_after=1)), user_id="u"
+    )
     with pytest.raises(ModelError):
         async for _ in flaky.astream("go"):
             pass
@@ -202,7 +211,9 @@ async def test_async_stream_send_and_failure(store: MessageStore) -> None:
 
 
 async def test_async_tools(store: MessageStore) -> None:
-    session = Session(store, LlamaIndexChatModel(MockFunctionCallingLLM()), tools=[WEATHER])
+    session = Session(
+        store, LlamaIndexChatModel(MockFunctionCallingLLM()), tools=[WEATHER], user_id="u"
+    )
     reply = await session.asend("weather?")
     assert reply.tool_calls[0].name == "weather"
     chunks = [c async for c in session.astream("again?")]

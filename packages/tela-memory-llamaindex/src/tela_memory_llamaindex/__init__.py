@@ -9,6 +9,12 @@
 * :class:`LlamaIndexEmbedder`: any ``BaseEmbedding`` as a recall embedder.
 * :func:`to_core` / :func:`from_core`: lossless ``ChatMessage`` <-> ``Message`` conversion.
 * ``LlamaIndexChatModel``: any LlamaIndex LLM as a core chat model (for ``Session``).
+
+Every class acts for one user (``user_id=``, or a ``store.for_user(...)`` view as the store):
+thread ids, chat store keys and the blocks' internal threads live in that user's namespace,
+so no key, session id or block of one user can reach another's data. Built without a user,
+a class raises ``tela_memory.errors.ScopeError``; only the recall readers
+(:class:`TelaRetriever`, :class:`TelaRecallBlock`) offer the operator's ``all_users=True``.
 """
 
 from typing import Any

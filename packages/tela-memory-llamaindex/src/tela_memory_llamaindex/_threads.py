@@ -5,6 +5,9 @@ To drop or replace the tail after position ``keep`` we fork at message ``keep - 
 ancestors are shared), append the new tail there, make that branch the default and delete the
 old one (which removes only the messages it alone reached). The default branch keeps its name.
 Every step leaves a readable thread: a crash part way leaves an extra branch, never a loss.
+
+Every operation goes through one user's :class:`~tela_memory.stores.scoped.UserStore`: the
+thread is always the acting user's own.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from collections.abc import Sequence
 
 from tela_memory.ids import new_id
 from tela_memory.messages import Message
-from tela_memory.stores.base import MessageStore, ThreadInfo
+from tela_memory.stores.base import ThreadInfo
+from tela_memory.stores.scoped import UserStore
 
 
 def fresh_copy(message: Message) -> Message:
@@ -22,15 +26,13 @@ def fresh_copy(message: Message) -> Message:
 
 
 def replace_tail(
-    store: MessageStore,
+    user: UserStore,
     thread_id: str,
     current: Sequence[Message],
     keep: int,
     tail: Sequence[Message],
-    *,
-    user_id: str | None,
 ) -> list[Message]:
-    """Make the thread read ``current[:keep] + tail``; return the stored tail.
+    """Make the user's thread read ``current[:keep] + tail``; return the stored tail.
 
     ``current`` is the thread as read from its default branch; ``tail`` holds new messages
     (use :func:`fresh_copy` for ones taken from ``current``).
@@ -38,57 +40,55 @@ def replace_tail(
     if keep > len(current) or keep < 0:
         raise ValueError(f"keep={keep} outside 0..{len(current)}")
     if keep == len(current):
-        return store.append(thread_id, list(tail), user_id=user_id) if tail else []
+        return user.append(thread_id, list(tail)) if tail else []
     if keep == 0:
-        return _rewrite(store, thread_id, current, tail, user_id=user_id)
-    info = store.get_thread(thread_id)
+        return _rewrite(user, thread_id, current, tail)
+    info = user.get_thread(thread_id)
     default = info.default_branch
     scratch = f"{default}.edit-{new_id()}"
-    store.fork(thread_id, current[keep - 1].id, name=scratch)
+    user.fork(thread_id, current[keep - 1].id, name=scratch)
     try:
-        stored = store.append(thread_id, list(tail), branch=scratch) if tail else []
+        stored = user.append(thread_id, list(tail), branch=scratch) if tail else []
     except BaseException:
-        store.delete_branch(thread_id, scratch)  # the default branch was never touched
+        user.delete_branch(thread_id, scratch)  # the default branch was never touched
         raise
     head = stored[-1].id if stored else current[keep - 1].id
-    store.set_default_branch(thread_id, scratch)
-    store.delete_branch(thread_id, default)
-    store.fork(thread_id, head, name=default)
-    store.set_default_branch(thread_id, default)
-    store.delete_branch(thread_id, scratch)
+    user.set_default_branch(thread_id, scratch)
+    user.delete_branch(thread_id, default)
+    user.fork(thread_id, head, name=default)
+    user.set_default_branch(thread_id, default)
+    user.delete_branch(thread_id, scratch)
     return stored
 
 
 def _rewrite(
-    store: MessageStore,
+    user: UserStore,
     thread_id: str,
     current: Sequence[Message],
     tail: Sequence[Message],
-    *,
-    user_id: str | None,
 ) -> list[Message]:
     """Replace a whole thread (its first message changes), keeping title, tags and metadata.
 
     If the new messages are refused, the old ones are put back as they were.
     """
-    info = store.get_thread(thread_id)
-    store.delete_thread(thread_id)
+    info = user.get_thread(thread_id)
+    user.delete_thread(thread_id)
     if not tail:
         return []
     try:
-        stored = store.append(thread_id, list(tail), user_id=user_id or info.user_id)
+        stored = user.append(thread_id, list(tail))
     except BaseException:
         restored = [m.model_copy(update={"parent_id": None}) for m in current]
-        store.append(thread_id, restored, user_id=info.user_id)
-        _restore_info(store, info)
+        user.append(thread_id, restored)
+        _restore_info(user, info)
         raise
-    _restore_info(store, info)
+    _restore_info(user, info)
     return stored
 
 
-def _restore_info(store: MessageStore, info: ThreadInfo) -> None:
+def _restore_info(user: UserStore, info: ThreadInfo) -> None:
     if info.title is not None or info.tags or info.metadata:
-        store.update_thread(
+        user.update_thread(
             info.id, title=info.title, tags=list(info.tags), metadata=dict(info.metadata)
         )
 

@@ -6,11 +6,17 @@
   other threads, and keeps one progressive summary per session of ``Memory`` (what it flushes).
 * :class:`TelaFactsBlock` shows the facts stored for a user.
 
-Summaries and facts are stored as messages in two threads per user (``tela-episodes:<user>``
-and ``tela-facts:<user>``, tagged ``tela:internal``) so they live in the same store as the
-history and ``erase_user`` removes them with everything else. Each block has a ``priority``
-and an ``atruncate`` that drops whole entries, least relevant first, until the requested
-number of tokens is saved.
+Every block is built for one user (``user_id=``, or a ``store.for_user(...)`` view as
+``store=``); without one it raises ``ScopeError``. Only the recall block has an operator's
+``all_users=True`` (a search across users, which a ``TelaMemory`` refuses to carry).
+
+Summaries and facts are stored as messages in two threads in the user's own namespace
+(``tela-episodes`` and ``tela-facts``, tagged ``tela:internal``), so another user can neither
+read nor pre-create them, they live in the same store as the history and ``erase_user``
+removes them with everything else. Records that version 0.1 wrote under the user's
+``tela-facts:<user>`` / ``tela-episodes:<user>`` threads are still read (oldest first), never
+written again. Each block has a ``priority`` and an ``atruncate`` that drops whole entries,
+least relevant first, until the requested number of tokens is saved.
 
 Sessions are identified by **thread id**, the id the messages are stored under:
 :class:`~tela_memory_llamaindex.memory.TelaMemory` passes ``thread_id`` (its chat store's
@@ -24,21 +30,26 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.bridge.pydantic import ConfigDict, Field
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.llms import LLM
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
 from tela_memory.context.engine import summary_of
-from tela_memory.errors import TelaMemoryError
+from tela_memory.errors import ScopeError
 from tela_memory.messages import Message, TextBlock
 from tela_memory.recall.index import Index
 from tela_memory.recall.types import SearchFilter
 from tela_memory.stores.base import MessageStore
+from tela_memory.stores.scoped import UserStore
+from tela_memory_llamaindex._scope import bind_user, check_scope
 from tela_memory_llamaindex.chat_store import INTERNAL_TAG
 from tela_memory_llamaindex.convert import to_core
 
 _SEP = "\n"
+_MAX_ID = 200
+FLUSH_THREAD = "llamaindex-memory"
+"""The user's thread for flushed messages that carry no session id."""
 
 
 def _count(tokenizer: Callable[[str], list[Any]], text: str) -> int:
@@ -81,17 +92,39 @@ def _latest_user_text(messages: Sequence[ChatMessage] | None) -> str:
     return ""
 
 
+def _bind_store(who: str, data: dict[str, Any], *, required: bool) -> UserStore | None:
+    """Turn ``store=`` / ``user_id=`` of a block's arguments into the acting user's view
+    (a ``UserStore`` given as ``store=`` names the user). Rewrites ``data`` in place so
+    that the model holds the backend and the user id."""
+    store, user_id = data.get("store"), data.get("user_id")
+    if isinstance(store, UserStore) or (isinstance(store, MessageStore) and user_id is not None):
+        backend, user = bind_user(who, store, user_id)
+        data["store"], data["user_id"] = backend, user.user_id
+        return user
+    if required:
+        check_scope(who, user_id, False, cross_user=False)
+    return None
+
+
 class TelaRecallBlock(BaseMemoryBlock[str]):
-    """Relevant earlier messages from the recall index, one line each, best first.
+    """Relevant earlier messages of one user from the recall index, one line each, best first.
 
     Attributes:
         index: a Tela recall ``Index`` (for example ``SQLiteIndex.for_store(store)``).
-        user_id: only this user's messages (always set it when serving several users).
+        user_id: the user whose messages are searched (required; a ``UserStore`` given as
+            ``store=`` names it too).
+        all_users: an operator's search across every user's messages instead of one user's
+            (never with ``user_id``; a ``TelaMemory`` refuses such a block, and it cannot
+            store flushed messages: they would have no owner).
         session_scope: ``"user"`` searches all of the user's threads, ``"session"`` only the
             current session's thread, ``"others"`` all but the current one.
         k: how many messages.
-        store: where messages flushed from ``Memory``'s short-term queue are written (and
-            then indexed); without it flushed messages are only indexed if already stored.
+        store: where messages flushed from ``Memory``'s short-term queue are written (in the
+            user's namespace, and then indexed); without it flushed messages are only indexed
+            if already stored.
+
+    Raises:
+        ScopeError: neither ``user_id`` nor ``all_users=True``, or both.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -101,17 +134,32 @@ class TelaRecallBlock(BaseMemoryBlock[str]):
     priority: int = 2
     index: Index = Field(exclude=True)
     user_id: str | None = None
+    all_users: bool = False
     session_scope: str = Field(default="user", pattern="^(user|session|others)$")
     k: int = Field(default=5, ge=1, le=100)
     store: MessageStore | None = Field(default=None, exclude=True)
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
+    _user: UserStore | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        user = _bind_store("TelaRecallBlock", data, required=False)
+        check_scope(
+            "TelaRecallBlock", data.get("user_id"), bool(data.get("all_users")), cross_user=True
+        )
+        super().__init__(**data)
+        self._user = user
 
     def search_filter(self, session_id: str | None) -> SearchFilter:
-        """The filter one search uses: built fresh on every call.
+        """The filter one search uses: built fresh on every call, always for the block's
+        user (or, with ``all_users=True``, for every user).
 
         Args:
             session_id: the current session's thread id (see :func:`current_thread`).
+
+        Raises:
+            ScopeError: the block's user was unset after it was built.
         """
+        check_scope("TelaRecallBlock", self.user_id, self.all_users, cross_user=True)
         fields: dict[str, Any] = {"user_id": self.user_id}
         if self.session_scope == "session" and session_id:
             fields["thread_ids"] = (session_id,)
@@ -122,8 +170,9 @@ class TelaRecallBlock(BaseMemoryBlock[str]):
         if not query.strip():
             return ""
         session_id = current_thread(block_kwargs)
+        flt = self.search_filter(session_id)
         hits = await self.index.asearch(
-            query, filter=self.search_filter(session_id), k=min(1000, self.k + len(messages or []))
+            query, filter=flt, k=min(1000, self.k + len(messages or []))
         )
         shown = {m.content for m in messages or [] if m.content}
         lines: list[str] = []
@@ -141,32 +190,28 @@ class TelaRecallBlock(BaseMemoryBlock[str]):
     async def _aput(self, messages: list[ChatMessage]) -> None:
         """Store (when a store is set) and index messages flushed from short-term memory.
 
-        Each message goes to its session's thread (``Memory`` marks flushed messages with
-        its ``session_id``). A message without one goes to the user's own thread
-        ``llamaindex-memory:<user_id>``.
+        Each message goes to its session's thread in the block's user's namespace
+        (``Memory`` marks flushed messages with its ``session_id``); a message without one
+        goes to the user's thread ``llamaindex-memory``.
 
         Raises:
-            TelaMemoryError: a message has no session id and the block has no ``user_id``
-                (there is no owner to keep it apart from other users' messages).
+            ScopeError: the block was built with ``all_users=True``: flushed messages would
+                have no owner.
         """
         if self.store is None or not messages:
             return
+        if self._user is None:
+            raise ScopeError(
+                "TelaRecallBlock(all_users=True) cannot store flushed messages: they need an "
+                "owner; build the block with user_id= to store them"
+            )
         by_thread: dict[str, list[Message]] = {}
         for message in messages:
-            thread = _thread_of_message(message) or self._fallback_thread()
+            thread = _thread_of_message(message) or FLUSH_THREAD
             by_thread.setdefault(thread, []).append(to_core(message))
         for thread, core in by_thread.items():
-            stored = await self.store.aappend(thread, core, user_id=self.user_id)
+            stored = await self._user.aappend(thread, core)
             await self.index.aupsert(stored)
-
-    def _fallback_thread(self) -> str:
-        if self.user_id is None:
-            raise TelaMemoryError(
-                "TelaRecallBlock.aput got messages without a session id and the block has no "
-                "user_id: pass session_id= to aput (LlamaIndex's Memory does) or set user_id= "
-                "on the block, so that one user's messages never share a thread with another's"
-            )
-        return f"llamaindex-memory:{self.user_id}"
 
     async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
         """Drop the least relevant lines until ``tokens_to_truncate`` tokens are saved."""
@@ -174,7 +219,7 @@ class TelaRecallBlock(BaseMemoryBlock[str]):
 
 
 class _StoredRecords(BaseMemoryBlock[str]):
-    """A block whose records are messages in one internal thread of the user."""
+    """A block whose records are messages in one internal thread of the user's namespace."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -184,22 +229,49 @@ class _StoredRecords(BaseMemoryBlock[str]):
     max_entries: int = Field(default=20, ge=1)
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
     kind: str = "record"
+    _user: UserStore = PrivateAttr()
+    _legacy: bool | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        if data.pop("all_users", False):
+            check_scope(type(self).__name__, data.get("user_id"), True, cross_user=False)
+        user = _bind_store(type(self).__name__, data, required=True)
+        super().__init__(**data)
+        self._user = user if user is not None else self.store.for_user(self.user_id)
+
+    @property
+    def user_store(self) -> UserStore:
+        """The block's user's view of the store (every read and write goes through it)."""
+        return self._user
 
     @property
     def thread_id(self) -> str:
-        """The internal thread holding this block's records."""
-        return f"tela-{self.kind}s:{self.user_id}"
+        """The internal thread holding this block's records (in the user's namespace)."""
+        return f"tela-{self.kind}s"
+
+    @property
+    def legacy_thread_id(self) -> str:
+        """Where version 0.1 kept this block's records (read, never written)."""
+        return f"tela-{self.kind}s:{self._user.user_id}"
 
     async def records(self) -> list[Message]:
         """The stored records, oldest first (at most ``max_entries``)."""
-        return await self.store.aread(self.thread_id, last=self.max_entries)
+        current = await self._user.aread(self.thread_id, last=self.max_entries)
+        if self._legacy is False or len(current) >= self.max_entries:
+            return current
+        if len(self.legacy_thread_id) > _MAX_ID:  # too long an id for 0.1 to have written
+            self._legacy = False
+            return current
+        older = await self._user.aread(self.legacy_thread_id, last=self.max_entries)
+        self._legacy = bool(older)  # nothing is ever written there again: once empty, done
+        return [*older, *current][-self.max_entries :]
 
     async def _add(self, text: str, **metadata: Any) -> Message:
         msg = Message.system(text, metadata={"tela_kind": self.kind, **metadata})
-        first = not await self.store.aread(self.thread_id, last=1)
-        (stored,) = await self.store.aappend(self.thread_id, msg, user_id=self.user_id)
+        first = not await self._user.aread(self.thread_id, last=1)
+        (stored,) = await self._user.aappend(self.thread_id, msg)
         if first:
-            await self.store.aupdate_thread(self.thread_id, tags=[INTERNAL_TAG])
+            await self._user.aupdate_thread(self.thread_id, tags=[INTERNAL_TAG])
         return stored
 
     async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
@@ -241,7 +313,7 @@ class TelaEpisodicBlock(_StoredRecords):
         old = await self.summary(session_id)
         if old is not None:
             new = old.model_copy(update={"content": [TextBlock(text=text)]})
-            return await self.store.aupdate_message(new)
+            return await self._user.aupdate_message(new)
         return await self._add(text, session_id=session_id)
 
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
@@ -255,7 +327,7 @@ class TelaEpisodicBlock(_StoredRecords):
     async def engine_summaries(self, *, exclude: str | None = None) -> list[str]:
         """The context engine's progressive summaries of the user's recent threads (those
         whose dropped turns it summarised), oldest first, one line each."""
-        page = await self.store.alist_threads(self.user_id, limit=self.max_entries)
+        page = await self._user.alist_threads(limit=self.max_entries)
         lines: list[str] = []
         for info in reversed(page.threads):
             if info.id == exclude or INTERNAL_TAG in info.tags:

@@ -13,44 +13,62 @@ from tela_memory.errors import InvalidMessageError
 from tela_memory.messages import Message
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.registry import open_store
+from tela_memory.stores.scoped import UserStore
+from tela_memory_llamaindex._scope import bind_user, check_scope
 from tela_memory_llamaindex._threads import fresh_copy, replace_tail
 from tela_memory_llamaindex.convert import from_core, to_core
 
-DEFAULT_USER = "llamaindex"
+LEGACY_USER = "llamaindex"
+"""The owner version 0.1 gave a chat store's threads when no ``user_id`` was passed: pass
+``user_id=LEGACY_USER`` to reach such threads (a store migration keeps them with this owner)."""
 INTERNAL_TAG = "tela:internal"
 """Tag of threads that hold records rather than a chat (memory blocks'); never listed as keys."""
 
 
 class TelaChatStore(BaseChatStore):
-    """LlamaIndex chat store whose keys are Tela Memory threads.
+    """LlamaIndex chat store whose keys are one user's Tela Memory threads.
 
-    Each key names the thread ``key_prefix + key`` owned by ``user_id``. Reading an unknown
-    key gives an empty list. ``get_keys`` lists the user's threads through the store's index
-    (no scan of keys). Deleting or inserting at an index keeps the order of the rest and
-    never copies the history before that index (the thread is forked there).
+    A chat store acts for one user: each key names the thread ``key_prefix + key`` in that
+    user's namespace, so two users' ``"conv-1"`` are two threads, and no key reaches another
+    user's thread (it reads as unknown). Reading an unknown key gives an empty list.
+    ``get_keys`` lists the user's threads through the store's index (no scan of keys).
+    Deleting or inserting at an index keeps the order of the rest and never copies the
+    history before that index (the thread is forked there).
 
     Args:
-        store: a ``MessageStore``, a store URL (``sqlite:///chat.db``, ``memory://`` ...) or
-            ``None`` for the embedded default SQLite file. Nothing is opened until first use.
-        user_id: the owner of the threads this chat store creates and lists.
+        store: a ``MessageStore``, a user's view of one (``store.for_user("ana")``), a store
+            URL (``sqlite:///chat.db``, ``memory://`` ...) or ``None`` for the embedded
+            default SQLite file. Nothing is opened until first use.
+        user_id: the user this chat store acts for (required unless ``store`` is a
+            ``UserStore``; version 0.1's default owner was :data:`LEGACY_USER`).
         key_prefix: prepended to each key to form the thread id.
+
+    Raises:
+        ScopeError: no ``user_id`` (a chat store never acts for every user).
+        InvalidMessageError: ``user_id`` is not a valid id (empty, control characters ...).
     """
 
-    user_id: str = Field(default=DEFAULT_USER, description="owner of the threads")
+    user_id: str = Field(description="the user whose threads the keys name")
     key_prefix: str = Field(default="", description="prepended to keys to form thread ids")
     _store: MessageStore = PrivateAttr()
+    _user: UserStore = PrivateAttr()
     _edits: dict[str, int] = PrivateAttr(default_factory=dict)
 
     def __init__(
         self,
-        store: MessageStore | str | None = None,
+        store: MessageStore | UserStore | str | None = None,
         *,
-        user_id: str = DEFAULT_USER,
+        user_id: str | None = None,
         key_prefix: str = "",
         **data: Any,
     ) -> None:
-        super().__init__(user_id=user_id, key_prefix=key_prefix, **data)
-        self._store = store if isinstance(store, MessageStore) else open_store(store)
+        if not isinstance(store, MessageStore | UserStore):
+            check_scope("TelaChatStore", user_id, False, cross_user=False)  # before any open
+            store = open_store(store)
+        backend, user = bind_user("TelaChatStore", store, user_id)
+        super().__init__(user_id=user.user_id, key_prefix=key_prefix, **data)
+        self._store = backend
+        self._user = user
 
     @classmethod
     def class_name(cls) -> str:
@@ -59,8 +77,14 @@ class TelaChatStore(BaseChatStore):
 
     @property
     def store(self) -> MessageStore:
-        """The underlying message store."""
+        """The underlying message store (shared by every user)."""
         return self._store
+
+    @property
+    def user_store(self) -> UserStore:
+        """The acting user's view of the store: every operation of this chat store goes
+        through it."""
+        return self._user
 
     def thread_id(self, key: str) -> str:
         """The thread id a key maps to."""
@@ -80,12 +104,12 @@ class TelaChatStore(BaseChatStore):
 
     def get_core_messages(self, key: str) -> list[Message]:
         """The thread behind ``key`` as core messages (empty for an unknown key)."""
-        return self._store.read(self.thread_id(key))
+        return self._user.read(self.thread_id(key))
 
     def set_core_messages(self, key: str, messages: list[Message]) -> None:
         """Make the thread read ``messages``; an unchanged prefix is kept as stored."""
         thread = self.thread_id(key)
-        current = self._store.read(thread)
+        current = self._user.read(thread)
         keep = 0
         for old, new in zip(current, messages, strict=False):
             if not _same(old, new):
@@ -95,14 +119,14 @@ class TelaChatStore(BaseChatStore):
         if keep == len(current) == len(messages):
             return
         self._edited(thread)
-        replace_tail(self._store, thread, current, keep, tail, user_id=self.user_id)
+        replace_tail(self._user, thread, current, keep, tail)
 
     # -- BaseChatStore ----------------------------------------------------------------------
 
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Replace the messages of a key; messages equal to the stored prefix stay untouched."""
         thread = self.thread_id(key)
-        current = self._store.read(thread)
+        current = self._user.read(thread)
         keep = 0
         for old, new in zip(current, messages, strict=False):
             if from_core(old) != new:
@@ -112,7 +136,7 @@ class TelaChatStore(BaseChatStore):
             return
         tail = [to_core(m) for m in messages[keep:]]
         self._edited(thread)
-        replace_tail(self._store, thread, current, keep, tail, user_id=self.user_id)
+        replace_tail(self._user, thread, current, keep, tail)
 
     def get_messages(self, key: str) -> list[ChatMessage]:
         """The messages of a key, oldest first; ``[]`` for an unknown key."""
@@ -123,52 +147,52 @@ class TelaChatStore(BaseChatStore):
         thread = self.thread_id(key)
         core = to_core(message)
         if idx is None:
-            self._store.append(thread, core, user_id=self.user_id)
+            self._user.append(thread, core)
             return
-        current = self._store.read(thread)
+        current = self._user.read(thread)
         pos = max(0, min(len(current), idx if idx >= 0 else len(current) + idx))
         tail = [core, *(fresh_copy(m) for m in current[pos:])]
         self._edited(thread)
-        replace_tail(self._store, thread, current, pos, tail, user_id=self.user_id)
+        replace_tail(self._user, thread, current, pos, tail)
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         """Delete a key's thread; return its messages, or ``None`` for an unknown key."""
         thread = self.thread_id(key)
-        current = self._store.read(thread)
+        current = self._user.read(thread)
         if not current:
             return None
         self._edited(thread)
-        self._store.delete_thread(thread)
+        self._user.delete_thread(thread)
         return [from_core(m) for m in current]
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Delete the message at ``idx``; the others keep their order. ``None`` if absent."""
         thread = self.thread_id(key)
-        current = self._store.read(thread)
+        current = self._user.read(thread)
         if not -len(current) <= idx < len(current):
             return None
         pos = idx % len(current)
         if len(current) == 1:
             self._edited(thread)
-            self._store.delete_thread(thread)
+            self._user.delete_thread(thread)
         else:
             tail = [fresh_copy(m) for m in current[pos + 1 :]]
             self._edited(thread)
-            replace_tail(self._store, thread, current, pos, tail, user_id=self.user_id)
+            replace_tail(self._user, thread, current, pos, tail)
         return from_core(current[pos])
 
     def delete_last_message(self, key: str) -> ChatMessage | None:
         """Delete the newest message (O(1): the branch head moves back); ``None`` if empty."""
         thread = self.thread_id(key)
-        current = self._store.read(thread, last=2)
+        current = self._user.read(thread, last=2)
         if not current:
             return None
         if len(current) == 1 and current[0].parent_id is None:
             self._edited(thread)
-            self._store.delete_thread(thread)
+            self._user.delete_thread(thread)
         else:
             self._edited(thread)
-            replace_tail(self._store, thread, current, len(current) - 1, [], user_id=self.user_id)
+            replace_tail(self._user, thread, current, len(current) - 1, [])
         return from_core(current[-1])
 
     def get_keys(self) -> list[str]:
@@ -176,7 +200,7 @@ class TelaChatStore(BaseChatStore):
         keys: list[str] = []
         cursor: str | None = None
         while True:
-            page = self._store.list_threads(self.user_id, limit=200, cursor=cursor)
+            page = self._user.list_threads(limit=200, cursor=cursor)
             keys.extend(
                 t.id[len(self.key_prefix) :]
                 for t in page.threads
@@ -194,14 +218,14 @@ class TelaChatStore(BaseChatStore):
 
     async def aget_messages(self, key: str) -> list[ChatMessage]:
         """Async twin of :meth:`get_messages`."""
-        return [from_core(m) for m in await self._store.aread(self.thread_id(key))]
+        return [from_core(m) for m in await self._user.aread(self.thread_id(key))]
 
     async def async_add_message(
         self, key: str, message: ChatMessage, idx: int | None = None
     ) -> None:
         """Async twin of :meth:`add_message`."""
         if idx is None:
-            await self._store.aappend(self.thread_id(key), to_core(message), user_id=self.user_id)
+            await self._user.aappend(self.thread_id(key), to_core(message))
         else:
             await asyncio.to_thread(self.add_message, key, message, idx)
 
@@ -253,4 +277,4 @@ def _same(a: Message, b: Message) -> bool:
     )
 
 
-__all__ = ["DEFAULT_USER", "INTERNAL_TAG", "TelaChatStore"]
+__all__ = ["INTERNAL_TAG", "LEGACY_USER", "TelaChatStore"]

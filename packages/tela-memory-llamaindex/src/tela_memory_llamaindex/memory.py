@@ -22,12 +22,19 @@ from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
 from tela_memory.context import ContextEngine, ContextPolicy
-from tela_memory.errors import InvalidMessageError, TelaMemoryError, UnsupportedOperation
+from tela_memory.errors import (
+    InvalidMessageError,
+    ScopeError,
+    TelaMemoryError,
+    UnsupportedOperation,
+)
 from tela_memory.ids import new_id
 from tela_memory.messages import Message
 from tela_memory.recall.index import Index
 from tela_memory.stores.base import MessageStore
-from tela_memory_llamaindex.chat_store import DEFAULT_USER, TelaChatStore
+from tela_memory.stores.scoped import UserStore
+from tela_memory_llamaindex._scope import check_scope
+from tela_memory_llamaindex.chat_store import TelaChatStore
 from tela_memory_llamaindex.convert import from_core, to_core
 from tela_memory_llamaindex.window import CountCache, Counter, fit, pinned_prefix
 
@@ -46,7 +53,9 @@ def default_counter() -> Counter:
 class TelaMemory(BaseMemory):
     """Chat memory whose full history lives in a Tela Memory store.
 
-    Build it with :meth:`from_defaults`. ``session_id`` is the thread (chat store key).
+    Build it with :meth:`from_defaults`, for one user: ``session_id`` is the thread (chat
+    store key) in that user's namespace. Every read and write, the context engine's view and
+    the memory blocks act for that user only.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -62,7 +71,7 @@ class TelaMemory(BaseMemory):
     store_url: str | None = Field(
         default=None, description="URL that reopens the store (used when restored from a dict)"
     )
-    user_id: str = Field(default=DEFAULT_USER, description="owner of the thread")
+    user_id: str = Field(description="the user this memory acts for (owner of the thread)")
     key_prefix: str = Field(default="", description="the chat store's key prefix")
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
     _chat: TelaChatStore = PrivateAttr()
@@ -81,10 +90,10 @@ class TelaMemory(BaseMemory):
     @classmethod
     def from_defaults(
         cls,
-        store: MessageStore | TelaChatStore | str | None = None,
+        store: MessageStore | UserStore | TelaChatStore | str | None = None,
         *,
         session_id: str | None = None,
-        user_id: str = DEFAULT_USER,
+        user_id: str | None = None,
         token_limit: int = DEFAULT_TOKEN_LIMIT,
         chat_history: Sequence[ChatMessage] | None = None,
         memory_blocks: Sequence[BaseMemoryBlock[Any]] = (),
@@ -96,10 +105,12 @@ class TelaMemory(BaseMemory):
         """Create a memory.
 
         Args:
-            store: a ``MessageStore``, a ``TelaChatStore``, a store URL, or ``None`` for the
-                embedded default SQLite file.
-            session_id: the thread to use (a new one when ``None``).
-            user_id: the owner of the thread (used by recall filters and ``get_keys``).
+            store: a ``MessageStore``, a user's view of one (``store.for_user("ana")``), a
+                ``TelaChatStore`` (whose user this memory then acts for), a store URL, or
+                ``None`` for the embedded default SQLite file.
+            session_id: the thread to use, in the user's namespace (a new one when ``None``).
+            user_id: the user this memory acts for (required unless ``store`` already names
+                one: a ``UserStore`` or a ``TelaChatStore``).
             token_limit: the most tokens ``get`` returns.
             chat_history: messages to set as the history (kept, then fitted on ``get``).
             memory_blocks: blocks whose content is added as a system message.
@@ -110,8 +121,22 @@ class TelaMemory(BaseMemory):
                 first turns, progressive summary, importance ...) that builds the view; the
                 result is still cut to ``token_limit``. Without it, a pinned system prefix
                 and the newest turns that fit.
+
+        Raises:
+            ScopeError: no user (``user_id`` missing and ``store`` names none), a user that
+                differs from the chat store's, or a Tela memory block built for another user
+                (or for every user): a memory never shows one user another's data.
         """
-        chat = store if isinstance(store, TelaChatStore) else TelaChatStore(store, user_id=user_id)
+        if isinstance(store, TelaChatStore):
+            if user_id is not None and user_id != store.user_id:
+                raise ScopeError(
+                    "TelaMemory got a chat store that acts for another user than user_id=; "
+                    "pass one of them"
+                )
+            chat = store
+        else:
+            chat = TelaChatStore(store, user_id=user_id)
+        _check_blocks(chat.user_id, memory_blocks)
         memory = cls(
             session_id=session_id or new_id(),
             token_limit=token_limit,
@@ -143,16 +168,15 @@ class TelaMemory(BaseMemory):
         """
         values = {k: v for k, v in data.items() if k != "class_name"}
         url = values.pop("store_url", None)
+        user_id = kwargs.pop("user_id", None) or values.pop("user_id", None)
+        values.pop("user_id", None)
+        check_scope("TelaMemory.from_dict", user_id, False, cross_user=False)
         if not isinstance(url, str):
             raise TelaMemoryError(
                 "this TelaMemory was built on a store that cannot be reopened from a URL "
                 "(an in-memory store); use a SQLite file or a server store to restore it"
             )
-        chat = TelaChatStore(
-            url,
-            user_id=values.pop("user_id", DEFAULT_USER),
-            key_prefix=values.pop("key_prefix", ""),
-        )
+        chat = TelaChatStore(url, user_id=user_id, key_prefix=values.pop("key_prefix", ""))
         return cls.from_defaults(chat, **{**values, **kwargs})
 
     # -- accessors --------------------------------------------------------------------------
@@ -164,8 +188,13 @@ class TelaMemory(BaseMemory):
 
     @property
     def store(self) -> MessageStore:
-        """The underlying message store."""
+        """The underlying message store (shared by every user)."""
         return self._chat.store
+
+    @property
+    def user_store(self) -> UserStore:
+        """The acting user's view of the store, which every read and write goes through."""
+        return self._chat.user_store
 
     @property
     def thread_id(self) -> str:
@@ -186,7 +215,7 @@ class TelaMemory(BaseMemory):
         """Store several messages in one append."""
         if messages:
             core = [to_core(m) for m in messages]
-            stored = self.store.append(self.thread_id, core, user_id=self.user_id)
+            stored = self.user_store.append(self.thread_id, core)
             if self._index is not None:
                 self._index.upsert(stored)
 
@@ -194,7 +223,7 @@ class TelaMemory(BaseMemory):
         """Async twin of :meth:`put_messages`."""
         if messages:
             core = [to_core(m) for m in messages]
-            stored = await self.store.aappend(self.thread_id, core, user_id=self.user_id)
+            stored = await self.user_store.aappend(self.thread_id, core)
             if self._index is not None:
                 await self._index.aupsert(stored)
 
@@ -206,7 +235,7 @@ class TelaMemory(BaseMemory):
         if messages and not pinned_prefix([to_core(messages[0])]):
             self._prefix[self.thread_id] = []  # no pinned prefix: nothing to read back for it
         if self._index is not None:
-            self._index.upsert(self.store.read(self.thread_id))
+            self._index.upsert(self.user_store.read(self.thread_id))
 
     async def aset(self, messages: list[ChatMessage]) -> None:
         """Async twin of :meth:`set`."""
@@ -215,12 +244,12 @@ class TelaMemory(BaseMemory):
     def reset(self) -> None:
         """Delete the thread."""
         self._forget()
-        self.store.delete_thread(self.thread_id)
+        self.user_store.delete_thread(self.thread_id)
 
     async def areset(self) -> None:
         """Async twin of :meth:`reset`."""
         self._forget()
-        await self.store.adelete_thread(self.thread_id)
+        await self.user_store.adelete_thread(self.thread_id)
 
     def _sync_edits(self) -> None:
         """Drop caches if the thread was rewritten through the chat store since last time."""
@@ -234,17 +263,17 @@ class TelaMemory(BaseMemory):
         self._prefix.pop(self.thread_id, None)
         self._read_size.pop(self.thread_id, None)
         if self._engine is not None:
-            self._engine.forget(self.thread_id)
+            self._engine.forget(self.thread_id, user_id=self.user_store.user_id)
 
     # -- reading ----------------------------------------------------------------------------
 
     def get_all(self) -> list[ChatMessage]:
         """The whole history."""
-        return [from_core(m) for m in self.store.read(self.thread_id)]
+        return [from_core(m) for m in self.user_store.read(self.thread_id)]
 
     async def aget_all(self) -> list[ChatMessage]:
         """Async twin of :meth:`get_all`."""
-        return [from_core(m) for m in await self.store.aread(self.thread_id)]
+        return [from_core(m) for m in await self.user_store.aread(self.thread_id)]
 
     def get(
         self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any
@@ -293,14 +322,18 @@ class TelaMemory(BaseMemory):
         if self._engine is None:
             return self._window(budget)
         self._sync_edits()
-        ctx = self._engine.build(self.thread_id, query=query or None)
+        ctx = self._engine.build(
+            self.thread_id, user_id=self.user_store.user_id, query=query or None
+        )
         return self._fit_context(ctx.messages, budget)
 
     async def _aselect(self, budget: int, query: str | None) -> tuple[list[Message], list[Message]]:
         if self._engine is None:
             return await asyncio.to_thread(self._window, budget)
         self._sync_edits()
-        ctx = await self._engine.abuild(self.thread_id, query=query or None)
+        ctx = await self._engine.abuild(
+            self.thread_id, user_id=self.user_store.user_id, query=query or None
+        )
         return self._fit_context(ctx.messages, budget)
 
     def _fit_context(
@@ -325,7 +358,7 @@ class TelaMemory(BaseMemory):
         self._sync_edits()
         size = self._read_size.get(thread, _FIRST_READ)
         while True:
-            newest = self.store.read(thread, last=size)
+            newest = self.user_store.read(thread, last=size)
             whole = len(newest) < size
             if whole:
                 prefix = pinned_prefix(newest)
@@ -342,16 +375,18 @@ class TelaMemory(BaseMemory):
             size *= 4
 
     def _read_prefix(self, thread: str) -> list[Message]:
-        prefix = pinned_prefix(self.store.read(thread))
+        prefix = pinned_prefix(self.user_store.read(thread))
         self._prefix[thread] = prefix
         return prefix
 
     async def _blocks_text(self, history: list[ChatMessage], budget: int, **kwargs: Any) -> str:
         """Content of the memory blocks, truncated (lowest priority first) to their share."""
+        _check_blocks(self.user_store.user_id, self.memory_blocks)  # blocks added later too
         share = int(budget * self.blocks_token_ratio)
         contents: dict[str, str] = {}
         # blocks get LlamaIndex's session_id and the thread it is stored under (with the chat
-        # store's key_prefix): Tela blocks scope recall and summaries by the thread id
+        # store's key_prefix): Tela blocks scope recall and summaries by the thread id, inside
+        # the user they were built for (checked to be this memory's user)
         block_kwargs = {**kwargs, "session_id": self.session_id, "thread_id": self.thread_id}
         for block in sorted(self.memory_blocks, key=lambda b: -b.priority):
             got = await block.aget(history, **block_kwargs)
@@ -385,6 +420,22 @@ class TelaMemory(BaseMemory):
         if not text:
             return 0
         return self._cache.counter.count_message(Message.system(text))
+
+
+def _check_blocks(user_id: str, blocks: Sequence[BaseMemoryBlock[Any]]) -> None:
+    """Refuse a Tela block that acts for another user (or every user) than the memory."""
+    for block in blocks:
+        if getattr(block, "all_users", False):
+            raise ScopeError(
+                f"memory block {block.name!r} searches every user's messages (all_users=True); "
+                "a TelaMemory acts for one user: build the block with the memory's user_id"
+            )
+        owner = getattr(block, "user_id", None)
+        if isinstance(owner, str) and owner != user_id:
+            raise ScopeError(
+                f"memory block {block.name!r} acts for another user than this TelaMemory: "
+                "build it with the memory's user_id"
+            )
 
 
 def _url_of(store: MessageStore, given: object = None) -> str | None:
