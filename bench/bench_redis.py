@@ -6,6 +6,8 @@ RedisChatStore, redisvl MessageHistory, and the physical limit (raw redis-py RPU
 same JSON, one round trip, and LRANGE). Fidelity: how many messages and tool calls come back.
 Recall: top-5 latency over M messages, RedisIndex (dense, FLAT) vs redisvl
 SemanticMessageHistory.get_relevant vs numpy brute force in process, same embedder.
+Change feed (issue 13): ``changes()`` reading 10,000 events vs a bare XRANGE of the same
+stream entries.
 
 Before / after (issue 24, threads namespaced per user): with ``--before <src dirs>`` (the
 ``src`` folders of an older checkout's tela-memory-core and tela-memory-redis, joined by
@@ -418,6 +420,32 @@ def bench_recall(url: str, m: int, reps: int, rows: list[Row]) -> None:
         idx.close()
 
 
+# -- the change feed (issue 13): reading 10,000 events vs a bare XRANGE of the same entries ----
+
+
+def bench_changes(url: str, events: int, reps: int, rows: list[Row]) -> None:
+    """``store.changes(limit=events)`` over a feed of ``events`` appends (decoded into
+    ``Change`` objects) against the floor: redis-py's XRANGE of the same stream entries."""
+    store = RedisStore(url, prefix=f"bench-chg-{uuid.uuid4().hex[:6]}")
+    msgs = [Message.user(f"event {i}") for i in range(events)]
+    for i in range(0, events, 1000):
+        store.append(f"t{i // 1000}", msgs[i : i + 1000], user_id=USER)
+    raw = redis.Redis.from_url(url)
+    key = store._ops.changes_key
+    assert len(store.changes(limit=events).changes) == events
+    assert len(raw.xrange(key, count=events)) == events
+    ops: dict[str, Callable[[int], Any]] = {
+        "tela": lambda _: store.changes(limit=events),
+        "raw XRANGE": lambda _: raw.xrange(key, count=events),
+    }
+    for name, stats in _take_turns(ops, reps).items():
+        rows.append(Row("changes", f"read {events:,} events", name, stats.median, stats.p95))
+    for k in raw.scan_iter(match=f"{store.prefix}:*", count=1000):  # bench cleanup only
+        raw.delete(k)
+    raw.close()
+    store.close()
+
+
 # -- before / after: the same store workload on two versions of the code -----------------------
 
 
@@ -559,6 +587,14 @@ def check_before_after(rows: list[Row]) -> None:
               f"{'ok' if ratio <= 1.05 else 'MISSED'}")  # fmt: skip
 
 
+def check_changes(rows: list[Row]) -> None:
+    feed = [r for r in rows if r.workload == "changes"]
+    if feed:
+        tela = next(r.median_s for r in feed if r.impl == "tela")
+        floor = next(r.median_s for r in feed if r.impl == "raw XRANGE")
+        print(f"\nChange feed: {feed[0].operation}, tela / bare XRANGE = {tela / floor:.2f}x")
+
+
 def check_targets(rows: list[Row], n: int) -> None:
     def med(op: str, impl: str) -> float:
         return next(r.median_s for r in rows if r.operation == op and r.impl == impl)
@@ -620,9 +656,12 @@ def main() -> None:
             bench_before_after(url, args.before, big_n, rounds, rows)
         if not args.only_before_after:
             bench_history(url, n, reps, rows)
+        bench_changes(url, 10_000, reps, rows)
+        if not args.only_before_after:
             bench_recall(url, m, reps if args.quick else 200, rows)
     print_table(rows)
     check_before_after(rows)
+    check_changes(rows)
     if not args.only_before_after:
         check_targets(rows, n)
     write_json("bench_redis_quick" if args.quick else "bench_redis", rows)

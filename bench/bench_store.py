@@ -1,9 +1,12 @@
-"""Store workload: append one by one, read the last 50 of a long thread, fork at the middle.
+"""Store workload: append one by one, read the last 50 of a long thread, fork at the middle,
+read 10,000 events of the change feed.
 
 Ours (SQLite file) vs LangChain's ``SQLChatMessageHistory`` (langchain-community) and
 LlamaIndex's ``SQLAlchemyChatStore`` (the default store of its ``Memory``), each on its own
 SQLite file in the same temporary folder, in the same run. Peers have no fork: their fork is
-what a user must do instead (read the thread, write the first half under a new key).
+what a user must do instead (read the thread, write the first half under a new key). Peers
+have no change feed: its floor is a bare ``SELECT`` of the same 10,000 rows of the same table
+(no ``Change`` objects), in the same run; the in-memory store is shown beside it.
 
     python bench/bench_store.py            # 10,000 appends, 100,000-message thread
     python bench/bench_store.py --quick    # 1,000 appends, 10,000-message thread
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tela_memory import Message
+from tela_memory.stores.memory import InMemoryStore
 from tela_memory.stores.sqlite import SQLiteStore
 
 from harness import Row, Stats, measure, print_table, write_json
@@ -84,11 +88,13 @@ def tela_rows(folder: Path, appends: int, long_n: int, short_n: int) -> list[Row
         )
     )
 
+    feed_start = backend.changes(limit=1).cursor  # before the long thread's 10,000+ appends
     for name, n in (("long", long_n), ("short", short_n)):
         for start in range(0, n, BATCH):
             store.append(
                 name, [Message.user(_text(i)) for i in range(start, min(n, start + BATCH))]
             )
+    rows += feed_rows(backend, feed_start)
     for name, n in (("long", long_n), ("short", short_n)):
         stats = measure(lambda name=name: store.read(name, last=50), repeat=200)  # type: ignore[misc]
         rows.append(Row("store", f"read last 50 of {n:,}", "tela", stats.median, stats.p95))
@@ -109,6 +115,32 @@ def tela_rows(folder: Path, appends: int, long_n: int, short_n: int) -> list[Row
         )
     )
     backend.close()
+    return rows
+
+
+FEED = 10_000
+
+
+def feed_rows(backend: SQLiteStore, start: str) -> list[Row]:
+    """``changes(limit=10_000)`` against a bare SELECT of the same rows (the floor)."""
+    op = f"change feed read of {FEED:,} events"
+    batch = backend.changes(start, limit=FEED)
+    assert len(batch.changes) == FEED, "the feed holds fewer events than the bench reads"
+    stats = measure(lambda: backend.changes(start, limit=FEED), repeat=20)
+    rows = [Row("store", op, "tela", stats.median, stats.p95, {"target": "< 50 ms"})]
+    conn = backend.connection()
+    after = int(start.rpartition(":")[2])
+    sql = (
+        "SELECT id, kind, user_id, thread_id, message_id, at FROM changes"
+        " WHERE id > ? ORDER BY id LIMIT ?"
+    )
+    stats = measure(lambda: conn.execute(sql, (after, FEED)).fetchall(), repeat=20)
+    rows.append(Row("store", op, "floor: bare SELECT, same table", stats.median, stats.p95))
+    memory = InMemoryStore()
+    for i in range(0, FEED, BATCH):
+        memory.append("feed", [Message.user(_text(j)) for j in range(i, i + BATCH)], user_id="b")
+    stats = measure(lambda: memory.changes(limit=FEED), repeat=20)
+    rows.append(Row("store", op, "tela (in-memory store)", stats.median, stats.p95))
     return rows
 
 

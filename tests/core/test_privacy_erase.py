@@ -33,7 +33,7 @@ from tela_memory.recall.cache import (
     text_key,
 )
 from tela_memory.recall.sqlite_index import SQLiteIndex
-from tela_memory.stores.base import ErasureReceipt
+from tela_memory.stores.base import ErasureReceipt, MessageStore
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory.tokens import ApproxCounter, CachedCounter
@@ -157,6 +157,17 @@ def test_user_data_reads_every_branch(world: World) -> None:
     data = user_data(world.store, "alice")
     assert data.thread_ids == ("a1", "a2")
     assert sorted(data.message_ids) == sorted(m.id for m in world.alice)
+
+
+def test_the_default_user_data_agrees_with_the_sqlite_one(world: World) -> None:
+    """``MessageStore.user_data`` (list threads, read every branch) and SQLite's two-query
+    override give the same threads and messages; privacy uses whichever the store has."""
+    for user in ("alice", "bob", "nobody"):
+        fast = world.store.user_data(user)
+        slow = MessageStore.user_data(world.store, user)
+        assert set(fast.thread_ids) == set(slow.thread_ids)
+        assert {m.id: m for m in fast.messages} == {m.id: m for m in slow.messages}
+        assert user_data(world.store, user) == fast
 
 
 def test_erase_everywhere_with_exact_receipt(world: World) -> None:

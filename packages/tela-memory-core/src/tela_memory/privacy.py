@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from tela_memory.context.engine import ContextEngine
@@ -53,33 +52,11 @@ from tela_memory.recall.index import Index, searchable
 from tela_memory.recall.text import extract_text
 from tela_memory.recall.types import MAX_IDS
 from tela_memory.stores._common import check_id
-from tela_memory.stores.base import ErasureReceipt, MessageStore
-from tela_memory.stores.sqlite import MESSAGE_COLUMNS, SQLiteStore, row_to_message
+from tela_memory.stores.base import ErasureReceipt, MessageStore, UserData
 from tela_memory.tokens.cache import CachedCounter
 
 _SQL_CHUNK = 500
 _NEEDS_MODEL = "{} keeps models apart: pass EmbeddingCacheEntries(cache, model_id=...)"
-
-
-@dataclass(frozen=True, slots=True)
-class UserData:
-    """What the store held of a user, read before anything is erased.
-
-    Attributes:
-        user_id: the user.
-        thread_ids: the user's threads (ids in the user's namespace).
-        messages: every stored message of those threads (all branches); never a message of
-            another user's thread of the same id.
-    """
-
-    user_id: str
-    thread_ids: tuple[str, ...]
-    messages: tuple[Message, ...]
-
-    @property
-    def message_ids(self) -> list[str]:
-        """The ids of :attr:`messages`."""
-        return [m.id for m in self.messages]
 
 
 @runtime_checkable
@@ -335,66 +312,21 @@ def _check_user(user_id: object) -> str:
     return check_id("user_id", user_id)
 
 
-def _sqlite_user_data(store: SQLiteStore, user_id: str) -> UserData:
-    with store.transaction() as conn:
-        tids = tuple(
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM threads WHERE user_id = ? ORDER BY created_at, id", (user_id,)
-            )
-        )
-        rows = conn.execute(
-            # thread ids repeat across users: a message is the user's by its own user_id
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = ? ORDER BY seq",
-            (user_id,),
-        ).fetchall()
-    return UserData(user_id, tids, tuple(row_to_message(r) for r in rows))
-
-
 def user_data(store: MessageStore, user_id: str) -> UserData:
     """Everything ``store`` holds of a user: threads and their messages on every branch
-    (an admin read, named: the user is always explicit).
+    (an admin read, named: the user is always explicit). Calls
+    :meth:`~tela_memory.stores.base.MessageStore.user_data`.
 
     Args:
         store: the message store.
         user_id: the user.
     """
-    _check_user(user_id)
-    if isinstance(store, SQLiteStore):
-        return _sqlite_user_data(store, user_id)
-    tids: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = store.list_threads(user_id, limit=200, cursor=cursor)
-        tids.extend(t.id for t in page.threads)
-        if (cursor := page.next_cursor) is None:
-            break
-    seen: dict[str, Message] = {}
-    for tid in tids:
-        for branch in store.branches(tid, user_id=user_id):
-            for m in store.read(tid, user_id=user_id, branch=branch.name):
-                seen.setdefault(m.id, m)
-    return UserData(user_id, tuple(tids), tuple(seen.values()))
+    return store.user_data(_check_user(user_id))
 
 
 async def auser_data(store: MessageStore, user_id: str) -> UserData:
     """Async twin of :func:`user_data`."""
-    _check_user(user_id)
-    if isinstance(store, SQLiteStore):
-        return await asyncio.to_thread(_sqlite_user_data, store, user_id)
-    tids: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = await store.alist_threads(user_id, limit=200, cursor=cursor)
-        tids.extend(t.id for t in page.threads)
-        if (cursor := page.next_cursor) is None:
-            break
-    seen: dict[str, Message] = {}
-    for tid in tids:
-        for branch in await store.abranches(tid, user_id=user_id):
-            for m in await store.aread(tid, user_id=user_id, branch=branch.name):
-                seen.setdefault(m.id, m)
-    return UserData(user_id, tuple(tids), tuple(seen.values()))
+    return await store.auser_data(_check_user(user_id))
 
 
 # -- erasing --------------------------------------------------------------------------------

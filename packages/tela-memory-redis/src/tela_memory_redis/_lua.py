@@ -24,6 +24,10 @@ user's own thread ids). On a standalone server the append script writes both in 
 cluster the global part runs as its own script (another slot). ``schema`` holds the layout
 version; ``threads`` is the activity index of the layout before namespacing (version 1), which
 only the migration reads.
+
+The change feed is a stream among the globals (``changes``). A write script gets the stream
+to ``XADD`` its events to as ``KEYS[2]``: the feed itself on a standalone server, its slot's
+outbox on a cluster (relayed into the feed by ``RELAY``); none when it records nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from __future__ import annotations
 PRELUDE = r"""
 local B = ARGV[1]
 local META = B .. 'meta'
+-- the change feed: the global stream (standalone) or this slot's outbox (cluster); absent
+-- when the operation records no event (a thread deleted by erase_user)
+local OUT = KEYS[2]
+local function emit(k, u, t, mid)
+  if OUT then redis.call('XADD', OUT, '*', 'k', k, 'u', u, 't', t, 'm', mid) end
+end
 local function err(kind, msg) return redis.error_reply('TELA ' .. kind .. ' ' .. msg) end
 local function seg_key(n) return B .. 's:' .. n end
 local function link(n)
@@ -138,7 +148,7 @@ local function touch_ttl(default_ttl, own)
 end
 """
 
-# KEYS: meta [, ids, activity]   (the global keys only on a standalone server)
+# KEYS: meta, feed [, ids, activity]   (the global keys only on a standalone server)
 # ARGV: B, now, branch, user, ukey, default_ttl, n, (id, json, created) * n,
 #       nc, needed_call_ids * nc, np, (call_id, msg_id) * np, tid, activity member
 # The thread is the user's by construction (the user is part of B): nothing to check.
@@ -171,7 +181,7 @@ end
 for _, msg in ipairs(msgs) do
   -- on a standalone server the global id map answers for every thread at once
   local holder = B
-  if #KEYS > 1 then holder = redis.call('HGET', KEYS[2], msg[1]) end
+  if #KEYS > 2 then holder = redis.call('HGET', KEYS[3], msg[1]) end
   if holder and redis.call('HEXISTS', holder .. 'm', msg[1]) == 1 then
     return err('CONFLICT', 'message id ' .. msg[1] .. ' is already stored')
   end
@@ -220,11 +230,12 @@ bulk('ZADD', B .. 'ts', zs)
 for _, pc in ipairs(produced) do redis.call('HSET', B .. 'calls', pc[1], pc[2]) end
 redis.call('HSET', META, 'seq', seq + n, 'count', (tonumber(m[4]) or 0) + n, 'updated', now)
 touch_ttl(dttl, m[2])
-if #KEYS > 1 then
+for _, id in ipairs(ids) do emit('append', user, tid, id) end
+if #KEYS > 2 then
   local ih = {}
   for _, id in ipairs(ids) do ih[#ih + 1] = id; ih[#ih + 1] = B end
-  bulk('HSET', KEYS[2], ih)
-  redis.call('ZADD', KEYS[3], now, member)
+  bulk('HSET', KEYS[3], ih)
+  redis.call('ZADD', KEYS[4], now, member)
   redis.call('ZADD', ukey, now, tid)
 end
 return {'OK', parent}
@@ -320,12 +331,13 @@ return {'OK', m[1] or '', m[2] or '', parent, js}
 """
 )
 
-# KEYS: meta. ARGV: B, message id, new json
+# KEYS: meta, feed. ARGV: B, message id, new json, user, tid
 UPDATE_MESSAGE = (
     PRELUDE
     + r"""
 if redis.call('HEXISTS', B .. 'm', ARGV[2]) == 0 then return {'MISSING'} end
 redis.call('HSET', B .. 'm', ARGV[2], ARGV[3])
+emit('update', ARGV[4], ARGV[5], ARGV[2])
 return {'OK'}
 """
 )
@@ -410,12 +422,14 @@ local function prune()
     bulk('HDEL', B .. 'pos', gone)
     bulk('ZREM', B .. 'ts', gone)
     redis.call('HINCRBY', META, 'count', -#gone)
+    local who = redis.call('HMGET', META, 'user', 'id')
+    for _, id in ipairs(gone) do emit('delete', who[1] or '', who[2] or '', id) end
   end
   return gone
 end
 """
 
-# KEYS: meta. ARGV: B, name. Returns {'OK', deleted ids...}
+# KEYS: meta, feed. ARGV: B, name. Returns {'OK', deleted ids...}
 DELETE_BRANCH = (
     PRELUDE
     + PRUNE
@@ -433,20 +447,22 @@ return extend({'OK'}, gone)
 """
 )
 
-# KEYS: meta. ARGV: B. Returns {'OK', id, ukey, branch count, message ids...} and deletes
+# KEYS: meta [, feed]. ARGV: B. Returns {'OK', id, ukey, branch count, message ids...} and
+# deletes
 DELETE_THREAD = (
     PRELUDE
     + r"""
 if redis.call('EXISTS', META) == 0 then return {'MISSING'} end
-local m = redis.call('HMGET', META, 'id', 'ukey')
+local m = redis.call('HMGET', META, 'id', 'ukey', 'user')
 local nb = redis.call('HLEN', B .. 'br')
 local ids = redis.call('HKEYS', B .. 'm')
 del_all(thread_keys())
+emit('thread_deleted', m[3] or '', m[1] or '', '')
 return extend({'OK', m[1] or '', m[2] or '', nb}, ids)
 """
 )
 
-# KEYS: meta. ARGV: B, cutoff ('' = none), max_messages ('' = none)
+# KEYS: meta, feed. ARGV: B, cutoff ('' = none), max_messages ('' = none)
 # Returns {'OK', thread_gone (0/1), branches_gone, ukey, tid, deleted ids...}
 RETENTION = (
     PRELUDE
@@ -487,6 +503,8 @@ end
 bulk('HDEL', B .. 'm', doomed)
 bulk('HDEL', B .. 'pos', doomed)
 bulk('ZREM', B .. 'ts', doomed)
+local owner = redis.call('HGET', META, 'user') or ''
+for _, id in ipairs(doomed) do emit('delete', owner, tid, id) end
 local left = redis.call('HINCRBY', META, 'count', -#doomed)
 local bgone = 0
 for name, h in pairs(heads) do
@@ -497,6 +515,7 @@ end
 if left <= 0 then
   bgone = bgone + redis.call('HLEN', B .. 'br')
   del_all(thread_keys())
+  emit('thread_deleted', owner, tid, '')
   return extend({'OK', 1, bgone, ukey, tid}, doomed)
 end
 return extend({'OK', 0, bgone, ukey, tid}, doomed)
@@ -597,6 +616,83 @@ return 0
 LOCK_RELEASE = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# -- the change feed ---------------------------------------------------------------------------
+# One stream under the globals (``<G>changes``), entries ``k`` (kind) ``u`` (user) ``t`` (thread)
+# ``m`` (message, '' for none) [``a``: when it happened, ms, if it was relayed from an outbox];
+# ``changes:epoch`` names this feed (cursors carry it), ``changes:floor`` the newest entry id
+# trimmed away. On a cluster each write XADDs to its slot's outbox (a stream in the thread's
+# slot) in the write's own script; RELAY copies an outbox into the feed exactly once (a
+# per-slot watermark, ``changes:relayed``), ``changes:pending`` counts the writes per slot that
+# have not relayed yet (a writer that died leaves it above 0 and readers relay for it).
+
+IDLT = r"""
+local function idlt(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+"""
+
+# KEYS: feed, epoch, floor. ARGV: cursor epoch, cursor id. Drops the entries up to the cursor.
+# Returns {'GAP'} or {'OK', entries dropped}
+TRIM = (
+    IDLT
+    + r"""
+local ep = redis.call('GET', KEYS[2])
+if not ep or ep ~= ARGV[1] then return {'GAP'} end
+local floor = redis.call('GET', KEYS[3])
+if floor and idlt(ARGV[2], floor) then return {'GAP'} end
+local ms, sq = string.match(ARGV[2], '^(%d+)-(%d+)$')
+local n = redis.call('XTRIM', KEYS[1], 'MINID', ms .. '-' .. (tonumber(sq) + 1))
+redis.call('SET', KEYS[3], ARGV[2])
+return {'OK', n}
+"""
+)
+
+# KEYS: feed, relayed watermarks, pending counts. ARGV: slot, release (1: this writer is done),
+# (outbox id, kind, user, thread, message) * n oldest first. Returns the slot's watermark.
+RELAY = (
+    IDLT
+    + r"""
+local mark = redis.call('HGET', KEYS[2], ARGV[1]) or '0-0'
+local last = mark
+for i = 3, #ARGV, 5 do
+  if idlt(last, ARGV[i]) then
+    redis.call('XADD', KEYS[1], '*', 'k', ARGV[i + 1], 'u', ARGV[i + 2], 't', ARGV[i + 3],
+      'm', ARGV[i + 4], 'a', string.match(ARGV[i], '^(%d+)'))
+    last = ARGV[i]
+  end
+end
+if last ~= mark then redis.call('HSET', KEYS[2], ARGV[1], last) end
+if ARGV[2] == '1' then
+  if redis.call('HINCRBY', KEYS[3], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[3], ARGV[1]) end
+end
+return last
+"""
+)
+
+# KEYS: feed. ARGV: user, start ('-' or '(id'), count. Deletes the user's entries among the
+# next `count`; returns the id to continue after ('' at the end)
+PURGE = r"""
+local rows = redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3])
+local doomed = {}
+for _, r in ipairs(rows) do
+  local f = r[2]
+  for j = 1, #f, 2 do
+    if f[j] == 'u' then
+      if f[j + 1] == ARGV[1] then doomed[#doomed + 1] = r[1] end
+      break
+    end
+  end
+end
+for i = 1, #doomed, 1000 do
+  redis.call('XDEL', KEYS[1], unpack(doomed, i, math.min(i + 999, #doomed)))
+end
+if #rows < tonumber(ARGV[3]) then return '' end
+return rows[#rows][1]
 """
 
 SCRIPTS = {

@@ -11,10 +11,12 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import time
 import uuid
+from binascii import crc_hqx
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -38,6 +40,7 @@ from tela_memory.stores.base import (
     ThreadInfo,
     ThreadPage,
 )
+from tela_memory.stores.changes import Change, ChangeBatch, ChangeFeedGapError, ChangeKind
 from tela_memory_redis import _lua
 from tela_memory_redis._driver import Batch, Cmd, Op, Script, Sleep, text
 
@@ -78,6 +81,99 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+_SLOTS = 16384
+_SLOT_TAGS: list[str] = []
+_KINDS: dict[str, ChangeKind] = {
+    k: k for k in ("append", "update", "delete", "thread_deleted", "user_erased")
+}
+_BKINDS: dict[bytes, ChangeKind] = {k.encode(): v for k, v in _KINDS.items()}
+_CURSOR = re.compile(r"^([0-9a-f]{16})\.([0-9]{1,20}-[0-9]{1,20})$")
+MAX_CHANGES = 10_000
+
+
+def _slot(tag: str) -> int:
+    """The cluster slot of a hash tag (CRC16 / XMODEM, as Redis computes it)."""
+    return crc_hqx(tag.encode(), 0) % _SLOTS
+
+
+def slot_tag(slot: int) -> str:
+    """A short hash tag that lands in ``slot`` (the table is built once, ~0.1 s)."""
+    if not _SLOT_TAGS:
+        table: list[str | None] = [None] * _SLOTS
+        left, i = _SLOTS, 0
+        while left:
+            tag = f"o{i}"
+            n = _slot(tag)
+            if table[n] is None:
+                table[n] = tag
+                left -= 1
+            i += 1
+        _SLOT_TAGS.extend(t for t in table if t is not None)
+    return _SLOT_TAGS[slot]
+
+
+def _fields(raw: Any) -> dict[str, str]:
+    if isinstance(raw, dict):
+        return {text(k): text(v) for k, v in raw.items()}
+    return {text(raw[i]): text(raw[i + 1]) for i in range(0, len(raw), 2)}
+
+
+def _entries(raw: Any) -> list[tuple[str, dict[str, str]]]:
+    """Stream entries (XRANGE, raw or parsed by redis-py) as (id, fields)."""
+    return [(text(e[0]), _fields(e[1])) for e in (raw or [])]
+
+
+def _change(entry_id: str, f: dict[str, str]) -> Change:
+    ms = int(f.get("a") or entry_id.split("-", 1)[0])
+    kind = _KINDS.get(f.get("k", ""))
+    if kind is None:
+        raise SchemaError(f"change feed entry {entry_id} has an unknown kind {f.get('k')!r}")
+    return Change(
+        kind=kind,
+        user_id=f.get("u", ""),
+        thread_id=f.get("t") or None,
+        message_id=f.get("m") or None,
+        at=datetime.fromtimestamp(ms / 1000, UTC),
+    )
+
+
+def _id_lt(a: str, b: str) -> bool:
+    am, _, aseq = a.partition("-")
+    bm, _, bseq = b.partition("-")
+    return (int(am), int(aseq or 0)) < (int(bm), int(bseq or 0))
+
+
+def _changes(rows: Any, limit: int) -> list[Change]:
+    """Decode up to ``limit`` feed entries (as redis-py parses XRANGE: ``(id, {field:
+    value})`` with bytes) into changes; the hot loop of a follower's catch-up."""
+    out: list[Change] = []
+    times: dict[bytes, datetime] = {}
+    names: dict[bytes, str] = {}  # users and threads repeat: decode each once
+    kinds = _BKINDS
+    for entry_id, f in rows[:limit]:
+        if not isinstance(f, dict) or b"k" not in f:  # another reply shape: the slow path
+            out.append(_change(text(entry_id), _fields(f)))
+            continue
+        ms: bytes = f.get(b"a") or entry_id.split(b"-", 1)[0]
+        at = times.get(ms)
+        if at is None:
+            at = times[ms] = datetime.fromtimestamp(int(ms) / 1000, UTC)
+        kind = kinds.get(f[b"k"])
+        if kind is None:
+            raise SchemaError(f"change feed entry {text(entry_id)} has an unknown kind")
+        u, t, m = f[b"u"], f.get(b"t"), f.get(b"m")
+        user = names.get(u)
+        if user is None:
+            user = names[u] = u.decode()
+        thread = None
+        if t:
+            thread = names.get(t)
+            if thread is None:
+                thread = names[t] = t.decode()
+        out.append(Change(kind, user, thread, m.decode() if m else None, at))
+    return out
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -86,8 +182,8 @@ def _ms(ttl: float | timedelta | None) -> str:
     if ttl is None:
         return ""
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-    if seconds <= 0:
-        raise TelaMemoryError(f"ttl must be positive, got {ttl!r}")
+    if not seconds > 0:  # also NaN
+        raise InvalidMessageError(f"ttl must be positive, got {ttl!r}")
     return str(max(1, int(seconds * 1000)))
 
 
@@ -117,6 +213,12 @@ class Ops:
         self.schema_key = g + "schema"
         self.lock_key = g + "migration"
         self.legacy_threads_key = g + "threads"  # schema 1's activity index (bare thread ids)
+        self.changes_key = g + "changes"
+        self.epoch_key = g + "changes:epoch"
+        self.floor_key = g + "changes:floor"
+        self.relayed_key = g + "changes:relayed"
+        self.pending_key = g + "changes:pending"
+        self.cursors_key = g + "cursors"
         self.lock_ms = 30_000
         self.migration_timeout = 600.0
 
@@ -136,8 +238,52 @@ class Ops:
     def user_key(self, user_id: str) -> str:
         return self.user_prefix + enc(user_id)
 
-    def _script(self, name: str, base: str, args: list[Any], context: str) -> Script:
-        return Script(_lua.SCRIPTS[name], [base + "meta"], [base, *args], context)
+    def _script(
+        self, name: str, base: str, args: list[Any], context: str, feed: str | None = None
+    ) -> Script:
+        keys = [base + "meta"] if feed is None else [base + "meta", feed]
+        return Script(_lua.SCRIPTS[name], keys, [base, *args], context)
+
+    def outbox(self, slot: int) -> str:
+        """Cluster: the stream in ``slot`` that the writes of that slot's threads XADD to."""
+        return f"{self.prefix}:o:{{{slot_tag(slot)}}}"
+
+    def _feed(self, member: str) -> str:
+        """Where a write to the thread ``member`` records its events."""
+        return self.outbox(_slot(member)) if self.cluster else self.changes_key
+
+    def _emitting(self, member: str, script: Script) -> Op[Any]:
+        """Run a thread script that records events. On a cluster its outbox is then relayed
+        into the feed; a writer that dies in between leaves its slot counted as pending, and
+        the next reader of the feed relays it."""
+        if not self.cluster:
+            return (yield script)
+        slot = _slot(member)
+        yield Cmd(("HINCRBY", self.pending_key, slot, 1), "change feed")
+        try:
+            reply = yield script
+        except TelaMemoryError:
+            yield from self._relay(slot, release=True)
+            raise
+        yield from self._relay(slot, release=True)
+        return reply
+
+    def _relay(self, slot: int, *, release: bool) -> Op[None]:
+        """Cluster: copy a slot's outbox into the feed (exactly once) and trim it."""
+        out = self.outbox(slot)
+        keys = [self.changes_key, self.relayed_key, self.pending_key]
+        while True:
+            rows = _entries((yield Cmd(("XRANGE", out, "-", "+", "COUNT", _CHUNK), "change feed")))
+            last = len(rows) < _CHUNK
+            args: list[Any] = [slot, "1" if release and last else "0"]
+            for eid, f in rows:
+                args += [eid, f.get("k", ""), f.get("u", ""), f.get("t", ""), f.get("m", "")]
+            mark = text((yield Script(_lua.RELAY, keys, args, "change feed")))
+            if rows and mark != "0-0":
+                ms, seq = mark.split("-")
+                yield Cmd(("XTRIM", out, "MINID", f"{ms}-{int(seq) + 1}"), "change feed")
+            if last:
+                return
 
     # -- decoding ---------------------------------------------------------------------------
 
@@ -197,7 +343,7 @@ class Ops:
             args += [m.id, m.model_dump_json(exclude=_BOUND), common.to_micros(m.created_at)]
         tail = [len(produced) // 2, *produced, thread_id, member]
         ctx = f"thread {thread_id!r}"
-        keys = [base + "meta"]
+        keys = [base + "meta", self._feed(member)]
         if not self.cluster:
             keys += [self.ids_key, self.activity_key]
         fresh: list[str] = []
@@ -206,13 +352,15 @@ class Ops:
             ids = [m.id for m in items]
             fresh, added = yield from self._claim(base, member, thread_id, now, ids, ukey)
         try:
-            reply = yield Script(_lua.APPEND, keys, [base, *args, len(needed), *needed, *tail], ctx)
+            script = Script(_lua.APPEND, keys, [base, *args, len(needed), *needed, *tail], ctx)
+            reply = yield from self._emitting(member, script)
             if text(reply[0]) == "TOOLS":  # a call not found through the index: look properly
                 earlier = yield from self.read(
                     thread_id, user_id, branch, common.ORPHAN_LOOKBACK, None, None
                 )
                 common.check_tool_results(items, earlier)  # raises on a real orphan
-                reply = yield Script(_lua.APPEND, keys, [base, *args, 0, *tail], ctx)
+                script = Script(_lua.APPEND, keys, [base, *args, 0, *tail], ctx)
+                reply = yield from self._emitting(member, script)
         except TelaMemoryError:
             if self.cluster:  # give the claimed ids back; nothing was written to the thread
                 yield from self._unclaim(base, fresh)
@@ -320,9 +468,13 @@ class Ops:
         updated = stored.model_copy(
             update={"content": message.content, "name": message.name, "metadata": message.metadata}
         )
-        base = self.base(user_id, stored.thread_id or "")
-        args = [message.id, updated.model_dump_json(exclude=_BOUND)]
-        reply = yield self._script("update_message", base, args, f"message {message.id!r}")
+        tid = stored.thread_id or ""
+        base, member = self.base(user_id, tid), _scope(user_id, tid)
+        args = [message.id, updated.model_dump_json(exclude=_BOUND), user_id, tid]
+        script = self._script(
+            "update_message", base, args, f"message {message.id!r}", self._feed(member)
+        )
+        reply = yield from self._emitting(member, script)
         if text(reply[0]) != "OK":
             raise NotFoundError(f"no message with id {message.id!r}")
         return updated
@@ -374,7 +526,11 @@ class Ops:
     def delete_branch(self, thread_id: str, name: str, user_id: str) -> Op[int]:
         base = self.base(user_id, thread_id)
         common.check_id("branch", name)
-        reply = yield self._script("delete_branch", base, [name], f"thread {thread_id!r}")
+        member = _scope(user_id, thread_id)
+        script = self._script(
+            "delete_branch", base, [name], f"thread {thread_id!r}", self._feed(member)
+        )
+        reply = yield from self._emitting(member, script)
         gone = [text(x) for x in reply[1:]]
         yield from self._drop_ids(gone)
         return len(gone)
@@ -477,10 +633,19 @@ class Ops:
             next_cursor = common.encode_cursor(page[-1][0], page[-1][1])
         return ThreadPage(threads=tuple(t[2] for t in page), next_cursor=next_cursor)
 
-    def delete_thread(self, thread_id: str, user_id: str) -> Op[tuple[int, int]]:
-        """Delete a thread; return (messages, branches)."""
+    def delete_thread(
+        self, thread_id: str, user_id: str, *, record: bool = True
+    ) -> Op[tuple[int, int]]:
+        """Delete a thread; return (messages, branches). ``record=False``: no
+        ``thread_deleted`` event (erase_user records one ``user_erased`` instead)."""
         base = self.base(user_id, thread_id)
-        reply = yield self._script("delete_thread", base, [], f"thread {thread_id!r}")
+        member = _scope(user_id, thread_id)
+        ctx = f"thread {thread_id!r}"
+        if record:
+            script = self._script("delete_thread", base, [], ctx, self._feed(member))
+            reply = yield from self._emitting(member, script)
+        else:
+            reply = yield self._script("delete_thread", base, [], ctx)
         if text(reply[0]) != "OK":
             return 0, 0
         branches = int(reply[3])
@@ -498,12 +663,13 @@ class Ops:
         tids = [text(t) for t in (yield Cmd(("ZRANGE", ukey, 0, -1), f"user {user_id!r}"))]
         threads = messages = branches = 0
         for tid in tids:
-            n, b = yield from self.delete_thread(tid, user_id)
+            n, b = yield from self.delete_thread(tid, user_id, record=False)
             if n or b:
                 threads += 1
             messages += n
             branches += b
         yield Cmd(("DEL", ukey))
+        yield from self._purge_changes(user_id)
         return ErasureReceipt(
             user_id=user_id, threads=threads, messages=messages, branches=branches
         )
@@ -528,7 +694,10 @@ class Ops:
             offset += len(page)
             for member in (text(t) for t in page):
                 base = self.base_of(member)
-                reply = yield self._script("retention", base, [cutoff, keep], "retention")
+                script = self._script(
+                    "retention", base, [cutoff, keep], "retention", self._feed(member)
+                )
+                reply = yield from self._emitting(member, script)
                 gone_thread = text(reply[0]) != "OK" or bool(int(reply[1]))
                 if text(reply[0]) == "OK":
                     ids = [text(x) for x in reply[5:]]
@@ -542,6 +711,109 @@ class Ops:
                     yield Cmd(("ZREM", self.activity_key, member))
                     offset -= 1
         return RetentionReport(messages=removed, threads=threads, branches=branches)
+
+    def _purge_changes(self, user_id: str) -> Op[None]:
+        """Remove every event of ``user_id`` from the feed, then record ``user_erased``."""
+        ctx = f"change feed of {user_id!r}"
+        if self.cluster:  # events still in outboxes (a writer that died) come in first
+            yield from self._relay_pending()
+        start: str | None = "-"
+        while start is not None:
+            args = [user_id, start, _CHUNK]
+            nxt = text((yield Script(_lua.PURGE, [self.changes_key], args, ctx)))
+            start = f"({nxt}" if nxt else None
+        yield Cmd(
+            ("XADD", self.changes_key, "*", "k", "user_erased", "u", user_id, "t", "", "m", ""),
+            ctx,
+        )
+
+    def _relay_pending(self) -> Op[None]:
+        """Cluster: relay the outboxes of slots whose writers have not all relayed."""
+        raw = yield Cmd(("HGETALL", self.pending_key), "change feed")
+        for slot in sorted(int(k) for k, v in _fields(raw).items() if int(v or 0) > 0):
+            yield from self._relay(slot, release=False)
+
+    # -- change feed ------------------------------------------------------------------------
+
+    def _parse_cursor(self, cursor: str) -> tuple[str, str]:
+        m = _CURSOR.match(cursor) if isinstance(cursor, str) else None
+        if m is None:
+            raise ChangeFeedGapError(f"{cursor!r} is not a change feed cursor of this store")
+        return m.group(1), m.group(2)
+
+    def changes(self, since: str | None, limit: int) -> Op[ChangeBatch]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CHANGES:
+            raise InvalidMessageError(f"limit must be between 1 and {MAX_CHANGES}, got {limit!r}")
+        epoch, after = self._parse_cursor(since) if since is not None else ("", "0-0")
+        if self.cluster:
+            yield from self._relay_pending()
+        start = "-" if since is None else f"({after}"
+        ctx = "change feed"
+        # one round trip (all three keys are in the globals' slot); the floor is read after
+        # the entries, so a trim in between can only make this answer a gap, never skip one
+        rows, current, floor = yield Batch(
+            (
+                Cmd(("XRANGE", self.changes_key, start, "+", "COUNT", limit + 1)),
+                Cmd(("GET", self.epoch_key)),
+                Cmd(("GET", self.floor_key)),
+            ),
+            ctx,
+        )
+        current = text(current)
+        if not current and since is None:  # a fresh feed: name it (once, whoever is first)
+            yield Cmd(("SET", self.epoch_key, uuid.uuid4().hex[:16], "NX"), ctx)
+            current = text((yield Cmd(("GET", self.epoch_key), ctx)))
+        if since is not None and (epoch != current or _id_lt(after, text(floor) or "0-0")):
+            raise ChangeFeedGapError(
+                f"cursor {since!r} points before what the change feed retains (or is not one "
+                "of this store's): rebuild from the store"
+            )
+        if since is not None and not rows and after != "0-0":
+            # nothing after the cursor: it must not point past the feed's last id either
+            last = yield from self._last_id()
+            if last is None or _id_lt(last, after):
+                raise ChangeFeedGapError(f"cursor {since!r} is not one of this feed's")
+        changes = _changes(rows, limit)
+        if changes:
+            after = text(rows[len(changes) - 1][0])
+        return ChangeBatch(changes=changes, cursor=f"{current}.{after}", more=len(rows) > limit)
+
+    def _last_id(self) -> Op[str | None]:
+        """The id the feed's stream gave last (``None``: no stream)."""
+        try:
+            info = yield Cmd(("XINFO", "STREAM", self.changes_key), "change feed")
+        except BackendUnavailable as exc:
+            if "no such key" in str(exc).lower():
+                return None
+            raise
+        if isinstance(info, list):
+            info = dict(zip(info[::2], info[1::2], strict=False))
+        fields = {text(k): v for k, v in info.items()}
+        return text(fields.get("last-generated-id")) or None
+
+    def trim_changes(self, before: str) -> Op[int]:
+        epoch, upto = self._parse_cursor(before)
+        last = yield from self._last_id()
+        if upto != "0-0" and (last is None or _id_lt(last, upto)):
+            raise ChangeFeedGapError(f"cursor {before!r} is not one of this feed's")
+        keys = [self.changes_key, self.epoch_key, self.floor_key]
+        reply = yield Script(_lua.TRIM, keys, [epoch, upto], "change feed")
+        if text(reply[0]) != "OK":
+            raise ChangeFeedGapError(f"cursor {before!r} is not a live cursor of this feed")
+        return int(reply[1])
+
+    def get_cursor(self, name: str) -> Op[str | None]:
+        _check_name(name)
+        return text((yield Cmd(("HGET", self.cursors_key, name), "feed cursors"))) or None
+
+    def set_cursor(self, name: str, cursor: str | None) -> Op[None]:
+        _check_name(name)
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidMessageError(f"a cursor is a string, got {type(cursor).__name__}")
+        if cursor is None:
+            yield Cmd(("HDEL", self.cursors_key, name), "feed cursors")
+        else:
+            yield Cmd(("HSET", self.cursors_key, name, cursor), "feed cursors")
 
     # -- ttl --------------------------------------------------------------------------------
 
@@ -629,6 +901,11 @@ class Ops:
             yield Script(_lua.MIGRATE_DROP, [old + "meta"], [old], ctx)
         yield Cmd(("ZREM", self.legacy_threads_key, tid), ctx)
         return 1 if dump else 0
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise InvalidMessageError(f"a cursor name is a non-empty string, got {name!r}")
 
 
 def _pairs(rows: list[Any]) -> list[tuple[int, str]]:

@@ -30,6 +30,7 @@ from tela_memory.stores.base import (
     ThreadInfo,
     ThreadPage,
 )
+from tela_memory.stores.changes import ChangeBatch
 from tela_memory_redis import connection
 from tela_memory_redis._driver import Op, run_async, run_sync
 from tela_memory_redis._ops import Ops
@@ -47,7 +48,9 @@ class RedisStore(MessageStore):
         aclient: an existing ``redis.asyncio`` client for the async twins (not closed by us).
         prefix: key prefix (printable, no braces); every key starts with it.
         ttl: expire a thread (all its keys) this long after its last write (seconds or
-            timedelta); ``None`` keeps threads forever. ``set_ttl`` overrides it per thread.
+            timedelta, > 0; else ``InvalidMessageError``, a ``ValueError``); ``None`` keeps
+            threads forever. ``set_ttl`` overrides it per thread. Expiry records no event in
+            the change feed.
         refresh_ttl_on_read: reading a thread also restarts its TTL.
         on_corrupt: ``"raise"`` (default) a ``SchemaError`` naming an unreadable stored
             message, or ``"skip"`` it with a warning.
@@ -377,6 +380,38 @@ class RedisStore(MessageStore):
         """Async twin of :meth:`apply_retention`."""
         return await self._arun(self._ops.apply_retention(max_age, max_messages))
 
+    # -- admin: the change feed (across users) ---------------------------------------------
+
+    def changes(self, since: str | None = None, *, limit: int = 1000) -> ChangeBatch:
+        """What happened to stored messages after the cursor ``since``, oldest first, from a
+        Redis Stream (see the module docs of :mod:`tela_memory.stores.changes` and
+        ``docs/redis.md``). ``since=None`` reads from the oldest event retained.
+
+        Raises:
+            ChangeFeedGapError: ``since`` is not a cursor of this feed, or was trimmed away.
+            InvalidMessageError: ``limit`` is not in 1..10,000.
+        """
+        return self._run(self._ops.changes(since, limit))
+
+    async def achanges(self, since: str | None = None, *, limit: int = 1000) -> ChangeBatch:
+        """Async twin of :meth:`changes`."""
+        return await self._arun(self._ops.changes(since, limit))
+
+    def trim_changes(self, before: str) -> int:
+        """Drop the feed's events up to and including the cursor ``before`` (every follower
+        has read them); return how many. A later read from an older cursor raises
+        ``ChangeFeedGapError``. The feed is never trimmed otherwise."""
+        return self._run(self._ops.trim_changes(before))
+
+    async def atrim_changes(self, before: str) -> int:
+        """Async twin of :meth:`trim_changes`."""
+        return await self._arun(self._ops.trim_changes(before))
+
+    def cursor_store(self) -> RedisCursorStore:
+        """Where followers (``StoreIndexer``) keep their feed cursors by default: a hash
+        beside the feed (``<prefix>:g:{<prefix>}:cursors``), so they survive a restart."""
+        return RedisCursorStore(self)
+
     # -- ttl --------------------------------------------------------------------------------
 
     def set_ttl(self, thread_id: str, ttl: float | timedelta | None, *, user_id: str) -> None:
@@ -391,4 +426,20 @@ class RedisStore(MessageStore):
         await self._arun(self._ops.set_ttl(thread_id, user_id, ttl))
 
 
-__all__ = ["RedisStore"]
+class RedisCursorStore:
+    """Named change feed cursors in a Redis hash of a :class:`RedisStore` (as durable as
+    the server's persistence: enable AOF if a follower must never replay)."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+
+    def get(self, name: str) -> str | None:
+        """The cursor saved under ``name``, or ``None``."""
+        return self._store._run(self._store._ops.get_cursor(name))
+
+    def set(self, name: str, cursor: str | None) -> None:
+        """Save ``cursor`` under ``name`` (``None`` forgets it)."""
+        self._store._run(self._store._ops.set_cursor(name, cursor))
+
+
+__all__ = ["RedisCursorStore", "RedisStore"]

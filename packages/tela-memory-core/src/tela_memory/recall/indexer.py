@@ -1,9 +1,18 @@
-"""Incremental indexing that follows a SQLite store: a watermark on ``messages.seq``.
+"""Incremental indexing that follows any store through its change feed.
 
-``sync()`` indexes what was appended since the last call in batches, moving the watermark
-after each batch, so a crash loses nothing and repeats at most one batch (upserts are
-idempotent). Edits (``update_message``) and deletions are queued by triggers on ``messages``
-into ``recall_changes`` and applied by the next ``sync()``. ``reindex()`` rebuilds from scratch.
+``sync()`` reads :meth:`~tela_memory.stores.base.MessageStore.changes` from the cursor this
+index last finished, applies each page (appends and edits are upserted with the message as it
+is now, deletions removed, a deleted thread or an erased user removed by filter), and saves the
+page's cursor before reading the next one. A crash therefore loses nothing and repeats at most
+one page (upserts and deletions are idempotent). The cursor is kept under the index's
+``watermark_name`` in a :class:`~tela_memory.stores.cursors.CursorStore`: by default the
+store's own (``store.cursor_store()``: the SQLite file for ``SQLiteStore``, process memory for
+the in-memory store), or one you pass. ``reindex()`` rebuilds from the start of the feed.
+
+A follower that starts without a cursor reads the feed from its start, which holds every
+stored message (stores record an ``append`` per message, and SQLite files written before the
+feed existed were given one per message when they were migrated). The watermarks of the
+earlier SQLite-only indexer (``recall_watermarks``) become cursors on that migration.
 """
 
 from __future__ import annotations
@@ -12,123 +21,115 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tela_memory.errors import TelaMemoryError
+from tela_memory.errors import NotFoundError, TelaMemoryError
 from tela_memory.messages import Message
 from tela_memory.recall.index import Index
-from tela_memory.stores.sqlite import MESSAGE_COLUMNS, SQLiteStore, row_to_message
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS recall_watermarks(name TEXT PRIMARY KEY,"
-    " seq INTEGER NOT NULL DEFAULT 0, change INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS recall_changes(change INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " message_id TEXT NOT NULL, op TEXT NOT NULL)",
-    "CREATE TRIGGER IF NOT EXISTS recall_changes_ad AFTER DELETE ON messages BEGIN"
-    " INSERT INTO recall_changes(message_id, op) VALUES (old.id, 'delete'); END",
-    "CREATE TRIGGER IF NOT EXISTS recall_changes_au AFTER UPDATE OF content, metadata, name"
-    " ON messages BEGIN INSERT INTO recall_changes(message_id, op) VALUES (new.id, 'update'); END",
-)
+from tela_memory.recall.types import MAX_IDS
+from tela_memory.stores.base import MAX_CHANGES_LIMIT, MessageStore
+from tela_memory.stores.changes import Change, ChangeBatch, ChangeFeedGapError
+from tela_memory.stores.cursors import CursorStore
 
 
 @dataclass(frozen=True)
 class SyncReport:
-    """What one ``sync()`` did."""
+    """What one ``sync()`` did.
+
+    Attributes:
+        indexed: messages appended since the last sync and now indexed.
+        updated: edited messages re-indexed.
+        deleted: index entries removed (deleted messages, threads, erased users).
+        cursor: the feed cursor the index is now at.
+    """
 
     indexed: int = 0
     updated: int = 0
     deleted: int = 0
-    watermark: int = 0
+    cursor: str | None = None
 
 
 class StoreIndexer:
-    """Keeps an index in step with a :class:`~tela_memory.stores.sqlite.SQLiteStore`.
+    """Keeps an index in step with any :class:`~tela_memory.stores.base.MessageStore`.
 
     Args:
-        store: the store to follow.
-        index: any :class:`Index` (the embedded one in the same file, Qdrant ...).
-        name: the watermark's name (default: the index's ``watermark_name``, so each index
+        store: the store to follow (it must have a change feed).
+        index: any :class:`Index` (the embedded one in the same file, Qdrant, Redis ...).
+        name: the cursor's name (default: the index's ``watermark_name``, so each index
             following this store keeps its own).
-        batch_size: messages per upsert (and per embedding call).
-        on_batch: called with the running count after each batch (progress bars).
+        batch_size: feed events per page (so at most this many messages per upsert and
+            embedding call); the cursor is saved after each page.
+        on_batch: called with the running count of indexed messages after each page.
+        cursors: where the cursor is kept (default: ``store.cursor_store()``).
     """
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: MessageStore,
         index: Index,
         *,
         name: str | None = None,
         batch_size: int = 256,
         on_batch: Callable[[int], None] | None = None,
+        cursors: CursorStore | None = None,
     ) -> None:
         if batch_size < 1:
             raise TelaMemoryError(f"batch_size must be at least 1, got {batch_size}")
         self.store = store
         self.index = index
         self.name = name if name is not None else index.watermark_name
-        self.batch_size = batch_size
+        self.batch_size = min(batch_size, MAX_CHANGES_LIMIT)
         self.on_batch = on_batch
-        self._ready = False
+        self.cursors = cursors if cursors is not None else store.cursor_store()
 
-    def _prepare(self) -> None:
-        if self._ready:
-            return
-        with self.store.transaction() as conn:
-            for stmt in _SCHEMA:
-                conn.execute(stmt)
-            conn.execute("INSERT OR IGNORE INTO recall_watermarks(name) VALUES (?)", (self.name,))
-        self._ready = True
-
-    def watermark(self) -> tuple[int, int]:
-        """``(message seq, change number)`` indexed so far."""
-        self._prepare()
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT seq, change FROM recall_watermarks WHERE name = ?", (self.name,)
-            ).fetchone()
-        return int(row[0]), int(row[1])
+    def cursor(self) -> str | None:
+        """The feed cursor indexed so far (``None``: nothing yet)."""
+        return self.cursors.get(self.name)
 
     def pending(self) -> int:
-        """How many stored messages are not indexed yet."""
-        seq, _ = self.watermark()
-        with self.store.transaction() as conn:
-            return int(
-                conn.execute("SELECT count(*) FROM messages WHERE seq > ?", (seq,)).fetchone()[0]
-            )
+        """How many appended messages the feed holds that this index has not seen yet."""
+        cursor = self.cursor()
+        count = 0
+        while True:
+            batch = self._read(cursor, MAX_CHANGES_LIMIT)
+            count += sum(1 for c in batch.changes if c.kind == "append")
+            cursor = batch.cursor
+            if not batch.more:
+                return count
 
     def sync(self, *, limit: int | None = None) -> SyncReport:
-        """Index new messages (at most ``limit``) and apply queued edits and deletions."""
-        self._prepare()
-        updated, deleted = self._apply_changes()
-        indexed = 0
-        seq = self.watermark()[0]
+        """Apply what the feed holds after the cursor: index new messages (at most about
+        ``limit``), re-index edited ones, remove deleted ones.
+
+        Raises:
+            ChangeFeedGapError: the saved cursor is no longer valid for this store (the
+                feed lost events, or the cursor is another store's): call :meth:`reindex`.
+        """
+        cursor = self.cursor()
+        indexed = updated = deleted = 0
         while limit is None or indexed < limit:
             size = self.batch_size if limit is None else min(self.batch_size, limit - indexed)
-            batch = self._read_after(seq, size)
-            if not batch:
-                break
-            self.index.upsert([m for _, m in batch])
-            seq = batch[-1][0]
-            self._set(seq=seq)
-            indexed += len(batch)
-            if self.on_batch is not None:
+            batch = self._read(cursor, size)
+            if batch.changes:
+                i, u, d = self._apply(batch.changes)
+                indexed, updated, deleted = indexed + i, updated + u, deleted + d
+            if batch.cursor != cursor:
+                cursor = batch.cursor
+                self.cursors.set(self.name, cursor)
+            if batch.changes and self.on_batch is not None:
                 self.on_batch(indexed)
-        return SyncReport(indexed=indexed, updated=updated, deleted=deleted, watermark=seq)
+            if not batch.more:
+                break
+        return SyncReport(indexed=indexed, updated=updated, deleted=deleted, cursor=cursor)
 
     async def async_(self, *, limit: int | None = None) -> SyncReport:
         """Async twin of :meth:`sync` (runs in a worker thread)."""
         return await asyncio.to_thread(self.sync, limit=limit)
 
     def reindex(self) -> SyncReport:
-        """Drop everything this index holds and index the whole store again."""
-        self._prepare()
+        """Drop everything this index holds and index the whole store again (from the start
+        of the feed)."""
         self.index.clear()
         self.index.drop_vectors()
-        with self.store.transaction() as conn:
-            last = conn.execute("SELECT coalesce(max(change), 0) FROM recall_changes").fetchone()
-            conn.execute(
-                "UPDATE recall_watermarks SET seq = 0, change = ? WHERE name = ?",
-                (int(last[0]), self.name),
-            )
+        self.cursors.set(self.name, None)
         return self.sync()
 
     async def areindex(self) -> SyncReport:
@@ -137,56 +138,59 @@ class StoreIndexer:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _read_after(self, seq: int, size: int) -> list[tuple[int, Message]]:
-        with self.store.transaction() as conn:
-            rows = conn.execute(
-                f"SELECT seq, {MESSAGE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
-                (seq, size),
-            ).fetchall()
-        return [(int(r[0]), row_to_message(r[1:])) for r in rows]
+    def _read(self, cursor: str | None, size: int) -> ChangeBatch:
+        try:
+            return self.store.changes(cursor, limit=size)
+        except ChangeFeedGapError as exc:
+            raise ChangeFeedGapError(
+                f"{exc}: the index {self.name!r} cannot catch up; rebuild it with reindex()"
+            ) from exc
 
-    def _set(self, *, seq: int | None = None, change: int | None = None) -> None:
-        with self.store.transaction() as conn:
-            if seq is not None:
-                conn.execute(
-                    "UPDATE recall_watermarks SET seq = ? WHERE name = ?", (seq, self.name)
-                )
-            if change is not None:
-                conn.execute(
-                    "UPDATE recall_watermarks SET change = ? WHERE name = ?", (change, self.name)
-                )
-                low = conn.execute("SELECT min(change) FROM recall_watermarks").fetchone()[0]
-                conn.execute("DELETE FROM recall_changes WHERE change <= ?", (low,))
+    def _apply(self, changes: list[Change]) -> tuple[int, int, int]:
+        """Apply one page of events in order; upserts and deletions are gathered and
+        flushed before any removal by filter, so a later event always wins."""
+        upserts: dict[str, tuple[str, bool]] = {}  # message id -> (user, appended here)
+        doomed: list[str] = []
+        totals = [0, 0, 0]
 
-    def _apply_changes(self) -> tuple[int, int]:
-        seq, change = self.watermark()
-        updated = deleted = 0
-        while True:
-            with self.store.transaction() as conn:
-                rows = conn.execute(
-                    "SELECT change, message_id, op FROM recall_changes WHERE change > ? "
-                    "ORDER BY change LIMIT ?",
-                    (change, self.batch_size),
-                ).fetchall()
-                if not rows:
-                    return updated, deleted
-                ids = list(dict.fromkeys(r[1] for r in rows))
-                marks = ",".join("?" * len(ids))
-                live = {
-                    r[1]: (int(r[0]), row_to_message(r[1:]))
-                    for r in conn.execute(
-                        f"SELECT seq, {MESSAGE_COLUMNS} FROM messages WHERE id IN ({marks})", ids
-                    )
-                }
-            gone = [i for i in ids if i not in live]
-            # edited messages not indexed yet will be picked up by the seq walk
-            fresh = [m for s, m in live.values() if s <= seq]
-            if gone:
-                deleted += self.index.delete(gone)
-            if fresh:
-                updated += self.index.upsert(fresh)
-            change = int(rows[-1][0])
-            self._set(change=change)
+        def flush() -> None:
+            if upserts:
+                fresh: list[Message] = []
+                appended: set[str] = set()
+                for mid, (user, is_new) in upserts.items():
+                    try:
+                        fresh.append(self.store.get(mid, user_id=user))
+                    except NotFoundError:
+                        continue  # gone since: its deletion follows in the feed
+                    if is_new:
+                        appended.add(mid)
+                if fresh:
+                    self.index.upsert(fresh)
+                    totals[0] += len(appended)
+                    totals[1] += len(fresh) - len(appended)
+                upserts.clear()
+            if doomed:
+                for i in range(0, len(doomed), MAX_IDS):
+                    totals[2] += self.index.delete(doomed[i : i + MAX_IDS])
+                doomed.clear()
+
+        for c in changes:
+            if c.kind in ("append", "update") and c.message_id is not None:
+                # keep the first place: a parent stays before its children in the upsert
+                upserts.setdefault(c.message_id, (c.user_id, c.kind == "append"))
+            elif c.kind == "delete" and c.message_id is not None:
+                upserts.pop(c.message_id, None)
+                doomed.append(c.message_id)
+            elif c.kind == "thread_deleted" and c.thread_id is not None:
+                flush()
+                totals[2] += self.index.delete_where(
+                    {"user_id": c.user_id, "thread_ids": (c.thread_id,)}
+                )
+            elif c.kind == "user_erased":
+                flush()
+                totals[2] += self.index.delete_where({"user_id": c.user_id})
+        flush()
+        return totals[0], totals[1], totals[2]
 
 
 __all__ = ["StoreIndexer", "SyncReport"]

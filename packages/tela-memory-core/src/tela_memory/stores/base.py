@@ -22,12 +22,16 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from tela_memory.errors import InvalidMessageError, UnsupportedOperation
 from tela_memory.messages import Message
+from tela_memory.stores.changes import ChangeBatch
+from tela_memory.stores.cursors import CursorStore, MemoryCursorStore
 
 if TYPE_CHECKING:
     from tela_memory.stores.scoped import UserStore
@@ -90,6 +94,41 @@ class RetentionReport(_Record):
     messages: int = 0
     threads: int = 0
     branches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UserData:
+    """What the store held of a user, read before anything is erased.
+
+    Attributes:
+        user_id: the user.
+        thread_ids: the user's threads (ids in the user's namespace).
+        messages: every stored message of those threads (all branches); never a message of
+            another user's thread of the same id.
+    """
+
+    user_id: str
+    thread_ids: tuple[str, ...]
+    messages: tuple[Message, ...]
+
+    @property
+    def message_ids(self) -> list[str]:
+        """The ids of :attr:`messages`."""
+        return [m.id for m in self.messages]
+
+
+MAX_CHANGES_LIMIT = 10_000
+"""The largest page :meth:`MessageStore.changes` returns."""
+
+
+def check_changes_limit(limit: int) -> int:
+    """``limit`` if it is a valid page size of the change feed (1 to 10,000), else
+    ``InvalidMessageError``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CHANGES_LIMIT:
+        raise InvalidMessageError(
+            f"limit must be an integer from 1 to {MAX_CHANGES_LIMIT}, got {limit!r}"
+        )
+    return limit
 
 
 class MessageStore(ABC):
@@ -230,6 +269,59 @@ class MessageStore(ABC):
         """Delete messages older than ``max_age`` and all but the newest ``max_messages``
         of each thread. A message whose parent is deleted becomes a root."""
 
+    def user_data(self, user_id: str) -> UserData:
+        """Everything stored of a user: their threads and the messages of every branch
+        (an admin read; :func:`tela_memory.privacy.erase_user` gathers with it).
+
+        The default lists the user's threads and reads each branch; backends override it
+        with one query where they can."""
+        tids: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = self.list_threads(user_id, limit=200, cursor=cursor)
+            tids.extend(t.id for t in page.threads)
+            if (cursor := page.next_cursor) is None:
+                break
+        seen: dict[str, Message] = {}
+        for tid in tids:
+            for branch in self.branches(tid, user_id=user_id):
+                for m in self.read(tid, user_id=user_id, branch=branch.name):
+                    seen.setdefault(m.id, m)
+        return UserData(user_id, tuple(tids), tuple(seen.values()))
+
+    # -- admin: the change feed (across users) ---------------------------------------------
+
+    def changes(self, since: str | None = None, *, limit: int = 1000) -> ChangeBatch:
+        """What happened to stored messages after the cursor ``since``, oldest first (an
+        admin read: it spans every user; see :mod:`tela_memory.stores.changes`).
+
+        Args:
+            since: a cursor returned by an earlier call; ``None`` reads from the start of
+                what the feed retains.
+            limit: at most this many events (1 to 10,000); ``more`` says whether others
+                were already waiting.
+
+        Raises:
+            ChangeFeedGapError: ``since`` is not a cursor of this store's feed, or points
+                before what it still retains (the follower must rebuild).
+            InvalidMessageError: ``limit`` is out of range.
+            UnsupportedOperation: the backend has no change feed.
+        """
+        check_changes_limit(limit)
+        raise UnsupportedOperation(
+            f"{type(self).__name__} has no change feed; follow it with a full scan instead"
+        )
+
+    def cursor_store(self) -> CursorStore:
+        """Where followers of this store (``StoreIndexer``) keep their feed cursors by
+        default. This default lives in process memory, with the store object; backends
+        with storage of their own override it so that a cursor survives a restart."""
+        found: CursorStore | None = getattr(self, "_tela_cursors", None)
+        if found is None:
+            found = MemoryCursorStore()
+            self._tela_cursors = found
+        return found
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:  # noqa: B027 - optional hook
@@ -356,6 +448,14 @@ class MessageStore(ABC):
             self.apply_retention, max_age=max_age, max_messages=max_messages
         )
 
+    async def auser_data(self, user_id: str) -> UserData:
+        """Async twin of :meth:`user_data`."""
+        return await asyncio.to_thread(self.user_data, user_id)
+
+    async def achanges(self, since: str | None = None, *, limit: int = 1000) -> ChangeBatch:
+        """Async twin of :meth:`changes`."""
+        return await asyncio.to_thread(self.changes, since, limit=limit)
+
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
         await asyncio.to_thread(self.close)
@@ -364,10 +464,13 @@ class MessageStore(ABC):
 __all__ = [
     "DEFAULT_BRANCH",
     "DEFAULT_USER",
+    "MAX_CHANGES_LIMIT",
     "BranchInfo",
     "ErasureReceipt",
     "MessageStore",
     "RetentionReport",
     "ThreadInfo",
     "ThreadPage",
+    "UserData",
+    "check_changes_limit",
 ]

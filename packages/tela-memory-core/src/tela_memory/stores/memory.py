@@ -1,11 +1,15 @@
 """An in-process store (``memory://``): dictionaries, nothing persisted. For tests and demos.
 
-Threads are keyed by ``(user_id, thread_id)``; a message is visible to its owner only.
+Threads are keyed by ``(user_id, thread_id)``; a message is visible to its owner only. The
+change feed is a list of events numbered from 1, kept for the life of the store (an erased
+user's earlier events are dropped); a cursor is ``mem:<store id>:<event number>``.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +28,9 @@ from tela_memory.stores.base import (
     RetentionReport,
     ThreadInfo,
     ThreadPage,
+    check_changes_limit,
 )
+from tela_memory.stores.changes import Change, ChangeBatch, ChangeFeedGapError, ChangeKind
 
 
 @dataclass
@@ -44,6 +50,9 @@ class InMemoryStore(MessageStore):
         self._children: dict[str, int] = {}
         self._threads: dict[tuple[str, str], _Thread] = {}
         self._lock = threading.RLock()
+        self._feed_id = uuid.uuid4().hex
+        self._feed: list[tuple[int, Change]] = []
+        self._last_event = 0
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -106,6 +115,7 @@ class InMemoryStore(MessageStore):
                     self._children[m.parent_id] = self._children.get(m.parent_id, 0) + 1
                 thread.order.append(m.id)
             thread.branches[name] = current.model_copy(update={"head_id": bound[-1].id})
+            self._log("append", [(user_id, thread_id, m.id) for m in bound], now)
             thread.info = thread.info.model_copy(
                 update={"updated_at": now, "message_count": thread.info.message_count + len(bound)}
             )
@@ -125,6 +135,7 @@ class InMemoryStore(MessageStore):
                 }
             )
             self._messages[message.id] = updated
+            self._log("update", [(user_id, stored.thread_id, message.id)])
         return updated
 
     # -- reading ----------------------------------------------------------------------------
@@ -250,6 +261,7 @@ class InMemoryStore(MessageStore):
                     self._children[parent] -= 1
                 current = parent
             self._drop(thread, doomed)
+            self._log("delete", [(user_id, thread_id, mid) for mid in doomed])
         return len(doomed)
 
     def _drop(self, thread: _Thread, ids: list[str]) -> None:
@@ -319,13 +331,19 @@ class InMemoryStore(MessageStore):
     def delete_thread(self, thread_id: str, *, user_id: str) -> int:
         """Delete a thread, its branches and messages."""
         with self._lock:
-            thread = self._threads.pop((user_id, thread_id), None)
-            if thread is None:
-                return 0
-            for mid in thread.order:
-                self._messages.pop(mid, None)
-                self._children.pop(mid, None)
-            return len(thread.order)
+            removed = self._remove_thread(user_id, thread_id)
+            if removed is not None:
+                self._log("thread_deleted", [(user_id, thread_id, None)])
+            return removed or 0
+
+    def _remove_thread(self, user_id: str, thread_id: str) -> int | None:
+        thread = self._threads.pop((user_id, thread_id), None)
+        if thread is None:
+            return None
+        for mid in thread.order:
+            self._messages.pop(mid, None)
+            self._children.pop(mid, None)
+        return len(thread.order)
 
     # -- privacy and retention ------------------------------------------------------------
 
@@ -334,7 +352,12 @@ class InMemoryStore(MessageStore):
         with self._lock:
             ids = [t for (u, t) in self._threads if u == user_id]
             branches = sum(len(self._threads[(user_id, t)].branches) for t in ids)
-            messages = sum(self.delete_thread(t, user_id=user_id) for t in ids)
+            messages = sum(self._remove_thread(user_id, t) or 0 for t in ids)
+            # the feed keeps nothing of the user but the fact of the erasure
+            before = len(self._feed)
+            self._feed = [e for e in self._feed if e[1].user_id != user_id]
+            if ids or before != len(self._feed):
+                self._log("user_erased", [(user_id, None, None)])
         return ErasureReceipt(
             user_id=user_id, threads=len(ids), messages=messages, branches=branches
         )
@@ -360,7 +383,9 @@ class InMemoryStore(MessageStore):
                 if not doomed:
                     continue
                 removed += len(doomed)
-                self._drop(thread, [m for m in thread.order if m in doomed])
+                gone = [m for m in thread.order if m in doomed]
+                self._drop(thread, gone)
+                self._log("delete", [(key[0], key[1], mid) for mid in gone])
                 for mid in thread.order:
                     m = self._messages[mid]
                     if m.parent_id in doomed:
@@ -376,4 +401,49 @@ class InMemoryStore(MessageStore):
                     branches_gone += len(thread.branches)
                     del self._threads[key]
                     threads_gone += 1
+                    self._log("thread_deleted", [(key[0], key[1], None)])
         return RetentionReport(messages=removed, threads=threads_gone, branches=branches_gone)
+
+    # -- the change feed ------------------------------------------------------------------
+
+    def _log(
+        self,
+        kind: ChangeKind,
+        rows: Sequence[tuple[str, str | None, str | None]],
+        at: datetime | None = None,
+    ) -> None:
+        """Record events (under the store lock, with the write they describe)."""
+        when = at or datetime.now(UTC)
+        for user_id, thread_id, message_id in rows:
+            self._last_event += 1
+            self._feed.append(
+                (self._last_event, Change(kind, user_id, thread_id, message_id, when))
+            )
+
+    def changes(self, since: str | None = None, *, limit: int = 1000) -> ChangeBatch:
+        """The change feed; see :meth:`MessageStore.changes`."""
+        check_changes_limit(limit)
+        with self._lock:
+            after = self._position(since)
+            start = bisect.bisect_right(self._feed, after, key=lambda e: e[0])
+            page = self._feed[start : start + limit + 1]
+        more = len(page) > limit
+        page = page[:limit]
+        if page:
+            after = page[-1][0]
+        return ChangeBatch([c for _, c in page], f"mem:{self._feed_id}:{after}", more)
+
+    def _position(self, since: str | None) -> int:
+        if since is None:
+            return 0
+        parts = since.split(":") if isinstance(since, str) else []
+        if (
+            len(parts) != 3
+            or parts[:2] != ["mem", self._feed_id]
+            or not (parts[2].isascii() and parts[2].isdigit())
+        ):
+            raise ChangeFeedGapError("this cursor is not one of this store's change feed")
+        position = int(parts[2])
+        if position > self._last_event:
+            raise ChangeFeedGapError("this cursor is ahead of this store's change feed")
+        return position

@@ -40,7 +40,11 @@ from tela_memory.stores.base import (
     RetentionReport,
     ThreadInfo,
     ThreadPage,
+    UserData,
+    check_changes_limit,
 )
+from tela_memory.stores.changes import Change, ChangeBatch, ChangeFeedGapError, ChangeKind
+from tela_memory.stores.cursors import CursorStore, SQLiteCursorStore
 from tela_memory.stores.sqlite_schema import SCHEMA_VERSION, migrate
 
 DEFAULT_PATH = Path.home() / ".local" / "share" / "tela-memory" / "tela.db"
@@ -75,6 +79,8 @@ class SQLiteStore(MessageStore):
         self._timeout = timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self._feed_id = ""
+        self._cursors: SQLiteCursorStore | None = None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -116,6 +122,9 @@ class SQLiteStore(MessageStore):
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             migrate(conn)
+            (self._feed_id,) = conn.execute(
+                "SELECT value FROM meta WHERE key = 'feed_id'"
+            ).fetchone()
         except SchemaError:
             raise
         except (sqlite3.Error, OSError) as exc:
@@ -144,7 +153,9 @@ class SQLiteStore(MessageStore):
                 raise
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the store's lock, for reads (driver errors become
+        :class:`~tela_memory.errors.TelaMemoryError`); :meth:`transaction` for writes."""
         conn = self.connection()
         with self._lock:
             try:
@@ -228,6 +239,7 @@ class SQLiteStore(MessageStore):
                 raise ConflictError(
                     f"a message id in this append is already stored: {exc}"
                 ) from exc
+            _log(conn, "append", [(user_id, thread_id, m.id) for m in bound], now)
             conn.execute(
                 "UPDATE branches SET head_id = ? WHERE user_id = ? AND thread_id = ? AND name = ?",
                 (bound[-1].id, user_id, thread_id, name),
@@ -258,6 +270,7 @@ class SQLiteStore(MessageStore):
             row = conn.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message.id,)
             ).fetchone()
+            _log(conn, "update", [(user_id, row[1], message.id)])
         return row_to_message(row)
 
     # -- reading ----------------------------------------------------------------------------
@@ -277,7 +290,7 @@ class SQLiteStore(MessageStore):
             raise InvalidMessageError(f"last must be >= 0, got {last}")
         if last == 0:
             return []
-        with self._reading() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 "SELECT default_branch FROM threads WHERE user_id = ? AND id = ?",
                 (user_id, thread_id),
@@ -296,7 +309,7 @@ class SQLiteStore(MessageStore):
 
     def get(self, message_id: str, *, user_id: str) -> Message:
         """One message by id."""
-        with self._reading() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND user_id = ?",
                 (message_id, user_id),
@@ -396,7 +409,7 @@ class SQLiteStore(MessageStore):
 
     def branches(self, thread_id: str, *, user_id: str) -> list[BranchInfo]:
         """The branches of a thread, default first."""
-        with self._reading() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 "SELECT b.name, b.head_id, b.forked_from, b.created_at,"
                 " b.name = t.default_branch FROM branches AS b JOIN threads AS t"
@@ -456,6 +469,7 @@ class SQLiteStore(MessageStore):
                     "SELECT parent_id FROM messages WHERE id = ?", (current,)
                 ).fetchone()
                 conn.execute("DELETE FROM messages WHERE id = ?", (current,))
+                _log(conn, "delete", [(user_id, thread_id, current)])
                 deleted += 1
                 current = parent
             conn.execute(
@@ -468,7 +482,7 @@ class SQLiteStore(MessageStore):
 
     def get_thread(self, thread_id: str, *, user_id: str) -> ThreadInfo:
         """A thread's metadata."""
-        with self._reading() as conn:
+        with self.reading() as conn:
             found = conn.execute(_THREAD_BY_KEY, (user_id, thread_id)).fetchone()
         if found is None:
             raise NotFoundError(f"no thread {thread_id!r}")
@@ -513,7 +527,7 @@ class SQLiteStore(MessageStore):
         if limit < 1:
             raise InvalidMessageError(f"limit must be >= 1, got {limit}")
         after = common.decode_cursor(cursor) if cursor else (2**62, "")
-        with self._reading() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 f"SELECT {_THREAD_COLS} FROM threads WHERE user_id = ?"
                 " AND (updated_at < ? OR (updated_at = ? AND id < ?) OR ? = '')"
@@ -530,7 +544,10 @@ class SQLiteStore(MessageStore):
     def delete_thread(self, thread_id: str, *, user_id: str) -> int:
         """Delete a thread, its branches and messages."""
         with self.transaction() as conn:
-            return self._delete_threads(conn, [(user_id, thread_id)])[1]
+            threads, messages, _ = self._delete_threads(conn, [(user_id, thread_id)])
+            if threads:
+                _log(conn, "thread_deleted", [(user_id, thread_id, None)])
+            return messages
 
     def _delete_threads(
         self, conn: sqlite3.Connection, keys: list[tuple[str, str]]
@@ -559,6 +576,10 @@ class SQLiteStore(MessageStore):
             ]
             threads, messages, branches = self._delete_threads(conn, keys)
             messages += conn.execute("DELETE FROM messages WHERE user_id = ?", (user_id,)).rowcount
+            # the feed keeps nothing of the user but the fact of the erasure
+            events = conn.execute("DELETE FROM changes WHERE user_id = ?", (user_id,)).rowcount
+            if threads or messages or events:
+                _log(conn, "user_erased", [(user_id, None, None)])
         return ErasureReceipt(
             user_id=user_id, threads=threads, messages=messages, branches=branches
         )
@@ -573,16 +594,21 @@ class SQLiteStore(MessageStore):
         with self.transaction() as conn:
             if max_age is not None:
                 cutoff = common.to_micros(datetime.now(UTC) - max_age)
-                removed += conn.execute(
-                    "DELETE FROM messages WHERE created_at < ?", (cutoff,)
-                ).rowcount
+                gone = conn.execute(
+                    "DELETE FROM messages WHERE created_at < ? RETURNING user_id, thread_id, id",
+                    (cutoff,),
+                ).fetchall()
+                _log(conn, "delete", gone)
+                removed += len(gone)
             if max_messages is not None:
-                removed += conn.execute(
+                gone = conn.execute(
                     "DELETE FROM messages WHERE seq IN (SELECT seq FROM (SELECT seq,"
                     " row_number() OVER (PARTITION BY user_id, thread_id ORDER BY seq DESC) AS n"
-                    " FROM messages) WHERE n > ?)",
+                    " FROM messages) WHERE n > ?) RETURNING user_id, thread_id, id",
                     (max_messages,),
-                ).rowcount
+                ).fetchall()
+                _log(conn, "delete", gone)
+                removed += len(gone)
             if not removed:
                 return RetentionReport()
             conn.execute(
@@ -608,7 +634,73 @@ class SQLiteStore(MessageStore):
                 for r in conn.execute("SELECT user_id, id FROM threads WHERE message_count = 0")
             ]
             threads, _, more_branches = self._delete_threads(conn, empty)
+            _log(conn, "thread_deleted", [(u, t, None) for u, t in empty])
         return RetentionReport(messages=removed, threads=threads, branches=branches + more_branches)
+
+    # -- admin reads: a user's data, the change feed --------------------------------------
+
+    def user_data(self, user_id: str) -> UserData:
+        """Everything stored of a user, in two queries (threads by creation, messages in
+        store order, in one transaction)."""
+        with self.transaction() as conn:
+            tids = tuple(
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM threads WHERE user_id = ? ORDER BY created_at, id", (user_id,)
+                )
+            )
+            rows = conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = ? ORDER BY seq",
+                (user_id,),
+            ).fetchall()
+        return UserData(user_id, tids, tuple(row_to_message(r) for r in rows))
+
+    def changes(self, since: str | None = None, *, limit: int = 1000) -> ChangeBatch:
+        """The change feed (table ``changes``, written in each write's transaction); a
+        cursor is ``<feed id>:<event number>``. See :meth:`MessageStore.changes`."""
+        check_changes_limit(limit)
+        with self.reading() as conn:
+            after = self._position(conn, since)
+            rows = conn.execute(
+                "SELECT id, kind, user_id, thread_id, message_id, at FROM changes"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit + 1),
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if rows:
+            after = rows[-1][0]
+        times: dict[int, datetime] = {}  # the events of one write share their time
+        events = [
+            Change(
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                times.get(r[5]) or times.setdefault(r[5], common.from_micros(r[5])),
+            )
+            for r in rows
+        ]
+        return ChangeBatch(events, f"{self._feed_id}:{after}", more)
+
+    def _position(self, conn: sqlite3.Connection, since: str | None) -> int:
+        if since is None:
+            return 0
+        feed, _, number = since.rpartition(":") if isinstance(since, str) else ("", "", "")
+        if feed != self._feed_id or not number.isdigit() or not number.isascii():
+            raise ChangeFeedGapError("this cursor is not one of this store's change feed")
+        position = int(number)
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        if position > (int(row[0]) if row else 0):
+            raise ChangeFeedGapError("this cursor is ahead of this store's change feed")
+        return position
+
+    def cursor_store(self) -> CursorStore:
+        """Followers' cursors in this file (table ``recall_cursors``), written under this
+        store's lock."""
+        if self._cursors is None:
+            self._cursors = SQLiteCursorStore(self)
+        return self._cursors
 
 
 _THREAD_COLS = (
@@ -616,6 +708,23 @@ _THREAD_COLS = (
 )
 _UPDATED = 8
 _THREAD_BY_KEY = f"SELECT {_THREAD_COLS} FROM threads WHERE user_id = ? AND id = ?"
+
+
+def _log(
+    conn: sqlite3.Connection,
+    kind: ChangeKind,
+    rows: Sequence[tuple[str, str | None, str | None]],
+    now: int | None = None,
+) -> None:
+    """Record ``(user_id, thread_id, message_id)`` events of one kind in the feed, in the
+    caller's transaction."""
+    if not rows:
+        return
+    at = common.to_micros(datetime.now(UTC)) if now is None else now
+    conn.executemany(
+        "INSERT INTO changes (kind, user_id, thread_id, message_id, at) VALUES (?, ?, ?, ?, ?)",
+        [(kind, u, t, m, at) for u, t, m in rows],
+    )
 
 
 def _dump_blocks(message: Message) -> str:

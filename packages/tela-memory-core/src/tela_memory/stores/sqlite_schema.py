@@ -97,6 +97,24 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX messages_by_user;
     CREATE INDEX messages_by_thread ON messages (user_id, thread_id, seq);
     """,
+    # 3: the change feed. Written in the transaction of each write; messages stored before
+    # it existed are recorded as one ``append`` each, in store order, so a follower that
+    # starts from the beginning sees every message. ``feed_id`` tells this feed's cursors
+    # from any other's.
+    """
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        thread_id TEXT,
+        message_id TEXT,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX changes_by_user ON changes (user_id);
+    INSERT INTO changes (kind, user_id, thread_id, message_id, at)
+        SELECT 'append', user_id, thread_id, id, created_at FROM messages ORDER BY seq;
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('feed_id', lower(hex(randomblob(8))));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -125,6 +143,55 @@ def current_version(conn: sqlite3.Connection) -> int:
         raise SchemaError("the Tela Memory schema version in this file is unreadable") from exc
 
 
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return found is not None
+
+
+def _adopt_watermarks(conn: sqlite3.Connection) -> None:
+    """Turn the watermarks of the old SQLite-only indexer (``recall_watermarks``: a message
+    ``seq`` and a number in the ``recall_changes`` queue) into feed cursors, so an index
+    that was up to date stays up to date: queued edits and deletions not yet applied are
+    added to the feed after the backfilled appends (a deleted message's owner is no longer
+    known: its ``delete`` event has an empty ``user_id``)."""
+    if not _has_table(conn, "recall_watermarks"):
+        return
+    (feed_id,) = conn.execute("SELECT value FROM meta WHERE key = 'feed_id'").fetchone()
+    marks = conn.execute("SELECT name, seq, change FROM recall_watermarks").fetchall()
+    if _has_table(conn, "recall_changes") and marks:
+        low = min(int(m[2]) for m in marks)
+        conn.execute(
+            "INSERT INTO changes (kind, user_id, thread_id, message_id, at)"
+            " SELECT CASE q.op WHEN 'update' THEN 'update' ELSE 'delete' END,"
+            " coalesce(m.user_id, ''), m.thread_id, q.message_id,"
+            " CAST(strftime('%s', 'now') AS INTEGER) * 1000000"
+            " FROM recall_changes AS q LEFT JOIN messages AS m ON m.id = q.message_id"
+            " WHERE q.change > ? AND (q.op != 'update' OR m.id IS NOT NULL) ORDER BY q.change",
+            (low,),
+        )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS recall_cursors (name TEXT PRIMARY KEY,"
+        " cursor TEXT NOT NULL, updated_at INTEGER NOT NULL)"
+    )
+    for name, seq, _ in marks:
+        (position,) = conn.execute(
+            "SELECT coalesce(max(c.id), 0) FROM changes AS c JOIN messages AS m"
+            " ON m.id = c.message_id WHERE c.kind = 'append' AND m.seq <= ?",
+            (int(seq),),
+        ).fetchone()
+        conn.execute(
+            "INSERT OR REPLACE INTO recall_cursors (name, cursor, updated_at)"
+            " VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER) * 1000000)",
+            (name, f"{feed_id}:{int(position)}"),
+        )
+    conn.execute("DROP TRIGGER IF EXISTS recall_changes_ad")
+    conn.execute("DROP TRIGGER IF EXISTS recall_changes_au")
+    conn.execute("DROP TABLE IF EXISTS recall_changes")
+    conn.execute("DROP TABLE recall_watermarks")
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION`; return the version found before."""
     conn.execute("BEGIN IMMEDIATE")
@@ -137,10 +204,12 @@ def migrate(conn: sqlite3.Connection) -> int:
             )
         if found == 0:
             conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        for script in MIGRATIONS[found:]:
+        for version, script in enumerate(MIGRATIONS[found:], start=found + 1):
             for statement in script.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if version == 3:
+                _adopt_watermarks(conn)
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),

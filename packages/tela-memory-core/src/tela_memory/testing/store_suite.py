@@ -10,6 +10,10 @@ Subclass it in a backend's tests and provide a ``store`` fixture that yields an 
 
 Capability flags let a backend say what it cannot do; the suite then checks that it says so
 clearly instead of skipping silently.
+
+``ChangeFeedConformance`` holds the cases of the change feed (``changes`` / ``achanges``);
+a backend with a feed adds it to its test class beside ``StoreConformance``. Its cases only
+look at events of users they create, so a store shared with other tests is fine.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from tela_memory.messages import (
     ToolCallBlock,
 )
 from tela_memory.stores.base import MessageStore
+from tela_memory.stores.changes import Change, ChangeFeedGapError
 
 U = "suite-user"
 """The acting user of the suite's single-user tests."""
@@ -394,44 +399,45 @@ class StoreConformance:
 
     def test_foreign_thread_looks_missing(self, store: MessageStore) -> None:
         tid, missing = _tid(), _tid()
-        ada = store.append(tid, _turns(4), user_id="ada")
-        store.update_thread(tid, user_id="ada", title="ada-title", tags=["ada-tag"])
-        store.fork(tid, ada[1].id, user_id="ada", name="ada-branch")
-        for who in ("bob", "ada' OR '1'='1", "*", "%", "ada ", "ADA"):
+        # the owner is named with letters that are not hex digits: ids never contain it
+        quill = store.append(tid, _turns(4), user_id="quill")
+        store.update_thread(tid, user_id="quill", title="quill-title", tags=["quill-tag"])
+        store.fork(tid, quill[1].id, user_id="quill", name="quill-branch")
+        for who in ("bob", "quill' OR '1'='1", "*", "%", "quill ", "QUILL"):
             assert store.read(tid, user_id=who) == []
             assert store.branches(tid, user_id=who) == []
             assert store.list_threads(who).threads == ()
             for target in (tid, missing):
                 with pytest.raises(NotFoundError) as foreign:
                     store.get_thread(target, user_id=who)
-                assert "ada" not in str(foreign.value).replace(target, "")
+                assert "quill" not in str(foreign.value).replace(target, "")
                 with pytest.raises(NotFoundError):
-                    store.read(target, user_id=who, branch="ada-branch")
+                    store.read(target, user_id=who, branch="quill-branch")
                 with pytest.raises(NotFoundError):
                     store.update_thread(target, user_id=who, title="x")
                 with pytest.raises(NotFoundError):
-                    store.set_default_branch(target, "ada-branch", user_id=who)
+                    store.set_default_branch(target, "quill-branch", user_id=who)
                 with pytest.raises(NotFoundError):
-                    store.delete_branch(target, "ada-branch", user_id=who)
-            for m in ada:
+                    store.delete_branch(target, "quill-branch", user_id=who)
+            for m in quill:
                 with pytest.raises(NotFoundError) as got:
                     store.get(m.id, user_id=who)
-                assert "ada" not in str(got.value)
+                assert "quill" not in str(got.value)
                 with pytest.raises(NotFoundError):
                     store.fork(tid, m.id, user_id=who)
                 with pytest.raises(NotFoundError):
                     store.update_message(m.model_copy(update={"user_id": None}), user_id=who)
             assert store.delete_thread(tid, user_id=who) == 0
-        # the control: ada still sees everything of hers, untouched
-        assert [m.id for m in store.read(tid, user_id="ada")] == [m.id for m in ada]
-        assert store.get_thread(tid, user_id="ada").title == "ada-title"
-        assert {b.name for b in store.branches(tid, user_id="ada")} == {"main", "ada-branch"}
+        # the control: quill still sees everything of hers, untouched
+        assert [m.id for m in store.read(tid, user_id="quill")] == [m.id for m in quill]
+        assert store.get_thread(tid, user_id="quill").title == "quill-title"
+        assert {b.name for b in store.branches(tid, user_id="quill")} == {"main", "quill-branch"}
 
     def test_duplicate_message_id_names_no_owner(self, store: MessageStore) -> None:
-        (m,) = store.append(_tid(), Message.user("x"), user_id="ada")
+        (m,) = store.append(_tid(), Message.user("x"), user_id="quill")
         with pytest.raises(ConflictError) as dup:
             store.append(_tid(), Message.user("y", id=m.id), user_id="bob")
-        assert "ada" not in str(dup.value)
+        assert "quill" not in str(dup.value)
 
     @pytest.mark.parametrize("bad", ["", "a\x00b", "a\nb", "\ud800", "x" * 201])
     def test_bad_user_ids_rejected(self, store: MessageStore, bad: str) -> None:
@@ -526,3 +532,232 @@ class StoreConformance:
             store.append(tid, [Message.user(t) for t in texts[pos:]], user_id=U)
         assert [m.text for m in store.read(tid, user_id=U)] == texts
         assert [m.text for m in store.read(tid, last=window, user_id=U)] == texts[-window:]
+
+
+def _uid(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def _tail(store: MessageStore) -> str:
+    """A cursor at the current end of the feed."""
+    batch = store.changes(limit=10_000)
+    while batch.more:
+        batch = store.changes(batch.cursor, limit=10_000)
+    return batch.cursor
+
+
+def _after(store: MessageStore, cursor: str, users: set[str]) -> list[Change]:
+    """Every event of ``users`` after ``cursor``."""
+    out: list[Change] = []
+    while True:
+        batch = store.changes(cursor, limit=10_000)
+        out.extend(c for c in batch.changes if c.user_id in users)
+        cursor = batch.cursor
+        if not batch.more:
+            return out
+
+
+def _summary(events: list[Change]) -> list[tuple[str, str | None, str | None]]:
+    return [(c.kind, c.thread_id, c.message_id) for c in events]
+
+
+class ChangeFeedConformance:
+    """Shared tests of the change feed. Combine with :class:`StoreConformance` (same
+    ``store`` fixture)."""
+
+    def test_feed_records_every_kind_of_write_in_order(self, store: MessageStore) -> None:
+        start = _tail(store)
+        user, tid = _uid("feed"), _tid()
+        stored = store.append(tid, _turns(3), user_id=user)
+        store.update_message(stored[1].model_copy(update={"name": "edited"}), user_id=user)
+        store.fork(tid, stored[0].id, name="alt", user_id=user)
+        (side,) = store.append(tid, Message.user("side"), branch="alt", user_id=user)
+        assert store.delete_branch(tid, "alt", user_id=user) == 1
+        other = _tid()
+        store.append(other, _turns(2), user_id=user)
+        store.delete_thread(other, user_id=user)
+        events = _after(store, start, {user})
+        ids = [m.id for m in stored]
+        assert _summary(events[:7]) == [
+            ("append", tid, ids[0]),
+            ("append", tid, ids[1]),
+            ("append", tid, ids[2]),
+            ("update", tid, ids[1]),
+            ("append", tid, side.id),
+            ("delete", tid, side.id),
+            ("append", other, events[6].message_id),
+        ]
+        assert _summary(events[7:]) == [
+            ("append", other, events[7].message_id),
+            ("thread_deleted", other, None),
+        ]
+        assert {c.user_id for c in events} == {user}
+        times = [c.at for c in events]
+        assert times == sorted(times)
+        assert all(t.tzinfo is not None for t in times)
+
+    def test_pages_resume_from_their_cursor(self, store: MessageStore) -> None:
+        start = _tail(store)
+        user = _uid("pages")
+        for _ in range(3):
+            store.append(_tid(), _turns(3), user_id=user)
+        whole = _after(store, start, {user})
+        assert len(whole) == 9
+        paged: list[Change] = []
+        cursor = start
+        rounds = 0
+        while True:
+            batch = store.changes(cursor, limit=2)
+            assert len(batch.changes) <= 2
+            paged.extend(c for c in batch.changes if c.user_id == user)
+            cursor = batch.cursor
+            rounds += 1
+            if not batch.more:
+                break
+        assert paged == whole
+        assert rounds >= 5
+        # nothing new: the same cursor again, and no events
+        again = store.changes(cursor)
+        assert (again.changes, again.more) == ([], False)
+        assert store.changes(again.cursor).changes == []
+        # a cursor stays valid after later writes and sees only those
+        store.append(_tid(), Message.user("later"), user_id=user)
+        later = _after(store, cursor, {user})
+        assert [c.kind for c in later] == ["append"]
+
+    def test_a_foreign_or_garbage_cursor_is_a_gap(self, store: MessageStore) -> None:
+        store.append(_tid(), _turns(2), user_id=_uid("gap"))
+        good = _tail(store)
+        for bad in ("", "garbage", "0", "::", "mem:x:1", "sqlite:1", good + "999999999"):
+            with pytest.raises(ChangeFeedGapError):
+                store.changes(bad)
+        assert store.changes(good).changes == []
+
+    @pytest.mark.parametrize("limit", [0, -1, 10_001])
+    def test_limit_out_of_range_is_refused(self, store: MessageStore, limit: int) -> None:
+        with pytest.raises(InvalidMessageError) as caught:
+            store.changes(limit=limit)
+        assert isinstance(caught.value, ValueError)
+
+    def test_erasure_leaves_one_event_of_the_user(self, store: MessageStore) -> None:
+        user, bystander = _uid("erased"), _uid("kept")
+        a, b = _tid(), _tid()
+        stored = store.append(a, _turns(3), user_id=user)
+        store.update_message(stored[0], user_id=user)
+        store.append(b, _turns(2), user_id=user)
+        store.delete_thread(b, user_id=user)
+        kept = store.append(_tid(), _turns(2), user_id=bystander)
+        mark = _tail(store)
+        store.erase_user(user)
+        everything = self._from_start(store, user)
+        assert _summary(everything) == [("user_erased", None, None)]
+        assert [c.kind for c in _after(store, mark, {user})] == ["user_erased"]
+        theirs = self._from_start(store, bystander)
+        assert [c.message_id for c in theirs] == [m.id for m in kept]
+
+    @staticmethod
+    def _from_start(store: MessageStore, user: str) -> list[Change]:
+        out: list[Change] = []
+        batch = store.changes(None, limit=10_000)
+        while True:
+            out.extend(c for c in batch.changes if c.user_id == user)
+            if not batch.more:
+                return out
+            batch = store.changes(batch.cursor, limit=10_000)
+
+    def test_retention_records_each_removed_message(self, store: MessageStore) -> None:
+        user = _uid("retention")
+        tid, old = _tid(), _tid()
+        stored = store.append(tid, _turns(6), user_id=user)
+        long_ago = datetime.now(UTC) - timedelta(days=4000)
+        (ancient,) = store.append(old, Message.user("ancient", created_at=long_ago), user_id=user)
+        start = _tail(store)
+        store.apply_retention(max_age=timedelta(days=3650), max_messages=2)
+        events = _after(store, start, {user})
+        deleted = {(c.thread_id, c.message_id) for c in events if c.kind == "delete"}
+        assert deleted == {(tid, m.id) for m in stored[:4]} | {(old, ancient.id)}
+        assert ("thread_deleted", old, None) in _summary(events)
+        assert ("thread_deleted", tid, None) not in _summary(events)
+
+    @pytest.mark.asyncio
+    async def test_async_twin_reads_the_same(self, store: MessageStore) -> None:
+        start = _tail(store)
+        user = _uid("async")
+        await store.aappend(_tid(), _turns(3), user_id=user)
+        got = await store.achanges(start, limit=10_000)
+        assert got == store.changes(start, limit=10_000)
+        assert [c.kind for c in got.changes if c.user_id == user] == ["append"] * 3
+        with pytest.raises(ChangeFeedGapError):
+            await store.achanges("garbage")
+
+    @settings(
+        max_examples=30,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(
+        ops=st.lists(
+            st.tuples(
+                st.sampled_from(["append", "append", "update", "fork", "drop", "erase"]),
+                st.integers(min_value=0, max_value=1),  # user
+                st.integers(min_value=0, max_value=2),  # thread
+                st.integers(min_value=1, max_value=3),  # how many / which
+            ),
+            max_size=25,
+        )
+    )
+    def test_replaying_the_feed_rebuilds_who_holds_what(
+        self, store: MessageStore, ops: list[tuple[str, int, int, int]]
+    ) -> None:
+        users = [_uid("replay-a"), _uid("replay-b")]
+        threads = [_tid() for _ in range(3)]
+        start = _tail(store)
+        for op, u, t, n in ops:
+            user, tid = users[u], threads[t]
+            if op == "append":
+                store.append(tid, [Message.user(f"m{i}") for i in range(n)], user_id=user)
+            elif op == "update":
+                mine = store.read(tid, user_id=user)
+                if mine:
+                    target = mine[n % len(mine)]
+                    store.update_message(target.model_copy(update={"name": "x"}), user_id=user)
+            elif op == "fork":
+                mine = store.read(tid, user_id=user)
+                if mine:
+                    name = f"b{uuid.uuid4().hex[:6]}"
+                    store.fork(tid, mine[n % len(mine)].id, name=name, user_id=user)
+                    store.append(tid, Message.user("side"), branch=name, user_id=user)
+                    if n % 2:
+                        store.delete_branch(tid, name, user_id=user)
+            elif op == "drop":
+                store.delete_thread(tid, user_id=user)
+            else:
+                store.erase_user(user)
+        replayed: dict[tuple[str, str], set[str]] = {}
+        for c in _after(store, start, set(users)):
+            key = (c.user_id, c.thread_id or "")
+            if c.kind == "append" and c.message_id is not None:
+                replayed.setdefault(key, set()).add(c.message_id)
+            elif c.kind == "update":
+                assert c.message_id in replayed.get(key, set())
+            elif c.kind == "delete":
+                replayed.get(key, set()).discard(c.message_id or "")
+            elif c.kind == "thread_deleted":
+                replayed.pop(key, None)
+            elif c.kind == "user_erased":
+                for k in [k for k in replayed if k[0] == c.user_id]:
+                    del replayed[k]
+        truth: dict[tuple[str, str], set[str]] = {}
+        for user in users:
+            for tid in threads:
+                ids = {
+                    m.id
+                    for b in store.branches(tid, user_id=user)
+                    for m in store.read(tid, user_id=user, branch=b.name)
+                }
+                if ids:
+                    truth[(user, tid)] = ids
+        assert {k: v for k, v in replayed.items() if v} == truth
