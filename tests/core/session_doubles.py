@@ -46,6 +46,7 @@ class ScriptedModel(ChatModel):
         self.name = name
         self._lock = threading.Lock()
         self.closed_streams = 0
+        self.produced = 0  # chunks handed out, over all calls
 
     @property
     def model_name(self) -> str:
@@ -72,6 +73,7 @@ class ScriptedModel(ChatModel):
                 if callable(step):
                     step()
                     continue
+                self.produced += 1
                 yield step
         finally:
             self.closed_streams += 1
@@ -88,6 +90,7 @@ class ScriptedModel(ChatModel):
                 if callable(step):
                     step()
                     continue
+                self.produced += 1
                 yield step
         finally:
             self.closed_streams += 1

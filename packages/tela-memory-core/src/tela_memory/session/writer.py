@@ -66,6 +66,7 @@ class ReplyWriter:
         self._chars_since = 0
         self.stored: Message | None = None
         self.write_errors: list[BaseException] = []
+        self.final = False  # a final write (complete, stopped, error ...) is stored
 
     @property
     def message_id(self) -> str:
@@ -131,8 +132,9 @@ class ReplyWriter:
             return self._write(self.assembler.snapshot(meta)), exc
         return self._write(result.message), None
 
-    def written(self, stored: Message) -> None:
-        """Record a successful write."""
+    def written(self, stored: Message, *, final: bool = False) -> None:
+        """Record a successful write (``final``: the last one; nothing is written after it)."""
+        self.final = final
         self._created = True
         self.stored = stored
         self._last_write = time.monotonic()
