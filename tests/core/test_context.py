@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from context_roles import check_roles
 from context_threads import check
 
 from tela_memory import Message, Role, TelaMemoryError, ToolCallBlock
@@ -256,8 +257,10 @@ def test_importance_keeps_pinned_and_relevant_middle_turns() -> None:
     history = turns(40)
     pinned = Message.user("remember: my account number is 4417", metadata={"tela.pin": True})
     history.insert(10, pinned)
-    relevant = Message.user("the zebra migration happens in the serengeti every year")
-    history.insert(20, relevant)
+    # a whole middle turn on the query's subject (a question goes with its answer)
+    relevant = Message.user("where does the zebra migration happen each year?")
+    answer = Message.assistant("the zebra migration happens in the serengeti every year")
+    history[21:21] = [relevant, answer]
     policy = ContextPolicy(
         1_500,
         counter=COUNTER,
@@ -269,6 +272,7 @@ def test_importance_keeps_pinned_and_relevant_middle_turns() -> None:
     ids = {m.id for m in ctx.messages}
     assert pinned.id in ids
     assert relevant.id in ids
+    assert answer.id in ids
     assert history[15].id not in ids
     assert any(r.reason is Reason.IMPORTANCE for r in ctx.report.messages)
 
@@ -400,6 +404,92 @@ def test_recalled_messages_already_in_the_window_are_not_repeated() -> None:
     ctx = policy.build(history, query="question lorem")
     assert len({m.id for m in ctx.messages}) == len(ctx.messages)
     assert not ctx.report.ids(Decision.RECALLED)
+
+
+def test_recall_sends_an_answer_only_with_its_question_in_turn_order() -> None:
+    history = turns(100)
+    # the answer matches the query, its question does not: alone it would answer nothing
+    history[20:20] = [
+        Message.user("what colour was the door?"),
+        Message.assistant("the door was periwinkle"),
+    ]
+    # both halves match: recalled together, question first
+    question = Message.user("is periwinkle a shade of blue?")
+    answer = Message.assistant("periwinkle is a pale blue")
+    history[40:40] = [question, answer]
+    recaller = KeywordRecaller(history)
+    policy = ContextPolicy(2_000, counter=COUNTER, recall=Recall(recaller, share=0.2))
+    ctx = policy.build(history, query="what about periwinkle?")
+    check(ctx, history, 2_000, policy.cached)
+    check_roles(ctx, history)
+    assert ctx.report.ids(Decision.RECALLED) == [question.id, answer.id]
+    unpaired = [r.id for r in ctx.report.messages if r.reason is Reason.UNPAIRED]
+    assert unpaired == [history[21].id]
+
+
+# -- role order -----------------------------------------------------------------------------
+
+
+def test_a_budget_sweep_over_a_long_thread_keeps_questions_with_their_answers() -> None:
+    """The issue's sweep: budgets that used to give ``[system, q0, a0, a98, q99, a99]``."""
+    history = [Message.system("You are helpful."), *turns(100, words=30)]
+    for pinned in (PinnedPrefix(), PinnedPrefix(first_turns=0)):
+        for budget in range(60, 3_000, 40):
+            policy = ContextPolicy(budget, counter=COUNTER, pinned=pinned)
+            try:
+                ctx = policy.build(history)
+            except BudgetError:
+                assert budget < 200
+                continue
+            check(ctx, history, budget, policy.cached)
+            check_roles(ctx, history)
+            if ctx.report.ids(Decision.PINNED)[1:]:  # q0 pinned: a0 goes with it
+                assert history[2].id in ctx.report.ids(Decision.PINNED)
+
+
+def test_incremental_builds_fold_whole_turns() -> None:
+    history = [Message.system("You are helpful.")]
+    for i in range(60):
+        history += turns(1, words=5 + (i * 7) % 40, start=i)
+    for options in ({}, {"summary": Summary()}, {"importance": Importance()}):
+        builder = ContextPolicy(900, counter=COUNTER, **options).builder()
+        for n in range(1, len(history) + 1):
+            ctx = builder.build(history[:n])
+            check(ctx, history[:n], 900, builder.policy.cached)
+            check_roles(ctx, history[:n])
+
+
+def test_replies_before_the_first_question_are_not_sent() -> None:
+    greeting = Message.assistant("Hello! How can I help?")
+    history = [Message.system("You are helpful."), greeting, *turns(3)]
+    for first_turns in (0, 1):
+        ctx = ContextPolicy(
+            5_000, counter=COUNTER, pinned=PinnedPrefix(first_turns=first_turns)
+        ).build(history)
+        check_roles(ctx, history)
+        assert greeting.id not in {m.id for m in ctx.messages}
+        assert [m.role for m in ctx.messages[:2]] == [Role.SYSTEM, Role.USER]
+        report = next(r for r in ctx.report.messages if r.id == greeting.id)
+        assert (report.decision, report.reason) == (Decision.DROPPED, Reason.UNPAIRED)
+
+
+def test_a_dropped_middle_reply_does_not_join_two_assistant_messages() -> None:
+    call = ToolCallBlock(id="call-1", name="search", arguments={"q": "x"})
+    history = [
+        Message.user("find it"),
+        Message.assistant("let me look " + "first " * 30),
+        Message.assistant([], tool_calls=[call]),
+        Message.tool("call-1", "result " * 400),
+        Message.assistant("found it"),
+    ]
+    # importance drops the large tool pair and would keep the short reply (like the query)
+    policy = ContextPolicy(300, counter=COUNTER, importance=Importance())
+    ctx = policy.build(history, query="let me look first")
+    check(ctx, history, 300, policy.cached)
+    check_roles(ctx, history)
+    assert [m.id for m in ctx.messages] == [history[0].id, history[-1].id]
+    reasons = {r.id: r.reason for r in ctx.report.messages}
+    assert reasons[history[1].id] is Reason.ROLE_ORDER
 
 
 # -- pressure -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from context_roles import check_roles
 from context_threads import check, texts, threads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -71,6 +72,27 @@ def test_one_shot_build_keeps_every_invariant(
         assert budget < _system_cost(history, counter) + 700
         return
     check(ctx, history, budget, policy.cached)
+    check_roles(ctx, history)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history=threads(max_turns=40), opts=policies, step=st.integers(37, 181))
+def test_a_budget_sweep_keeps_roles_valid_and_pairs_whole(
+    history: list[Message], opts: dict[str, object], step: int
+) -> None:
+    """Every budget from tiny to roomy over one random thread: within budget, tool pairs
+    whole, a user turn first, every answer with its question, no assistant after an
+    assistant that the history did not have (also once the pinned first turn is released)."""
+    counter = ApproxCounter("anthropic")
+    for budget in range(60, 6000, step):
+        policy = _policy(budget, opts, counter)
+        try:
+            ctx = policy.build(history)
+        except BudgetError:
+            assert budget < _system_cost(history, counter) + 700
+            continue
+        check(ctx, history, budget, policy.cached)
+        check_roles(ctx, history)
 
 
 @SETTINGS
@@ -89,6 +111,7 @@ def test_incremental_builds_keep_invariants_and_a_stable_prefix(
             assert budget < _system_cost(history, counter) + 700
             return
         check(ctx, history[:n], budget, policy.cached)
+        check_roles(ctx, history[:n])
         report = ctx.report
         assert report.stable_prefix_hash == prefix_hash(
             ctx.messages[: report.stable_prefix_messages]
@@ -117,6 +140,7 @@ def test_invariants_hold_with_exact_tiktoken_counts(history: list[Message], budg
         return
     assert counter.exact
     check(ctx, history, budget, policy.cached)
+    check_roles(ctx, history)
 
 
 @SETTINGS

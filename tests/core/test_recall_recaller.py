@@ -237,3 +237,34 @@ def test_search_one_branch(store: SQLiteStore, index: SQLiteIndex) -> None:
     # a UserStore view gives the user; another user's "t1" is not hers: nothing on it
     assert branch_filter(store.for_user("alice"), "t1", "alt") == on_alt
     assert branch_filter(store, "t1", user_id="bob").message_ids == ()
+
+
+def _repeats(store: SQLiteStore, index: SQLiteIndex, copies: int, distinct: int) -> None:
+    same = [Message.user("peanut peanut peanut") for _ in range(copies)]
+    other = [
+        Message.assistant(f"note {i}: the peanut allergy plan for trip day {i} is ready")
+        for i in range(distinct)
+    ]
+    index.upsert(store.append("t-rep", [*same, *other], user_id="alice"))
+
+
+@pytest.mark.parametrize("candidates", [10, 60])
+def test_search_returns_k_distinct_hits_when_texts_repeat(
+    store: SQLiteStore, index: SQLiteIndex, candidates: int
+) -> None:
+    """Many identical turns fill the candidate pool; de-duplication must not leave 1 of 10."""
+    _repeats(store, index, copies=2 * candidates + 20, distinct=12)
+    rec = Recaller(index, config=RecallConfig(candidates=candidates))
+    for hits in (
+        rec.search("peanut", user_id="alice", k=10),
+        asyncio.run(rec.asearch("peanut", user_id="alice", k=10)),
+    ):
+        texts = [h.text for h in hits]
+        assert len(texts) == 10
+        assert len(set(texts)) == 10
+        assert "peanut peanut peanut" in texts
+    # fewer distinct texts than asked: all of them, once each
+    assert len(rec.search("peanut", user_id="alice", k=50)) == 13
+    recalled = rec.recall("peanut", user_id="alice", budget=2_000, k=10)
+    assert len({h.text for h in recalled.hits}) == len(recalled.hits) == 10
+    assert {h.text for h in recalled.hits} <= {t.text for t in recalled.turns}

@@ -164,6 +164,10 @@ def test_tool_calls_and_results_are_counted_as_sent() -> None:
     assert counter.count_block(call) == counter.count_text(tool_call_wire(call))
     assert '"arguments"' not in tool_call_wire(call)  # arguments travel as a JSON string
     assert '{"city":"Paris","days":3}' in tool_call_wire(call)
+    # counted as the model reads function.arguments: the decoded string, not its escaped form
+    sent = {"function": {"arguments": '{"city":"Paris","days":3}'}}
+    assert tool_call_wire(call).endswith(sent["function"]["arguments"])
+    assert "\\" not in tool_call_wire(call)
     bigger = call.model_copy(update={"arguments": {"city": "Paris " * 50, "days": 3}})
     assert counter.count_block(bigger) > counter.count_block(call) + 40
     result = Message.tool("call_1", "sunny, 21 degrees")

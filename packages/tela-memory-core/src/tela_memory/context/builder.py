@@ -5,6 +5,13 @@ One builder follows one conversation. Each build ingests only the messages it ha
 (cutting back to ``low_water`` so the next turns append without touching the prefix), selects
 what fits, and assembles ``pinned + summary + recalled + window``. The first build of a long
 history walks backwards from the newest message and counts only what it keeps (O(window)).
+
+Role order (what Anthropic, Gemini and OpenAI all accept): the messages after the system ones
+start with a user turn; an answer is sent only with its question (a user message and its
+replies are folded, dropped and recalled together, the newest turn excepted, whose middle
+replies may go); two assistant messages are never put side by side unless they were so in
+the history. Replies before the first user message answer nothing and are not sent
+(``unpaired``).
 """
 
 from __future__ import annotations
@@ -89,6 +96,7 @@ class ContextBuilder:
         self._grouper = Grouper(self._count)
         self._pinned: list[Unit] = []
         self._pinned_open = True
+        self._preamble: list[Unit] = []
         self._turns = 0
         self._region: deque[Unit] = deque()
         self._region_tokens = 0
@@ -133,6 +141,9 @@ class ContextBuilder:
                 f"broken tool pair in history at message(s) {unit.ids}: a tool call without "
                 "all its results, or a result without its call"
             )
+        if unit.turn == 0 and not unit.is_free:  # before the first question: sent never
+            self._preamble.append(unit)
+            return
         if self._pinned_open and self._pins(unit):
             self._pinned.append(unit)
             return
@@ -219,12 +230,16 @@ class ContextBuilder:
         )
         target = int(self._overflow() * self._room(plan.budget))  # cold: fill the room
         cut = find_cut(messages, start=start, target=target, count=self._count, keep_from=keep_from)
+        if keep_from is not None:  # a question goes with its answers: cut before a user turn
+            while cut < keep_from and messages[cut].role is not Role.USER:
+                cut += 1
         if cut > region_start:
             plan.span = list(messages[start:cut])
             plan.folded = cut > start
             self._region.clear()
             self._region_tokens = 0
-            self._grouper = Grouper(self._count)
+            old = self._grouper
+            self._grouper = Grouper(self._count, seq=old.seq, turn=old.turn)
             self._feed(messages[cut:])
         else:
             self._feed(messages[i:])
@@ -284,7 +299,8 @@ class ContextBuilder:
             target = self._refill(budget)
             limit = self._protected_index()
             k = 0
-            while k < limit and self._region_tokens > target:
+            while k < limit and (self._region_tokens > target or not self._region[0].has_user):
+                # past the target, the rest of a folded question's turn goes with it
                 unit = self._region.popleft()
                 plan.span.extend(unit.messages)
                 if not unit.broken:
@@ -354,6 +370,75 @@ class ContextBuilder:
 
     # -- select -----------------------------------------------------------------------------
 
+    def _sendable(self) -> tuple[list[Unit], list[Unit]]:
+        """The units that may be sent, and the answers among them whose question is not."""
+        units = [u for u in self._region if not u.broken]
+        tail, pending = self._grouper.tail()
+        if tail is not None and not pending:
+            units.append(tail)  # a held thinking-only assistant message, sent as is
+        asked = {u.turn for u in self._pinned if u.has_user}
+        asked.update(u.turn for u in units if u.has_user)
+        kept: list[Unit] = []
+        orphans: list[Unit] = []
+        for u in units:
+            (kept if u.is_free or u.has_user or u.turn in asked else orphans).append(u)
+        return kept, orphans
+
+    @staticmethod
+    def _groups(kept: list[Unit], protected: set[int], newest: int | None) -> list[list[Unit]]:
+        """What may be dropped, as wholes: an older question with all its replies, a system
+        unit, or one unit of the newest turn; in order of the history."""
+        groups: list[list[Unit]] = []
+        by_turn: dict[int, list[Unit]] = {}
+        for u in kept:
+            if id(u) in protected:
+                continue
+            if u.is_free or u.turn == newest:
+                groups.append([u])
+                continue
+            group = by_turn.get(u.turn)
+            if group is None:
+                group = by_turn[u.turn] = []
+                groups.append(group)
+            group.append(u)
+        return groups
+
+    def _adjacent(self, before: Unit, after: Unit) -> bool:
+        """Whether nothing but system messages stood between two units in the history."""
+        if after.seq == before.seq + 1:
+            return True
+        between = [u for u in self._region if before.seq < u.seq < after.seq]
+        return len(between) == after.seq - before.seq - 1 and all(u.is_free for u in between)
+
+    def _order_roles(
+        self, kept: list[Unit], protected: set[int], dropped: list[tuple[Unit, Reason]]
+    ) -> list[Unit]:
+        """Leave out replies that would put two assistant messages side by side that were
+        apart in the history (the earlier one goes, unless it is protected)."""
+        if not kept or kept[-1].seq - kept[0].seq + 1 == len(kept):
+            return kept  # no gap (seqs are increasing): every neighbour was one in the history
+        out: list[Unit] = []
+        last = -1  # index in ``out`` of the newest unit that is not a system one
+        for u in kept:
+            keep = True
+            while u.first_role is Role.ASSISTANT and last >= 0:
+                prev = out[last]
+                if prev.messages[-1].role is not Role.ASSISTANT or self._adjacent(prev, u):
+                    break
+                if id(prev) in protected:
+                    keep = False
+                    break
+                del out[last]
+                dropped.append((prev, Reason.ROLE_ORDER))
+                last = next((k for k in range(last - 1, -1, -1) if not out[k].is_free), -1)
+            if keep:
+                out.append(u)
+                if not u.is_free:
+                    last = len(out) - 1
+            else:
+                dropped.append((u, Reason.ROLE_ORDER))
+        return out
+
     def _select(self, plan: _Plan) -> _Selection:
         pol = self.policy
         budget = plan.budget
@@ -362,10 +447,7 @@ class ContextBuilder:
         s_tokens = summary.tokens if summary and summary.message is not None else 0
         recall_budget = int(pol.recall.share * budget) if pol.recall and plan.query else 0
         use_summary = s_tokens > 0
-        sendable = [u for u in self._region if not u.broken]
-        tail, pending = self._grouper.tail()
-        if tail is not None and not pending:
-            sendable.append(tail)  # a held thinking-only assistant message, sent as is
+        sendable, orphans = self._sendable()
         last_user = next((u for u in reversed(sendable) if u.has_user), None)
         protected = {id(u) for u in (sendable[-1:] + ([last_user] if last_user else []))}
         p_tokens = sum(u.tokens for u in sendable if id(u) in protected)
@@ -381,29 +463,33 @@ class ContextBuilder:
             plan.notes.append("summary left out: the newest turn needs the room")
         if p_tokens > room() and any(u.first_role not in _SYSTEMS for u in self._pinned):
             self._release(plan, "pinned first turns released: the newest turn needs the room")
-            sendable = [u for u in self._region if not u.broken]
-            if tail is not None and not pending:
-                sendable.append(tail)
+            sendable, orphans = self._sendable()
         kept = list(sendable)
         total = sum(u.tokens for u in kept)
-        dropped: list[tuple[Unit, Reason]] = []
+        dropped: list[tuple[Unit, Reason]] = [(u, Reason.UNPAIRED) for u in orphans]
         if total > room():
-            candidates = [u for u in kept if id(u) not in protected]
+            newest = last_user.turn if last_user is not None else None
+            candidates = self._groups(kept, protected, newest)
             if pol.importance is not None:
                 scored = imp.scores(kept, pol.importance, plan.query)
                 by_unit = {id(u): s for u, s in zip(kept, scored, strict=True)}
-                candidates.sort(key=lambda u: by_unit[id(u)])
+                best = {id(g): max(by_unit[id(u)] for u in g) for g in candidates}
+                candidates.sort(key=lambda g: best[id(g)])
                 reason = Reason.IMPORTANCE
             else:
                 reason = Reason.BUDGET
             gone: set[int] = set()
-            for u in candidates:
+            for group in candidates:
                 if total <= room():
                     break
-                gone.add(id(u))
-                total -= u.tokens
-                dropped.append((u, reason))
+                for u in group:
+                    gone.add(id(u))
+                    total -= u.tokens
+                    dropped.append((u, reason))
             kept = [u for u in kept if id(u) not in gone]
+        n = len(dropped)
+        kept = self._order_roles(kept, protected, dropped)
+        total -= sum(u.tokens for u, _ in dropped[n:])
         truncated: dict[str, int] = {}
         if total > room():
             kept, total = fit_units(kept, total, room(), pol.cached, truncated)
@@ -414,27 +500,59 @@ class ContextBuilder:
     def _fit_recalled(
         self, found: Sequence[Message], sel: _Selection, reports: list[MessageReport]
     ) -> list[Message]:
+        """Recalled turns that fit the slot: each reply with the question it follows in the
+        recalled run of its thread (a reply without one is ``unpaired``), whole tool pairs,
+        nothing already in the context; sent in time order, a question with its replies."""
         present = {m.id for u in self._pinned for m in u.messages}
         present.update(m.id for u in sel.kept for m in u.messages)
-        left = sel.recall_budget
-        chosen: list[Unit] = []
-        seen: set[str] = set()
+        runs: list[list[Unit]] = []
+        run: list[Unit] | None = None
+        thread: tuple[str | None, str | None] | None = None
         for unit in group([m for m in found if isinstance(m, Message)], self._count):
-            if unit.broken or any(i in present or i in seen for i in unit.ids):
+            key = (unit.messages[0].user_id, unit.messages[0].thread_id)
+            if key != thread:
+                run, thread = None, key
+            reason: Reason | None = None
+            if unit.broken:
+                reason = Reason.BROKEN_TOOL_PAIR
+            elif any(i in present for i in unit.ids):
+                reason = Reason.DUPLICATE
+            elif unit.has_user:
+                run = [unit]
+                runs.append(run)
+            elif run is not None and not (
+                unit.first_role is Role.ASSISTANT
+                and run[-1].messages[-1].role is Role.ASSISTANT
+                and not unit.is_free
+            ):
+                run.append(unit)
+            elif unit.is_free:
+                runs.append([unit])
+            else:
+                reason = Reason.UNPAIRED
+            present.update(unit.ids)
+            if reason is not None:
+                run = None  # what follows it has lost its question
                 for m in unit.messages:
-                    reason = Reason.BROKEN_TOOL_PAIR if unit.broken else Reason.DUPLICATE
                     reports.append(MessageReport(m.id, Decision.DROPPED, 0, reason))
-                continue
-            if unit.tokens <= left:
-                chosen.append(unit)
+        left = sel.recall_budget
+        chosen: list[list[Unit]] = []
+        for run in runs:
+            taken: list[Unit] = []
+            for unit in run:
+                if unit.tokens > left:
+                    break
+                taken.append(unit)
                 left -= unit.tokens
-                seen.update(unit.ids)
-        chosen.sort(key=lambda u: u.messages[0].created_at)
+            if taken:
+                chosen.append(taken)
+        chosen.sort(key=lambda r: r[0].messages[0].created_at)
         out: list[Message] = []
-        for unit in chosen:
-            for m in unit.messages:
-                reports.append(MessageReport(m.id, Decision.RECALLED, self._count(m)))
-                out.append(m)
+        for taken in chosen:
+            for unit in taken:
+                for m in unit.messages:
+                    reports.append(MessageReport(m.id, Decision.RECALLED, self._count(m)))
+                    out.append(m)
         return out
 
     # -- assemble ---------------------------------------------------------------------------
@@ -479,10 +597,17 @@ class ContextBuilder:
             for m in u.messages:
                 tokens = 0 if u.broken else self._count(m)
                 reports.append(MessageReport(m.id, Decision.DROPPED, tokens, reason))
+        for u in self._preamble:
+            for m in u.messages:
+                reports.append(MessageReport(m.id, Decision.DROPPED, 0, Reason.UNPAIRED))
         tail, pending = self._grouper.tail()
         if tail is not None and pending:
             for m in tail.messages:
                 reports.append(MessageReport(m.id, Decision.PENDING, 0, Reason.AWAITING_RESULTS))
+        elif tail is not None and tail.seq not in kept_seqs:
+            reason = dropped.get(tail.seq, Reason.BUDGET)
+            for m in tail.messages:
+                reports.append(MessageReport(m.id, Decision.DROPPED, self._count(m), reason))
         messages = [*prefix, *recalled, *window]
         if recalled and not window:
             # The newest user turn is itself pinned (a young thread): recalled turns go before

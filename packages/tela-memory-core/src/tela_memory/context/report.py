@@ -69,6 +69,8 @@ class Reason(StrEnum):
     AWAITING_RESULTS = "awaiting_results"  # the newest tool calls have no results yet
     TOO_LARGE = "too_large"  # one message larger than the whole window (cut by the rule)
     DUPLICATE = "duplicate"  # a recalled message already in the context
+    UNPAIRED = "unpaired"  # an answer whose question is not sent (or that answers none)
+    ROLE_ORDER = "role_order"  # would put two assistant messages together that were apart
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,7 +148,11 @@ def fit_units(
             msgs = list(u.messages)
             msgs[mi] = cut
             new_tokens = sum(counter.count_message(m) for m in msgs)
-            kept = [*kept[:ui], Unit(msgs, tokens=new_tokens, seq=u.seq), *kept[ui + 1 :]]
+            kept = [
+                *kept[:ui],
+                Unit(msgs, tokens=new_tokens, seq=u.seq, turn=u.turn),
+                *kept[ui + 1 :],
+            ]
             truncated[cut.id] = t
             total = total - u.tokens + new_tokens
             if total <= room:

@@ -11,6 +11,11 @@ Rules (the tool-pair and thinking invariants):
   dropped, reason ``broken_tool_pair``).
 * At the end of the history, a unit still waiting for tool results is *pending*: not sent
   until its results arrive.
+
+Every unit also carries its *turn*: a user message opens a new turn (it is always a unit of
+its own) and the replies up to the next user message share its number; units before the first
+user message have turn 0 (they answer no question). The builder keeps a question and its
+answers together by turn, the way a unit keeps a tool pair together.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ class Unit:
     seq: int = 0
     broken: bool = False
     shingles: frozenset[int] | None = None
+    turn: int = 0
+    _user: bool = field(init=False, repr=False, compare=False)
+    _free: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._user = any(m.role is Role.USER for m in self.messages)
+        self._free = all(m.role in (Role.SYSTEM, Role.DEVELOPER) for m in self.messages)
 
     @property
     def ids(self) -> list[str]:
@@ -43,8 +55,13 @@ class Unit:
 
     @property
     def has_user(self) -> bool:
-        """Whether a user message is in the unit."""
-        return any(m.role is Role.USER for m in self.messages)
+        """Whether a user message is in the unit (then it is that message alone)."""
+        return self._user
+
+    @property
+    def is_free(self) -> bool:
+        """Whether the unit holds only system / developer messages (bound to no turn)."""
+        return self._free
 
     @property
     def last_id(self) -> str:
@@ -65,19 +82,23 @@ def is_thinking_only(message: Message) -> bool:
 class Grouper:
     """Groups messages into units incrementally (feed messages in order; units come out).
 
-    ``count`` gives each message's tokens (a cached counter's ``count_message``).
+    ``count`` gives each message's tokens (a cached counter's ``count_message``); ``seq`` and
+    ``turn`` continue the numbering of an earlier grouper (units are numbered in order).
     """
 
     count: Callable[[Message], int]
+    seq: int = 0
+    turn: int = 0
     _open: list[Message] = field(default_factory=list)
     _awaiting: set[str] = field(default_factory=set)
     _answered: bool = False
-    _seq: int = 0
 
     def _make(self, messages: list[Message], *, broken: bool = False) -> Unit:
-        self._seq += 1
+        self.seq += 1
+        if messages[0].role is Role.USER:  # a user message is always a unit of its own
+            self.turn += 1
         tokens = sum(self.count(m) for m in messages)
-        return Unit(messages=messages, tokens=tokens, seq=self._seq, broken=broken)
+        return Unit(messages, tokens=tokens, seq=self.seq, broken=broken, turn=self.turn)
 
     def _flush_open(self, out: list[Unit]) -> None:
         if self._open:
@@ -148,7 +169,8 @@ class Grouper:
         if not self._open:
             return None, False
         tokens = sum(self.count(m) for m in self._open)
-        return Unit(list(self._open), tokens=tokens, seq=self._seq + 1), bool(self._awaiting)
+        unit = Unit(list(self._open), tokens=tokens, seq=self.seq + 1, turn=self.turn)
+        return unit, bool(self._awaiting)
 
 
 def group(messages: Sequence[Message], count: Callable[[Message], int]) -> list[Unit]:

@@ -32,7 +32,15 @@ from tela_memory.recall.ranking import (
     with_thread_scores,
     with_threads,
 )
-from tela_memory.recall.types import Hit, SearchFilter, ThreadKey, check_k, check_query, thread_key
+from tela_memory.recall.types import (
+    MAX_K,
+    Hit,
+    SearchFilter,
+    ThreadKey,
+    check_k,
+    check_query,
+    thread_key,
+)
 from tela_memory.stores._common import check_id
 from tela_memory.stores.base import MessageStore
 from tela_memory.stores.scoped import UserStore
@@ -46,7 +54,10 @@ class RecallConfig:
 
     Attributes:
         ranking: fusion, neighbour and recency weights.
-        candidates: hits asked of each side (lexical, dense) before fusion.
+        candidates: hits asked of each side (lexical, dense) before fusion. When
+            de-duplication leaves fewer than ``k`` hits of a full pool, the pool is widened
+            (x4 each round, up to ``MAX_K`` a side) until ``k`` distinct hits are found or the
+            index has no more.
         rerank_top: how many fused candidates a reranker rescores.
         expand_top: the best this many hits bring their adjacent turns into a budgeted
             result, when they fit.
@@ -186,7 +197,13 @@ class Recaller:
             ScopeError: neither ``user_id`` nor ``all_users=True`` (or both).
         """
         text, flt = self._prepare(query, user_id, all_users, filter, k)
-        return self._finish(self._ranked(text, flt, now, query_vector), k)
+        n = self.config.candidates
+        while True:
+            fused, full = self._ranked(text, flt, now, query_vector, n)
+            hits = self._finish(fused, k)
+            if len(hits) >= k or not full or n >= MAX_K:
+                return hits
+            n = min(MAX_K, n * 4)  # de-duplication ate the pool: look further
 
     def search_threads(
         self,
@@ -220,7 +237,8 @@ class Recaller:
             ScopeError: neither ``user_id`` nor ``all_users=True`` (or both).
         """
         text, flt = self._prepare(query, user_id, all_users, filter, k)
-        return rank_threads(self._finish(self._ranked(text, flt, now, query_vector), None))[:k]
+        fused, _ = self._ranked(text, flt, now, query_vector, self.config.candidates)
+        return rank_threads(self._finish(fused, None))[:k]
 
     async def asearch_threads(
         self,
@@ -235,7 +253,7 @@ class Recaller:
     ) -> list[ThreadHit]:
         """Async twin of :meth:`search_threads`."""
         text, flt = self._prepare(query, user_id, all_users, filter, k)
-        ranked = await self._aranked(text, flt, now, query_vector)
+        ranked, _ = await self._aranked(text, flt, now, query_vector, self.config.candidates)
         return rank_threads(self._finish(ranked, None))[:k]
 
     async def asearch(
@@ -251,7 +269,15 @@ class Recaller:
     ) -> list[Hit]:
         """Async twin of :meth:`search`."""
         text, flt = self._prepare(query, user_id, all_users, filter, k)
-        return self._finish(await self._aranked(text, flt, now, query_vector), k)
+        if query_vector is None and self.index.dense_enabled and self.index.embedder is not None:
+            query_vector = await self.index.embedder.aembed_query(text)
+        n = self.config.candidates
+        while True:
+            fused, full = await self._aranked(text, flt, now, query_vector, n)
+            hits = self._finish(fused, k)
+            if len(hits) >= k or not full or n >= MAX_K:
+                return hits
+            n = min(MAX_K, n * 4)
 
     # -- budgeted recall --------------------------------------------------------------------
 
@@ -361,30 +387,31 @@ class Recaller:
             raise InvalidQueryError(f"budget must be a positive number of tokens, got {budget!r}")
 
     def _ranked(
-        self, text: str, flt: SearchFilter, now: datetime | None, vector: Vectors | None
-    ) -> list[Hit]:
-        fused = self._fuse(*self._candidates(text, flt, vector), now)
+        self, text: str, flt: SearchFilter, now: datetime | None, vector: Vectors | None, n: int
+    ) -> tuple[list[Hit], bool]:
+        """Fused (and reranked) candidates of ``n`` a side, and whether a side was full."""
+        lexical, dense, threads = self._candidates(text, flt, vector, n)
+        fused = self._fuse(lexical, dense, threads, now)
         if self.reranker is not None and fused:
             top = fused[: self.config.rerank_top]
             fused = _apply_rerank(top, self.reranker.rerank(text, top)) + fused[len(top) :]
-        return fused
+        return fused, len(lexical) >= n or len(dense) >= n
 
     async def _aranked(
-        self, text: str, flt: SearchFilter, now: datetime | None, vector: Vectors | None = None
-    ) -> list[Hit]:
+        self, text: str, flt: SearchFilter, now: datetime | None, vector: Vectors | None, n: int
+    ) -> tuple[list[Hit], bool]:
         if vector is None and self.index.dense_enabled and self.index.embedder is not None:
             vector = await self.index.embedder.aembed_query(text)
-        candidates = await asyncio.to_thread(self._candidates, text, flt, vector)
-        fused = self._fuse(*candidates, now)
+        lexical, dense, threads = await asyncio.to_thread(self._candidates, text, flt, vector, n)
+        fused = self._fuse(lexical, dense, threads, now)
         if self.reranker is not None and fused:
             top = fused[: self.config.rerank_top]
             fused = _apply_rerank(top, await self.reranker.arerank(text, top)) + fused[len(top) :]
-        return fused
+        return fused, len(lexical) >= n or len(dense) >= n
 
     def _candidates(
-        self, text: str, flt: SearchFilter, vector: Vectors | None = None
+        self, text: str, flt: SearchFilter, vector: Vectors | None, n: int
     ) -> tuple[list[Hit], list[Hit], dict[ThreadKey, float] | None]:
-        n = self.config.candidates
         lexical: list[Hit] = []
         dense: list[Hit] = []
         threads = None

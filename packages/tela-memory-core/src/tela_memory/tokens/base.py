@@ -82,7 +82,9 @@ class TokenCounter(Protocol):
 
 
 def tool_call_wire(block: ToolCallBlock) -> str:
-    """A tool call as the JSON an OpenAI-style API receives (arguments as a JSON string)."""
+    """The text a tool call is counted as: the call's id, type and name as JSON, then the
+    arguments as the compact JSON text an OpenAI-style API carries in ``function.arguments``
+    (the decoded string the model reads, not the escaped form inside the request body)."""
     arguments = json.dumps(block.arguments, ensure_ascii=False, separators=(",", ":"))
     payload = {"id": block.id, "type": "function", "function": {"name": block.name}}
     wire = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
