@@ -255,9 +255,11 @@ def test_an_import_goes_to_the_acting_user_only(world: World, tmp_path: Path) ->
     assert copy.run("export", "shared-1", user="ada").stdout == before
     mine = json.loads(copy.run("show", "shared-1", "--json", user="bob").stdout)
     assert [m["content"][0]["text"] for m in mine["messages"]] == ["injected", "text"]
-    again = copy.run("import", str(claim), user="bob")  # now it is his: a conflict, his own
-    assert again.returncode == 1
-    assert "already exists" in again.stderr
+    # now it is his: importing it again is a no-op on his own thread, Ada's still untouched
+    again = copy.run("import", str(claim), "--json", user="bob")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["unchanged"] == ["shared-1"]
+    assert copy.run("export", "shared-1", user="ada").stdout == before
     _clean(again, "bob")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ DATA = Path(__file__).parents[2] / ".." / "shared" / "data" / "chats"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     with SQLiteStore(tmp_path / "t.db") as s:
         yield s
 
@@ -339,7 +340,8 @@ def test_import_then_load_keeps_branches(store: SQLiteStore) -> None:
 
 def test_import_is_all_or_nothing(store: SQLiteStore) -> None:
     convs = read_text(json.dumps(sharegpt(3))).conversations
-    import_conversations(store, convs[2:], user_id="ann")  # c2 exists already
+    other = read_text(json.dumps(sharegpt(3))).conversations  # same ids, new message ids
+    import_conversations(store, other[2:], user_id="ann")  # c2 exists with other messages
     with pytest.raises(ImportAborted, match=r"'c2' not imported.*nothing was imported") as info:
         import_conversations(store, convs, user_id="ann")
     assert isinstance(info.value.cause, ConflictError)
@@ -348,7 +350,8 @@ def test_import_is_all_or_nothing(store: SQLiteStore) -> None:
 
 def test_import_continue_on_error_keeps_the_rest(store: SQLiteStore) -> None:
     convs = read_text(json.dumps(sharegpt(3))).conversations
-    import_conversations(store, convs[1:2], user_id="ann")
+    other = read_text(json.dumps(sharegpt(3))).conversations
+    import_conversations(store, other[1:2], user_id="ann")
     report = import_conversations(store, convs, user_id="ann", continue_on_error=True)
     assert report.threads == ["c0", "c2"]
     assert report.skipped[0][0] == "c1"

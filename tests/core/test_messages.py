@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -23,7 +24,13 @@ from tela_memory import (
     new_id,
 )
 from tela_memory.errors import SchemaError
-from tela_memory.messages import load_stored, load_stored_branch
+from tela_memory.messages import INT_MAX, INT_MIN, load_stored, load_stored_branch
+
+_UNICODE = st.characters(codec="utf-8")  # what the model accepts: no lone surrogate
+
+
+def _text(*, max_size: int | None = None, **kw: int) -> st.SearchStrategy[str]:
+    return st.text(_UNICODE, max_size=max_size, **kw)
 
 
 def test_text_shortcut_and_properties() -> None:
@@ -96,7 +103,10 @@ def test_ids_are_uuid7_and_sort_by_creation() -> None:
     assert all(i[14] == "7" for i in ids)
 
 
-@given(st.text(), st.dictionaries(st.text(max_size=10), st.integers() | st.text() | st.none()))
+@given(
+    _text(),
+    st.dictionaries(_text(max_size=10), st.integers(INT_MIN, INT_MAX) | _text() | st.none()),
+)
 def test_json_round_trip(text: str, metadata: dict[str, object]) -> None:
     m = Message.user(text, metadata=metadata, name="n")
     assert Message.parse(m.model_dump_json()) == m
@@ -105,18 +115,18 @@ def test_json_round_trip(text: str, metadata: dict[str, object]) -> None:
 # -- reading back what a store wrote -----------------------------------------------------------
 
 _blocks = st.one_of(
-    st.builds(TextBlock, text=st.text()),
-    st.builds(ImageBlock, url=st.just("https://example.com/a.png"), alt_text=st.text() | st.none()),
-    st.builds(ThinkingBlock, text=st.text(), signature=st.text() | st.none()),
+    st.builds(TextBlock, text=_text()),
+    st.builds(ImageBlock, url=st.just("https://example.com/a.png"), alt_text=_text() | st.none()),
+    st.builds(ThinkingBlock, text=_text(), signature=_text() | st.none()),
 )
 _json = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(INT_MIN, INT_MAX)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
+    | _text(),
     lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        st.lists(inner, max_size=3) | st.dictionaries(_text(max_size=5), inner, max_size=3)
     ),
     max_leaves=8,
 )
@@ -126,22 +136,22 @@ _times = st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-
 @st.composite
 def stored_messages(draw: st.DrawFn) -> Message:
     kind = draw(st.sampled_from(["user", "assistant", "tool", "system"]))
-    common = {
-        "metadata": draw(st.dictionaries(st.text(max_size=8), _json, max_size=3)),
+    common: dict[str, Any] = {
+        "metadata": draw(st.dictionaries(_text(max_size=8), _json, max_size=3)),
         "created_at": draw(_times),
-        "name": draw(st.text(max_size=8) | st.none()),
-        "thread_id": draw(st.text(min_size=1, max_size=8) | st.none()),
-        "parent_id": draw(st.text(min_size=1, max_size=8) | st.none()),
+        "name": draw(_text(max_size=8) | st.none()),
+        "thread_id": draw(_text(min_size=1, max_size=8) | st.none()),
+        "parent_id": draw(_text(min_size=1, max_size=8) | st.none()),
     }
     if kind == "tool":
-        return Message.tool(draw(st.text(min_size=1, max_size=8)), draw(st.text()), **common)
+        return Message.tool(draw(_text(min_size=1, max_size=8)), draw(_text()), **common)
     blocks = draw(st.lists(_blocks, max_size=3))
     if kind == "assistant":
         calls = [
             ToolCallBlock(
                 id=f"c{i}",
                 name="f",
-                arguments=draw(st.dictionaries(st.text(max_size=5), _json, max_size=2)),
+                arguments=draw(st.dictionaries(_text(max_size=5), _json, max_size=2)),
             )
             for i in range(draw(st.integers(0, 2)))
         ]
@@ -205,7 +215,7 @@ def test_rule_errors_name_the_rule_not_the_model() -> None:
     with pytest.raises(InvalidMessageError) as err:
         Message(role="tool", content="no result block")
     assert str(err.value).startswith("invalid message: a tool message must carry")
-    with pytest.raises(InvalidMessageError, match="metadata must be JSON-serialisable"):
+    with pytest.raises(InvalidMessageError, match=r"metadata\.score: nan is not a finite number"):
         Message.user("x", metadata={"score": float("nan")})
 
 
@@ -238,3 +248,14 @@ def test_load_stored_needs_the_id_and_time_a_store_always_writes() -> None:
         assert Message.model_validate_json(junk).role is Role.USER
         with pytest.raises(SchemaError):
             load_stored(junk)
+
+
+def test_argument_errors_are_value_errors_too() -> None:
+    """issue 20 item 11: frameworks catch ``ValueError`` for bad arguments."""
+    from tela_memory.errors import InvalidArgumentError, TelaMemoryError
+
+    assert issubclass(InvalidArgumentError, ValueError)
+    assert issubclass(InvalidArgumentError, TelaMemoryError)
+    assert issubclass(InvalidMessageError, InvalidArgumentError)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        Message.user("\ud800")

@@ -7,7 +7,13 @@ class TelaMemoryError(Exception):
     """Root of every error raised by Tela Memory."""
 
 
-class InvalidMessageError(TelaMemoryError, ValueError):
+class InvalidArgumentError(TelaMemoryError, ValueError):
+    """An argument is out of range or of the wrong kind (``ttl=0``, an unknown option, a
+    malformed URL ...). It is a ``ValueError`` too, so callers (and the frameworks) that
+    catch ``ValueError`` for bad arguments catch it."""
+
+
+class InvalidMessageError(InvalidArgumentError):
     """A message, block or argument is malformed (unknown role, orphan tool result, ...)."""
 
 
@@ -50,6 +56,7 @@ class MissingDependency(TelaMemoryError, ImportError):
 __all__ = [
     "BackendUnavailable",
     "ConflictError",
+    "InvalidArgumentError",
     "InvalidMessageError",
     "MissingDependency",
     "NotFoundError",

@@ -7,7 +7,8 @@ Every store, index, codec and integration speaks this model. Messages are immuta
 from __future__ import annotations
 
 import copy
-import json
+import math
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -228,11 +229,9 @@ class Message(BaseModel):
             fields["created_at"] = (
                 created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
             )
-        if fields["metadata"]:
-            try:
-                json.dumps(fields["metadata"], allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
+        problem = _message_problem(fields)
+        if problem is not None:
+            raise ValueError(problem)
         kinds = {b.type for b in self.content} if self.content else set()
         if "tool_call" in kinds and self.role not in _CALLS_ONLY_IN:
             raise ValueError(f"tool calls belong in assistant messages, not {self.role.value!r}")
@@ -295,6 +294,154 @@ class Message(BaseModel):
     def tool_results(self) -> list[ToolResultBlock]:
         """The tool results this message carries."""
         return [b for b in self.content if isinstance(b, ToolResultBlock)]
+
+
+# -- what every store can hold ----------------------------------------------------------------
+
+INT_MIN = -(2**63)
+"""The smallest integer a message (or a filter) may hold: stores keep 64-bit integers."""
+INT_MAX = 2**63 - 1
+"""The largest integer a message (or a filter) may hold."""
+MAX_DEPTH = 64
+"""How deeply JSON values (metadata, tool arguments ...) may nest."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as UTF-8 (a lone surrogate such as ``"\\ud800"``, which
+    valid JSON can spell), or ``None`` when it can."""
+    if value.isascii():
+        return None
+    found = _SURROGATE.search(value)
+    if found is None:
+        return None
+    return (
+        f"lone surrogate U+{ord(found.group()):04X} at character {found.start()} "
+        "(not valid Unicode, cannot be stored as UTF-8)"
+    )
+
+
+def value_problem(value: Any, where: str = "value") -> str | None:
+    """Why a value (str, number, JSON object or array, or a content block) cannot be stored by
+    every store, naming the path of the problem, or ``None`` when it can: lone surrogates in a
+    string or key, integers outside 64 bits, NaN or infinite floats, nesting deeper than
+    :data:`MAX_DEPTH`."""
+    if _clean(value):
+        return None
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, path, depth = pop()
+        if item is None or item is True or item is False:
+            continue
+        kind = type(item)
+        if kind is str:
+            why = text_problem(item)
+            if why is not None:
+                return f"{path}: {why}"
+        elif kind is int:
+            if not INT_MIN <= item <= INT_MAX:
+                return f"{path}: integer {_short(item)} is out of range (stores keep 64 bits)"
+        elif kind is float:
+            if not math.isfinite(item):
+                return f"{path}: {item!r} is not a finite number"
+        elif depth >= MAX_DEPTH:
+            return f"{path}: nested more than {MAX_DEPTH} levels deep"
+        elif isinstance(item, dict):
+            for key, val in item.items():
+                if isinstance(key, str) and text_problem(key) is not None:
+                    return f"{path}: key {_short(key)}: {text_problem(key)}"
+                push((val, f"{path}.{key}", depth + 1))
+        elif isinstance(item, list | tuple):
+            for i, val in enumerate(item):
+                push((val, f"{path}.{i}", depth + 1))
+        elif isinstance(item, BaseModel):
+            for key, val in item.__dict__.items():
+                push((val, f"{path}.{key}", depth + 1))
+        elif isinstance(item, str):  # a str subclass (StrEnum ...)
+            why = text_problem(str(item))
+            if why is not None:
+                return f"{path}: {why}"
+        elif isinstance(item, int) and not INT_MIN <= item <= INT_MAX:
+            return f"{path}: integer {_short(item)} is out of range (stores keep 64 bits)"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"{path}: {item!r} is not a finite number"
+    return None
+
+
+def _clean(value: Any) -> bool:
+    """The fast pass of :func:`value_problem`: True when nothing is wrong (no paths built)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        kind = type(item)
+        if kind is str or kind is Role:
+            if not item.isascii() and _SURROGATE.search(item) is not None:
+                return False
+        elif item is None or kind is bool:
+            continue
+        elif kind is int:
+            if not INT_MIN <= item <= INT_MAX:
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif depth >= MAX_DEPTH:
+            return False
+        elif kind is dict:
+            for key, val in item.items():
+                if type(key) is not str or not key.isascii():
+                    return False  # rare: the slow pass decides
+                push((val, depth + 1))
+        elif kind is list or kind is tuple:
+            for val in item:
+                push((val, depth + 1))
+        elif isinstance(item, BaseModel):
+            for val in item.__dict__.values():
+                push((val, depth + 1))
+        elif kind is datetime:
+            continue
+        else:
+            return False  # subclasses (a role ...) and other types: the slow pass decides
+    return True
+
+
+def check_value(value: Any, where: str = "value") -> None:
+    """Raise :class:`~tela_memory.errors.InvalidMessageError` if :func:`value_problem` finds
+    one."""
+    problem = value_problem(value, where)
+    if problem is not None:
+        raise InvalidMessageError(problem)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, int) else str(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def _message_problem(fields: dict[str, Any]) -> str | None:
+    for name in ("id", "name", "thread_id", "user_id", "parent_id"):
+        text = fields[name]
+        if text is not None and not text.isascii():
+            why = text_problem(text)
+            if why is not None:
+                return f"{name}: {why}"
+    content = fields["content"]
+    for i, block in enumerate(content):
+        if type(block) is TextBlock:  # the common case, kept cheap
+            if not block.text.isascii():
+                why = text_problem(block.text)
+                if why is not None:
+                    return f"content.{i}.text: {why}"
+            continue
+        problem = value_problem(block, f"content.{i}")
+        if problem is not None:
+            return problem
+    if fields["metadata"]:
+        return value_problem(fields["metadata"], "metadata")
+    return None
 
 
 def _stored_message_validator() -> SchemaValidator | None:
@@ -429,6 +576,9 @@ def _explain(exc: ValidationError) -> str:
 
 __all__ = [
     "BLOCKS_ADAPTER",
+    "INT_MAX",
+    "INT_MIN",
+    "MAX_DEPTH",
     "AudioBlock",
     "ContentBlock",
     "DocumentBlock",
@@ -440,6 +590,9 @@ __all__ = [
     "ThinkingBlock",
     "ToolCallBlock",
     "ToolResultBlock",
+    "check_value",
     "load_stored",
     "load_stored_branch",
+    "text_problem",
+    "value_problem",
 ]

@@ -67,7 +67,12 @@ def import_file(
     db: DbOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Import conversations from a file into the store (all or nothing by default)."""
+    """Import conversations from a file into the store (all or nothing by default).
+
+    Everything is read and checked before the first write. Importing a file again adds no
+    duplicate: conversations already in the store are left as they are, and one an
+    interrupted import left half written is completed (matched by message id).
+    """
     with (
         err_console.status(f"reading {file.name}", spinner="dots")
         if not json_out
@@ -105,6 +110,8 @@ def import_file(
         "conversations": len(report.threads),
         "messages": report.messages,
         "branches": report.branches,
+        "resumed": report.resumed,
+        "unchanged": report.unchanged,
         "skipped": skipped,
         "losses": result.report.to_json(),
     }
@@ -124,6 +131,16 @@ def import_file(
         f"([bold]{report.messages}[/] messages) from {escape(str(file))} "
         f"as [cyan]{result.format}[/] for {whom}."
     )
+    if report.unchanged:
+        err_console.print(
+            f"{len(report.unchanged)} {plural(len(report.unchanged), 'conversation')} "
+            "already imported, left as they were."
+        )
+    if report.resumed:
+        err_console.print(
+            f"completed {len(report.resumed)} partly imported "
+            f"{plural(len(report.resumed), 'conversation')}."
+        )
     if result.report or result.report.notes:
         err_console.print(f"[yellow]not kept:[/]\n{escape(result.report.summary())}")
     if skipped:

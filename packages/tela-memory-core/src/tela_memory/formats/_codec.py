@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 from tela_memory.errors import InvalidMessageError
 from tela_memory.formats._io import parse_json
 from tela_memory.formats._model import Conversation, FormatError, LossReport
@@ -51,13 +53,44 @@ class Codec(ABC):
         return [self.decode_unit(raw, where, report) for where, raw in self.units(text)]
 
     def safe_decode_unit(self, raw: Any, where: str, report: LossReport) -> Conversation:
-        """``decode_unit`` with invalid messages turned into ``FormatError`` at ``where``."""
+        """``decode_unit`` that raises only ``FormatError`` (naming ``where``): invalid
+        messages, and any error a malformed value provokes in a decoder (a wrong JSON type
+        where another was expected, a number out of range, nesting too deep ...)."""
         try:
             return self.decode_unit(raw, where, report).validate(where)
         except FormatError:
             raise
-        except InvalidMessageError as exc:
-            raise FormatError(str(exc), where) from exc
+        except Exception as exc:  # the one boundary between input and errors
+            raise as_format_error(exc, where) from exc
+
+    def safe_units(self, text: str) -> Iterator[tuple[str, Any]]:
+        """``units`` that raises only ``FormatError``."""
+        try:
+            yield from self.units(text)
+        except FormatError:
+            raise
+        except Exception as exc:
+            raise as_format_error(exc, "$") from exc
+
+
+def as_format_error(exc: Exception, where: str) -> FormatError:
+    """The ``FormatError`` a decoder's error stands for: an invalid message keeps its text;
+    anything else (``TypeError`` on a value of the wrong JSON type, ``RecursionError``,
+    a raw pydantic error ...) is named as malformed input, with the error's type."""
+    if isinstance(exc, InvalidMessageError):
+        return FormatError(str(exc), where)
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors(include_url=False)[:3]:
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        return FormatError("invalid value: " + "; ".join(parts), where)
+    if isinstance(exc, RecursionError):
+        return FormatError("nested too deeply", where)
+    detail = str(exc)
+    detail = f": {detail[:200]}" if detail else ""
+    return FormatError(f"malformed input ({type(exc).__name__}{detail})", where)
 
 
 def unkept(block: Any, kept: set[str], where: str, report: LossReport) -> None:
@@ -111,4 +144,12 @@ def container(conv: Conversation, body: dict[str, Any], many: bool) -> dict[str,
     return {**head, **body}
 
 
-__all__ = ["Codec", "container", "conversations_units", "dumps", "unkept", "unkept_name"]
+__all__ = [
+    "Codec",
+    "as_format_error",
+    "container",
+    "conversations_units",
+    "dumps",
+    "unkept",
+    "unkept_name",
+]

@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from tela_memory.errors import InvalidMessageError
-from tela_memory.messages import Message
+from tela_memory.messages import Message, value_problem
 
 DEFAULT_BRANCH = "main"
 
@@ -137,7 +137,34 @@ class Conversation:
         return out
 
     def validate(self, where: str = "$") -> Conversation:
-        """Check ids are unique, parents exist and come first, heads exist; return self."""
+        """Check ids are unique, parents exist and come first, heads exist, and the
+        conversation's own fields can be stored (no lone surrogate, 64-bit integers); return
+        self."""
+        fields = {
+            "id": self.id,
+            "user_id": self.user_id,
+            "title": self.title,
+            "tags": self.tags,
+            "metadata": self.metadata,
+            "branches": self.branches,
+            "default_branch": self.default_branch,
+        }
+        for name in ("id", "user_id", "title"):
+            if fields[name] is not None and not isinstance(fields[name], str):
+                raise FormatError(f"{name} must be a string or null", where)
+        if not isinstance(self.default_branch, str):
+            raise FormatError("default_branch must be a string", where)
+        if not all(isinstance(t, str) for t in self.tags):
+            raise FormatError("tags must be strings", where)
+        if not isinstance(self.metadata, dict) or not isinstance(self.branches, dict):
+            raise FormatError("metadata and branches must be objects", where)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.branches.items()):
+            raise FormatError("branches must map names to message ids (strings)", where)
+        if not all(isinstance(m, Message) for m in self.messages):
+            raise FormatError("messages must be Message objects", where)
+        problem = value_problem(fields, where)
+        if problem is not None:
+            raise FormatError(problem)
         seen: set[str] = set()
         for i, m in enumerate(self.messages):
             if m.id in seen:

@@ -7,14 +7,14 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from tela_memory.formats._codec import Codec
+from tela_memory.formats._codec import Codec, as_format_error
 from tela_memory.formats._io import (
     DEFAULT_MAX_BYTES,
     check_size,
@@ -251,12 +251,30 @@ def read_text(text: str, format: str = "auto", *, continue_on_error: bool = Fals
         continue_on_error: skip bad conversations (listed in ``ReadResult.skipped``) instead of
             raising on the first one.
     """
-    name = detect_format(text) if format == "auto" else format
+    name = _detect(text) if format == "auto" else format
     codec = get_codec(name)
     try:
-        return _decode_units(codec, codec.units(text), continue_on_error=continue_on_error)
+        return _decode_units(codec, codec.safe_units(text), continue_on_error=continue_on_error)
     except FormatError as exc:
         raise _with_hint(exc, codec, format, lambda: detect_format(text)) from exc
+
+
+def _guarded(units: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    try:
+        yield from units
+    except FormatError:
+        raise
+    except Exception as exc:  # malformed input, never a raw error
+        raise as_format_error(exc, "$") from exc
+
+
+def _detect(text: str) -> str:
+    try:
+        return detect_format(text)
+    except FormatError:
+        raise
+    except Exception as exc:  # malformed input, never a raw error
+        raise as_format_error(exc, "$") from exc
 
 
 def read_file(
@@ -277,7 +295,7 @@ def read_file(
     codec = get_codec(name) if name else None
     if codec is not None and codec.line_based:
         assert isinstance(codec, MessageLinesCodec | ConversationLinesCodec)
-        units = codec.units_from_lines(iter_lines(p))
+        units = _guarded(codec.units_from_lines(iter_lines(p)))
         try:
             return _decode_units(codec, units, continue_on_error=continue_on_error)
         except FormatError as exc:
@@ -292,7 +310,7 @@ def _with_hint(exc: FormatError, codec: Codec, asked: str, detect: Any) -> Forma
         return exc
     try:
         guess = detect()
-    except FormatError:
+    except Exception:  # only a hint
         return exc
     if guess in (codec.name, "?"):
         return exc

@@ -15,7 +15,14 @@ from typing import Any
 from pydantic import JsonValue
 
 from tela_memory.ids import new_id
-from tela_memory.messages import Message, Role, TextBlock, ThinkingBlock, ToolCallBlock
+from tela_memory.messages import (
+    Message,
+    Role,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+    value_problem,
+)
 from tela_memory.models.base import (
     ChatChunk,
     ChatResult,
@@ -114,6 +121,8 @@ class ChunkAssembler:
                 else:
                     if not isinstance(args, dict):
                         problem = f"arguments must be a JSON object, got {type(args).__name__}"
+                    else:
+                        problem = value_problem(args, "arguments")
             if not call.name:
                 problem = problem or "the tool call has no name"
             if problem is None:

@@ -7,9 +7,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from tela_memory.messages import Message, Role
+from tela_memory.messages import Message, Role, text_problem, value_problem
 from tela_memory.recall.errors import InvalidQueryError
 
 MetaScalar: TypeAlias = str | int | bool
@@ -110,6 +117,18 @@ class SearchFilter(BaseModel):
                     )
         return out
 
+    @model_validator(mode="after")
+    def _storable(self) -> SearchFilter:
+        # what a backend cannot bind (lone surrogates, integers beyond 64 bits) is refused here,
+        # not by the driver
+        for name, value in self.__dict__.items():
+            if name in ("since", "until"):
+                continue
+            problem = value_problem(value, name)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
     @classmethod
     def coerce(cls, value: SearchFilter | Mapping[str, Any] | None) -> SearchFilter:
         """Accept a filter, a mapping of its fields, or ``None``; raise ``InvalidQueryError``."""
@@ -124,10 +143,7 @@ class SearchFilter(BaseModel):
             raise InvalidQueryError(
                 f"unknown filter field(s) {unknown}; known: {sorted(cls.model_fields)}"
             )
-        try:
-            return cls.model_validate(dict(value))
-        except ValidationError as exc:
-            raise InvalidQueryError(_explain(exc)) from exc
+        return cls(**dict(value))  # __init__ raises InvalidQueryError
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -189,6 +205,9 @@ def check_query(query: str) -> str:
     if not isinstance(query, str):
         raise InvalidQueryError(f"a query must be a string, not {type(query).__name__}")
     stripped = query.strip()
+    problem = text_problem(stripped)
+    if problem is not None:
+        raise InvalidQueryError(f"the query has a {problem}")
     if not stripped:
         raise InvalidQueryError("the query is empty")
     if len(stripped) > MAX_QUERY_CHARS:
@@ -218,8 +237,9 @@ def check_ids(ids: Sequence[str]) -> list[str]:
 def _explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err.get("loc", ())) or "filter"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
     return "invalid search filter: " + "; ".join(parts)
 
 
