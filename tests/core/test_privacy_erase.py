@@ -349,6 +349,8 @@ def test_context_engine_state_and_counts_go(world: World) -> None:
     # the engine's state of a1 and a2, and the counts of the 4 messages it built them from
     # (the fork's turn was never built)
     assert receipt.extra == {"context_state:ContextEngine": 2, "token_counts:CachedCounter": 4}
+    # nor do the per-thread lock maps name her threads any more (Bob's stay)
+    assert {key[0] for key in (*engine._locks, *engine._alocks)} == {"bob"}
     # read again from the store: nothing left
     assert engine.build("a1", user_id="alice").messages == []
     assert [m.id for m in engine.build("b1", user_id="bob").messages] == [m.id for m in world.bob]

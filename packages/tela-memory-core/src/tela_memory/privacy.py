@@ -53,6 +53,7 @@ from tela_memory.recall.text import extract_text
 from tela_memory.recall.types import MAX_IDS
 from tela_memory.stores._common import check_id
 from tela_memory.stores.base import ErasureReceipt, MessageStore, UserData
+from tela_memory.stores.sqlite_scrub import Scrub
 from tela_memory.tokens.cache import CachedCounter
 
 _SQL_CHUNK = 500
@@ -332,8 +333,16 @@ async def auser_data(store: MessageStore, user_id: str) -> UserData:
 # -- erasing --------------------------------------------------------------------------------
 
 
-def _receipt(store_receipt: ErasureReceipt, removed: dict[str, int]) -> ErasureReceipt:
-    return store_receipt.model_copy(update={"extra": {**store_receipt.extra, **removed}})
+def _receipt(
+    store_receipt: ErasureReceipt, removed: dict[str, int], traces: Sequence[Scrub] = ()
+) -> ErasureReceipt:
+    return store_receipt.model_copy(
+        update={
+            "extra": {**store_receipt.extra, **removed},
+            "scrubbed": store_receipt.scrubbed + tuple(d for t in traces for d in t.done),
+            "traces_left": store_receipt.traces_left + tuple(x for t in traces for x in t.left),
+        }
+    )
 
 
 def erase_user(user_id: str, store: MessageStore, *components: object) -> ErasureReceipt:
@@ -362,7 +371,8 @@ def erase_user(user_id: str, store: MessageStore, *components: object) -> Erasur
     for label, part in parts:  # once more, for what concurrent work added in the meantime
         if isinstance(part, _IndexPart | _EnginePart | _CounterPart):
             removed[label] += part.sweep(data)
-    return _receipt(receipt, removed)
+    traces = [part.index.scrub() for _, part in parts if isinstance(part, _IndexPart)]
+    return _receipt(receipt, removed, traces)
 
 
 async def aerase_user(user_id: str, store: MessageStore, *components: object) -> ErasureReceipt:
@@ -383,7 +393,12 @@ async def aerase_user(user_id: str, store: MessageStore, *components: object) ->
             removed[label] += await part.asweep(data)
         elif isinstance(part, _EnginePart | _CounterPart):
             removed[label] += part.sweep(data)
-    return _receipt(receipt, removed)
+    traces = [
+        await asyncio.to_thread(part.index.scrub)
+        for _, part in parts
+        if isinstance(part, _IndexPart)
+    ]
+    return _receipt(receipt, removed, traces)
 
 
 __all__ = [

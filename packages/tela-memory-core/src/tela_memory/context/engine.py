@@ -110,14 +110,20 @@ class ContextEngine:
         Call it after editing or deleting messages of a thread outside this engine. Returns
         how many (user, thread, branch) states were dropped.
         """
+
+        def match(k: tuple[str, str, str | None]) -> bool:
+            return (user_id is None or k[0] == user_id) and (thread_id is None or k[1] == thread_id)
+
         with self._guard:
-            keys = [
-                k
-                for k in self._threads
-                if (user_id is None or k[0] == user_id) and (thread_id is None or k[1] == thread_id)
-            ]
+            keys = [k for k in self._threads if match(k)]
             for key in keys:
                 del self._threads[key]
+            # the lock maps name threads too (an erased user's ids must not stay); a lock in
+            # use stays with its build
+            for locks in (self._locks, self._alocks):
+                for key in [k for k in locks if match(k)]:
+                    if not locks[key].locked():
+                        del locks[key]
         return len(keys)
 
     def close(self) -> None:

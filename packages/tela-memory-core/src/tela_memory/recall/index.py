@@ -38,6 +38,7 @@ from tela_memory.recall.types import (
     check_query,
     thread_key,
 )
+from tela_memory.stores.sqlite_scrub import Scrub
 
 FilterLike = SearchFilter | Mapping[str, Any] | None
 
@@ -201,6 +202,12 @@ class Index(ABC):
         """Identifies this index's data: a store indexer keeps one watermark per such name
         (default: the class name and the index's ``name`` attribute, if it has one)."""
         return f"{type(self).__name__}:{getattr(self, 'name', '')}"
+
+    def scrub(self) -> Scrub:
+        """After an erasure: wipe the raw traces deleted entries leave in the backend's own
+        files (the embedded index: free pages, full-text segments, the WAL). The default
+        keeps none to wipe."""
+        return Scrub()
 
     def drop_vectors(self) -> None:  # noqa: B027 - optional hook
         """Forget the stored vectors and the embedding model that made them, so that the next

@@ -46,6 +46,7 @@ from tela_memory.recall.fts import (
 from tela_memory.recall.index import Document, Index, ThreadTermCounts, contextual_vectors
 from tela_memory.recall.types import Hit, SearchFilter, ThreadKey
 from tela_memory.stores._common import check_id, to_micros
+from tela_memory.stores.sqlite_scrub import SECURE_DELETE, Scrub, scrub
 
 # Follow the store: a message deleted from ``messages`` (delete_thread, erase_user, retention)
 # leaves the index in the same transaction.
@@ -172,6 +173,7 @@ class SQLiteIndex(Index):
                 if self._path != ":memory:":
                     conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(SECURE_DELETE)
             create_tables(conn)
             has_messages = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages'"
@@ -401,6 +403,12 @@ class SQLiteIndex(Index):
             cur = conn.execute(f"DELETE FROM recall_docs WHERE {where}", params)
             self._forget_vectors()
             return cur.rowcount
+
+    def scrub(self) -> Scrub:
+        """Merge the full-text segments, checkpoint and truncate the WAL (see
+        :mod:`tela_memory.stores.sqlite_scrub`)."""
+        with self._read() as conn:
+            return scrub(conn, "index file")
 
     def _count(self, flt: SearchFilter) -> int:
         where, params = _where(flt, "d")

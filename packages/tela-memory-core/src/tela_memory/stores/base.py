@@ -79,13 +79,19 @@ class ThreadPage(_Record):
 
 
 class ErasureReceipt(_Record):
-    """What ``erase_user`` removed."""
+    """What ``erase_user`` removed.
+
+    ``scrubbed`` says which raw traces were wiped as well (SQLite: free pages, full-text
+    segments, the WAL); ``traces_left`` what could not be, and why. Both are empty for stores
+    that keep no such traces of their own."""
 
     user_id: str
     threads: int = 0
     messages: int = 0
     branches: int = 0
     extra: dict[str, int] = Field(default_factory=dict)
+    scrubbed: tuple[str, ...] = ()
+    traces_left: tuple[str, ...] = ()
 
 
 class RetentionReport(_Record):

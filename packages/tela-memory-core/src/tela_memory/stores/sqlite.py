@@ -46,6 +46,7 @@ from tela_memory.stores.base import (
 from tela_memory.stores.changes import Change, ChangeBatch, ChangeFeedGapError, ChangeKind
 from tela_memory.stores.cursors import CursorStore, SQLiteCursorStore
 from tela_memory.stores.sqlite_schema import SCHEMA_VERSION, migrate
+from tela_memory.stores.sqlite_scrub import SECURE_DELETE, scrub
 
 DEFAULT_PATH = Path.home() / ".local" / "share" / "tela-memory" / "tela.db"
 
@@ -121,6 +122,7 @@ class SQLiteStore(MessageStore):
             if target != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(SECURE_DELETE)
             migrate(conn)
             (self._feed_id,) = conn.execute(
                 "SELECT value FROM meta WHERE key = 'feed_id'"
@@ -580,8 +582,15 @@ class SQLiteStore(MessageStore):
             events = conn.execute("DELETE FROM changes WHERE user_id = ?", (user_id,)).rowcount
             if threads or messages or events:
                 _log(conn, "user_erased", [(user_id, None, None)])
+        with self.reading() as conn:
+            traces = scrub(conn, "store file")
         return ErasureReceipt(
-            user_id=user_id, threads=threads, messages=messages, branches=branches
+            user_id=user_id,
+            threads=threads,
+            messages=messages,
+            branches=branches,
+            scrubbed=traces.done,
+            traces_left=traces.left,
         )
 
     def apply_retention(

@@ -1,0 +1,126 @@
+"""Erasure leaves no recoverable trace in the raw files: the SQLite store's database and WAL,
+the full-text segments of the embedded index in the same file, and a separate index file.
+
+The files are read byte by byte while the store is still open (the worst case: nothing has
+been closed or checkpointed by a clean shutdown)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tela_memory.messages import Message, TextBlock, ThinkingBlock, ToolCallBlock
+from tela_memory.privacy import erase_user
+from tela_memory.recall.indexer import StoreIndexer
+from tela_memory.recall.sqlite_index import SQLiteIndex
+from tela_memory.stores.sqlite import SQLiteStore
+
+# one marker per place a string is kept; they end in "qx" so that the porter stemmer of the
+# full-text index keeps them whole, and start with pairs no English word shares
+ADA = {
+    "text": "zqvtextqx",
+    "edited": "jxwedittedqx",
+    "metadata": "vqzmetaqx",
+    "arguments": "xjkargsqx",
+    "thinking": "kzqthoughtqx",
+    "result": "wqjresultqx",
+    "title": "qzvtitleqx",
+    "tag": "zjqtagqx",
+    "name": "jqzvnameqx",
+}
+BOB = "bobuniqueqx"
+
+# the folder, the store, the index in its file, an index in a file of its own
+World = tuple[Path, SQLiteStore, SQLiteIndex, SQLiteIndex]
+
+
+def _raw(folder: Path) -> bytes:
+    """Every byte of every file in ``folder`` (database, WAL, shared memory, other files)."""
+    return b"".join(p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file())
+
+
+def _found(raw: bytes) -> set[str]:
+    """The Ada markers present in ``raw``. Full-text segments store a term after the prefix
+    it shares with the previous term, so the marker without its first letter is searched."""
+    return {k for k, v in ADA.items() if v[1:].encode() in raw}
+
+
+def _seed(store: SQLiteStore) -> None:
+    ada = store.for_user("ada")
+    ada.append("chat", Message.user(f"my secret is {ADA['text']} and more", name=ADA["name"]))
+    call = ToolCallBlock(id="c1", name="lookup", arguments={"q": ADA["arguments"]})
+    (asked,) = ada.append(
+        "chat",
+        Message.assistant(
+            [ThinkingBlock(text=f"thinking about {ADA['thinking']}"), call],
+            metadata={"note": ADA["metadata"]},
+        ),
+    )
+    ada.append("chat", Message.tool("c1", f"found {ADA['result']}"))
+    (answer,) = ada.append("chat", Message.assistant("here is the answer"))
+    ada.update_message(answer.model_copy(update={"content": [TextBlock(text=ADA["edited"])]}))
+    ada.update_thread("chat", title=f"about {ADA['title']}", tags=[ADA["tag"]])
+    ada.fork("chat", asked.id, name="alt")
+    store.for_user("bob").append("chat", Message.user(f"bob says {BOB}"))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    # a short busy timeout: the test that holds a reader open waits this long for it
+    store = SQLiteStore(folder / "store.db", timeout=0.2)
+    same, other = SQLiteIndex.for_store(store), SQLiteIndex(folder / "index.db")
+    _seed(store)
+    for index in (same, other):
+        StoreIndexer(store, index).sync()
+    try:
+        yield folder, store, same, other
+    finally:
+        other.close()
+        same.close()
+        store.close()
+
+
+def test_every_marker_is_in_the_files_before_erasure(world: World) -> None:
+    """The control: the scanner finds what was written (so the next test can fail)."""
+    folder = world[0]
+    assert _found(_raw(folder)) == set(ADA)
+    assert BOB.encode() in _raw(folder)
+
+
+def test_erasure_leaves_no_trace_in_database_wal_or_fts(world: World) -> None:
+    folder, store, same, other = world
+    receipt = erase_user("ada", store, same, other)
+    assert receipt.messages == 4
+    raw = _raw(folder)
+    assert _found(raw) == set()
+    assert BOB.encode() in raw  # only Ada went
+    assert receipt.traces_left == ()
+    assert "store file: WAL checkpointed and truncated" in receipt.scrubbed
+    assert any("full-text segments merged" in s for s in receipt.scrubbed)
+    assert (folder / "store.db-wal").stat().st_size == 0
+    # every store and index still works, and Bob's recall still finds him
+    store.for_user("bob").append("chat", Message.user("still here"))
+    StoreIndexer(store, other).sync()
+    hits = other.search(BOB, mode="lexical", filter={"user_id": "bob"})
+    assert hits[0].message.text == f"bob says {BOB}"
+
+
+def test_a_reader_holding_the_wal_is_reported_then_scrubbed_on_the_next_run(world: World) -> None:
+    folder, store, same, other = world
+    reader = sqlite3.connect(folder / "store.db")
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM messages").fetchone()  # holds a snapshot
+        held = erase_user("ada", store)
+        assert any("store file: the WAL is in use" in t for t in held.traces_left)
+    finally:
+        reader.close()
+    again = erase_user("ada", store, same, other)
+    assert again.messages == 0
+    assert again.traces_left == ()
+    assert _found(_raw(folder)) == set()
