@@ -16,6 +16,7 @@ import sqlite3
 
 from tela_memory.errors import SchemaError
 from tela_memory.stores import DEFAULT_USER
+from tela_memory.stores.sqlite_tx import write_transaction
 
 SCHEMA_VERSION = 2
 
@@ -101,8 +102,7 @@ def _from_v1(conn: sqlite3.Connection) -> None:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Create or upgrade the tables in one transaction; return the version found before."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         found = current_version(conn)
         if found > SCHEMA_VERSION:
             raise SchemaError(
@@ -122,10 +122,6 @@ def migrate(conn: sqlite3.Connection) -> int:
                 (str(SCHEMA_VERSION),),
             )
         _run(conn, _INDEXES)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return found
 
 

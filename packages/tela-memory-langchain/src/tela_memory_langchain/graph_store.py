@@ -33,6 +33,7 @@ from tela_memory.privacy import UserData
 from tela_memory.recall.embedder import Embedder, normalize
 from tela_memory.stores import UserStore
 from tela_memory.stores._common import check_id
+from tela_memory.stores.sqlite_tx import write_transaction
 from tela_memory_langchain._graph_filters import matches, ns_matches
 from tela_memory_langchain._graph_schema import migrate
 from tela_memory_langchain._optional import require
@@ -224,18 +225,10 @@ class TelaStore(BaseStore):
         with self._db.lock:
             conn = self._connection()
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                with write_transaction(conn):
+                    yield conn
             except sqlite3.Error as exc:
                 raise BackendUnavailable(f"LangGraph store {self._path}: {exc}") from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise BackendUnavailable(f"LangGraph store {self._path}: {exc}") from exc
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
     def close(self) -> None:
         """Close the connection (shared with :meth:`for_user` views; reopened on next use)."""

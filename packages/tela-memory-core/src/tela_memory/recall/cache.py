@@ -20,6 +20,7 @@ import numpy as np
 
 from tela_memory.errors import BackendUnavailable, TelaMemoryError
 from tela_memory.recall.embedder import Embedder, Vectors, normalize
+from tela_memory.stores.sqlite_tx import write_transaction
 
 
 def text_key(text: str, *, kind: str = "d") -> str:
@@ -198,19 +199,16 @@ class SQLiteCache(BaseCache):
         conn = self._connection()
         with self._lock:
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(
-                    "INSERT OR REPLACE INTO recall_embedding_cache(model_id, key, vec) "
-                    "VALUES (?, ?, ?)",
-                    [
-                        (model_id, k, np.asarray(v, dtype=np.float32).tobytes())
-                        for k, v in items.items()
-                    ],
-                )
-                conn.execute("COMMIT")
+                with write_transaction(conn):
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO recall_embedding_cache(model_id, key, vec) "
+                        "VALUES (?, ?, ?)",
+                        [
+                            (model_id, k, np.asarray(v, dtype=np.float32).tobytes())
+                            for k, v in items.items()
+                        ],
+                    )
             except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
                 raise BackendUnavailable(f"embedding cache {self._path}: {exc}") from exc
 
     def delete_many(self, model_id: str | None, keys: Sequence[str]) -> int:
@@ -219,19 +217,16 @@ class SQLiteCache(BaseCache):
         removed = 0
         with self._lock:
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                for start in range(0, len(keys), 500):
-                    chunk = list(keys[start : start + 500])
-                    marks = ",".join("?" * len(chunk))
-                    sql = f"DELETE FROM recall_embedding_cache WHERE key IN ({marks})"
-                    if model_id is not None:
-                        sql += " AND model_id = ?"
-                        chunk.append(model_id)
-                    removed += conn.execute(sql, chunk).rowcount
-                conn.execute("COMMIT")
+                with write_transaction(conn):
+                    for start in range(0, len(keys), 500):
+                        chunk = list(keys[start : start + 500])
+                        marks = ",".join("?" * len(chunk))
+                        sql = f"DELETE FROM recall_embedding_cache WHERE key IN ({marks})"
+                        if model_id is not None:
+                            sql += " AND model_id = ?"
+                            chunk.append(model_id)
+                        removed += conn.execute(sql, chunk).rowcount
             except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
                 raise BackendUnavailable(f"embedding cache {self._path}: {exc}") from exc
         return removed
 

@@ -10,6 +10,7 @@ import sqlite3
 
 from tela_memory.recall.types import SearchFilter, ThreadKey
 from tela_memory.stores.base import DEFAULT_USER
+from tela_memory.stores.sqlite_tx import write_transaction
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Function words that only slow an OR query down; BM25 would give them ~0 weight anyway.
@@ -119,8 +120,7 @@ def create_tables(conn: sqlite3.Connection) -> None:
       store's own migration gives ownerless threads to it), in the row, in the stored
       message and in the FTS scope token, so that user finds them and nobody else does.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         columns = [r[1] for r in conn.execute("PRAGMA table_info(recall_fts)")]
         old = bool(columns) and "context" not in columns
         if old:
@@ -139,11 +139,6 @@ def create_tables(conn: sqlite3.Connection) -> None:
             )
             conn.execute("DROP TABLE recall_fts_old")
         _own_legacy_rows(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _own_legacy_rows(conn: sqlite3.Connection) -> None:

@@ -47,6 +47,7 @@ from tela_memory.recall.index import Document, Index, ThreadTermCounts, contextu
 from tela_memory.recall.types import Hit, SearchFilter, ThreadKey
 from tela_memory.stores._common import check_id, to_micros
 from tela_memory.stores.sqlite_scrub import SECURE_DELETE, Scrub, scrub
+from tela_memory.stores.sqlite_tx import write_transaction
 
 # Follow the store: a message deleted from ``messages`` (delete_thread, erase_user, retention)
 # leaves the index in the same transaction.
@@ -197,18 +198,10 @@ class SQLiteIndex(Index):
         conn = self.connection()
         with self._lock:
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                with write_transaction(conn):
+                    yield conn
             except sqlite3.Error as exc:
                 raise _wrap(exc, self._path) from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise _wrap(exc, self._path) from exc
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from tela_memory.errors import BackendUnavailable
+from tela_memory.stores.sqlite_tx import write_transaction
 
 CURSOR_TABLE = "recall_cursors"
 _SCHEMA = (
@@ -105,13 +106,8 @@ class SQLiteCursorStore:
                     )
                     self._conn.execute(_SCHEMA)
                 conn = self._conn
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with write_transaction(conn):
                     yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.rollback()
-                    raise
             except sqlite3.Error as exc:
                 raise BackendUnavailable(f"cursor store {self._path}: {exc}") from exc
 

@@ -47,6 +47,7 @@ from tela_memory.stores.changes import Change, ChangeBatch, ChangeFeedGapError, 
 from tela_memory.stores.cursors import CursorStore, SQLiteCursorStore
 from tela_memory.stores.sqlite_schema import SCHEMA_VERSION, migrate
 from tela_memory.stores.sqlite_scrub import SECURE_DELETE, scrub
+from tela_memory.stores.sqlite_tx import write_transaction
 
 DEFAULT_PATH = Path.home() / ".local" / "share" / "tela-memory" / "tela.db"
 
@@ -144,15 +145,10 @@ class SQLiteStore(MessageStore):
         conn = self.connection()
         with self._lock:
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.rollback()
-                if isinstance(exc, sqlite3.Error):
-                    raise _wrap(exc, self._path) from exc
-                raise
+                with write_transaction(conn):
+                    yield conn
+            except sqlite3.Error as exc:
+                raise _wrap(exc, self._path) from exc
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from tela_memory.errors import SchemaError
+from tela_memory.stores.sqlite_tx import write_transaction
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: threads, branches and the message tree
@@ -194,8 +195,7 @@ def _adopt_watermarks(conn: sqlite3.Connection) -> None:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION`; return the version found before."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         found = current_version(conn)
         if found > SCHEMA_VERSION:
             raise SchemaError(
@@ -214,8 +214,4 @@ def migrate(conn: sqlite3.Connection) -> int:
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return found

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from tela_memory.stores.sqlite_tx import write_transaction
+
 SECURE_DELETE = "PRAGMA secure_delete=ON"
 
 
@@ -41,16 +43,10 @@ def scrub(conn: sqlite3.Connection, where: str) -> Scrub:
     done: list[str] = []
     tables = _fts5_tables(conn)
     if tables:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             for table in tables:  # names from sqlite_master, quoted
                 quoted = '"' + table.replace('"', '""') + '"'
                 conn.execute(f"INSERT INTO {quoted}({quoted}) VALUES ('optimize')")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
         done.append(f"{where}: full-text segments merged ({', '.join(tables)})")
     done.append(f"{where}: deleted content overwritten (secure_delete)")
     (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
