@@ -16,6 +16,7 @@ from tela_memory.messages import Message, TextBlock, ThinkingBlock, ToolCallBloc
 from tela_memory.privacy import erase_user
 from tela_memory.recall.indexer import StoreIndexer
 from tela_memory.recall.sqlite_index import SQLiteIndex
+from tela_memory.records import SQLiteRecordStore
 from tela_memory.stores.sqlite import SQLiteStore
 
 # one marker per place a string is kept; they end in "qx" so that the porter stemmer of the
@@ -124,3 +125,21 @@ def test_a_reader_holding_the_wal_is_reported_then_scrubbed_on_the_next_run(worl
     assert again.messages == 0
     assert again.traces_left == ()
     assert _found(_raw(folder)) == set()
+
+
+def test_records_in_the_same_file_are_erased_everywhere_without_trace(world: World) -> None:
+    folder, store, same, other = world
+    records = SQLiteRecordStore(store)
+    fact = "qvjfactqx"
+    records.put(("facts",), "city", {"text": f"lives near {fact}"}, user_id="ada", kind="fact")
+    records.put(("facts",), "city", {"text": "lives in Oslo"}, user_id="bob", kind="fact")
+    assert fact[1:].encode() in _raw(folder)
+    receipt = erase_user("ada", store, same, other, records)
+    assert receipt.extra["records:SQLiteRecordStore"] == 1
+    assert receipt.traces_left == ()
+    assert "record file: WAL checkpointed and truncated" in receipt.scrubbed
+    assert records.get(("facts",), "city", user_id="ada") is None
+    assert records.get(("facts",), "city", user_id="bob") is not None
+    raw = _raw(folder)
+    assert fact[1:].encode() not in raw
+    assert _found(raw) == set()

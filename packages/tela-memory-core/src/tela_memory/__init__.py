@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tela_memory.errors import (
     BackendUnavailable,
     ConflictError,
+    InvalidArgumentError,
     InvalidMessageError,
     MissingDependency,
     NotFoundError,
@@ -55,6 +56,10 @@ _LAZY = {
     "ChatModel": "tela_memory.models",
     "OpenAICompatible": "tela_memory.models",
     "Recaller": "tela_memory.recall.recaller",
+    "Record": "tela_memory.records",
+    "RecordStore": "tela_memory.records",
+    "SQLiteRecordStore": "tela_memory.records",
+    "UserRecords": "tela_memory.records",
     "SQLiteIndex": "tela_memory.recall",
     "SearchFilter": "tela_memory.recall",
     "Session": "tela_memory.session",
@@ -69,6 +74,7 @@ if TYPE_CHECKING:
     from tela_memory.privacy import aerase_user, erase_user
     from tela_memory.recall import SearchFilter, SQLiteIndex
     from tela_memory.recall.recaller import Recaller
+    from tela_memory.records import Record, RecordStore, SQLiteRecordStore, UserRecords
     from tela_memory.session import Session
     from tela_memory.tokens import counter_for_model
 
@@ -95,6 +101,7 @@ __all__ = [
     "DocumentBlock",
     "ErasureReceipt",
     "ImageBlock",
+    "InvalidArgumentError",
     "InvalidMessageError",
     "Message",
     "MessageStore",
@@ -103,9 +110,12 @@ __all__ = [
     "OpaqueBlock",
     "OpenAICompatible",
     "Recaller",
+    "Record",
+    "RecordStore",
     "RetentionReport",
     "Role",
     "SQLiteIndex",
+    "SQLiteRecordStore",
     "SchemaError",
     "ScopeError",
     "SearchFilter",
@@ -118,6 +128,7 @@ __all__ = [
     "ToolCallBlock",
     "ToolResultBlock",
     "UnsupportedOperation",
+    "UserRecords",
     "UserStore",
     "__version__",
     "aerase_user",

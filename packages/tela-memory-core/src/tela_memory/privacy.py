@@ -33,7 +33,7 @@ finishes the job. A second run removes nothing and reports zeros.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from tela_memory.context.engine import ContextEngine
@@ -51,6 +51,7 @@ from tela_memory.recall.cache import (
 from tela_memory.recall.index import Index, searchable
 from tela_memory.recall.text import extract_text
 from tela_memory.recall.types import MAX_IDS
+from tela_memory.records.base import RecordStore
 from tela_memory.stores._common import check_id
 from tela_memory.stores.base import ErasureReceipt, MessageStore, UserData
 from tela_memory.stores.sqlite_scrub import Scrub
@@ -246,6 +247,8 @@ def _label(component: object) -> str:
         return f"embedding_cache:{type(component.cache).__name__}"
     if isinstance(component, TokenCountEntries):
         return f"token_counts:{type(component.cache).__name__}"
+    if isinstance(component, RecordStore):
+        return f"records:{name}"
     if isinstance(component, CachedCounter):
         return f"token_counts:{name}"
     if isinstance(component, ContextEngine):
@@ -333,6 +336,17 @@ async def auser_data(store: MessageStore, user_id: str) -> UserData:
 # -- erasing --------------------------------------------------------------------------------
 
 
+def _scrubbers(parts: Sequence[tuple[str, Erasable]]) -> list[Callable[[], Scrub]]:
+    """The ``scrub`` of each index and record store taking part (run after the store)."""
+    out: list[Callable[[], Scrub]] = []
+    for _, part in parts:
+        if isinstance(part, _IndexPart):
+            out.append(part.index.scrub)
+        elif isinstance(part, RecordStore):
+            out.append(part.scrub)
+    return out
+
+
 def _receipt(
     store_receipt: ErasureReceipt, removed: dict[str, int], traces: Sequence[Scrub] = ()
 ) -> ErasureReceipt:
@@ -371,7 +385,7 @@ def erase_user(user_id: str, store: MessageStore, *components: object) -> Erasur
     for label, part in parts:  # once more, for what concurrent work added in the meantime
         if isinstance(part, _IndexPart | _EnginePart | _CounterPart):
             removed[label] += part.sweep(data)
-    traces = [part.index.scrub() for _, part in parts if isinstance(part, _IndexPart)]
+    traces = [scrub() for scrub in _scrubbers(parts)]
     return _receipt(receipt, removed, traces)
 
 
@@ -393,11 +407,7 @@ async def aerase_user(user_id: str, store: MessageStore, *components: object) ->
             removed[label] += await part.asweep(data)
         elif isinstance(part, _EnginePart | _CounterPart):
             removed[label] += part.sweep(data)
-    traces = [
-        await asyncio.to_thread(part.index.scrub)
-        for _, part in parts
-        if isinstance(part, _IndexPart)
-    ]
+    traces = [await asyncio.to_thread(scrub) for scrub in _scrubbers(parts)]
     return _receipt(receipt, removed, traces)
 
 

@@ -5,6 +5,15 @@ A new backend is done when its subclass of each suite passes against a real serv
 
 from tela_memory.testing.embedders import HashEmbedder
 from tela_memory.testing.index_suite import IndexConformance
-from tela_memory.testing.store_suite import StoreConformance
+from tela_memory.testing.record_suite import FakeClock, RecordConformance, cas_increment_worker
+from tela_memory.testing.store_suite import ChangeFeedConformance, StoreConformance
 
-__all__ = ["HashEmbedder", "IndexConformance", "StoreConformance"]
+__all__ = [
+    "ChangeFeedConformance",
+    "FakeClock",
+    "HashEmbedder",
+    "IndexConformance",
+    "RecordConformance",
+    "StoreConformance",
+    "cas_increment_worker",
+]
