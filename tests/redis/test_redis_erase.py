@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pytest
 from redis_servers import RedisClusterServers, RedisServer
 
+from redis import Redis
 from tela_memory.errors import TelaMemoryError
-from tela_memory.messages import Message
+from tela_memory.messages import Message, ThinkingBlock, ToolCallBlock
 from tela_memory.privacy import EmbeddingCacheEntries, TokenCountEntries, aerase_user, erase_user
 from tela_memory.recall.cache import CacheChain, CachedEmbedder, MemoryCache, text_key
 from tela_memory.stores.base import ErasureReceipt
@@ -191,3 +192,38 @@ def test_a_cache_of_the_other_kind_is_refused_before_anything_is_erased(
         TokenCountEntries(vectors, "c")
     vectors.close()
     counts.close()
+
+
+def test_no_trace_in_an_rdb_snapshot_after_erasure(redis_stack: RedisServer) -> None:
+    """Markers everywhere Alice's data goes (text, metadata, tool call, thinking, title, tag,
+    name, the index and the caches); after the erasure a fresh RDB snapshot (uncompressed, so
+    the scan sees every string) holds none of them, and still holds Bob's."""
+    w = _open(redis_stack)
+    markers = ["zqvtextqx", "vqzmetaqx", "xjkargsqx", "kzqthoughtqx", "qzvtitleqx", "zjqtagqx"]
+    try:
+        alice = w.store.for_user("alice")
+        alice.append("a1", Message.user(f"secret {markers[0]}", name="jqzvnameqx"))
+        call = ToolCallBlock(id="c1", name="lookup", arguments={"q": markers[2]})
+        alice.append(
+            "a1",
+            Message.assistant(
+                [ThinkingBlock(text=f"about {markers[3]}"), call], metadata={"m": markers[1]}
+            ),
+        )
+        alice.update_thread("a1", title=markers[4], tags=[markers[5]])
+        bob = w.store.for_user("bob").append("b1", Message.user("bob says bobuniqueqx"))
+        everything = alice.read("a1") + bob
+        w.index.upsert(everything)
+        w.embedder.embed([m.text for m in everything])
+        erase_user("alice", w.store, *w.components, w.embedder)
+        raw = Redis.from_url(redis_stack.url)
+        try:
+            raw.config_set("rdbcompression", "no")
+            raw.save()
+        finally:
+            raw.close()
+        snapshot = (redis_stack.dir / "dump.rdb").read_bytes()
+        assert b"bobuniqueqx" in snapshot  # the control: the scan sees stored strings
+        assert [m for m in [*markers, "jqzvnameqx"] if m.encode() in snapshot] == []
+    finally:
+        _close(w)
