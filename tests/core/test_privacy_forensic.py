@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tela_memory.context import SUMMARY_KEY
 from tela_memory.messages import Message, TextBlock, ThinkingBlock, ToolCallBlock
 from tela_memory.privacy import erase_user
 from tela_memory.recall.indexer import StoreIndexer
@@ -31,6 +32,7 @@ ADA = {
     "title": "qzvtitleqx",
     "tag": "zjqtagqx",
     "name": "jqzvnameqx",
+    "summary": "wjzsummaryqx",
 }
 BOB = "bobuniqueqx"
 
@@ -63,7 +65,13 @@ def _seed(store: SQLiteStore) -> None:
     ada.append("chat", Message.tool("c1", f"found {ADA['result']}"))
     (answer,) = ada.append("chat", Message.assistant("here is the answer"))
     ada.update_message(answer.model_copy(update={"content": [TextBlock(text=ADA["edited"])]}))
-    ada.update_thread("chat", title=f"about {ADA['title']}", tags=[ADA["tag"]])
+    ada.update_thread(
+        "chat",
+        title=f"about {ADA['title']}",
+        tags=[ADA["tag"]],
+        # where the context engine keeps a thread's progressive summary
+        metadata={SUMMARY_KEY: {"text": f"so far: {ADA['summary']}"}},
+    )
     ada.fork("chat", asked.id, name="alt")
     store.for_user("bob").append("chat", Message.user(f"bob says {BOB}"))
 
