@@ -14,10 +14,10 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
+from interrupts import Interrupt
 from session_doubles import ScriptedModel, Step, text_reply
 
 from tela_memory import Role
@@ -30,25 +30,6 @@ from tela_memory.stores.sqlite import SQLiteStore
 
 _WATCHED = {lock_module.__file__, session_module.__file__, writer_module.__file__}
 _TEXT = "abcdefghijkl"
-
-
-class _Interrupt:
-    """Raise ``KeyboardInterrupt`` at the ``at``-th line event in the watched modules."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-        self.seen = 0
-        self.fired = False
-
-    def __call__(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename not in _WATCHED:
-            return None
-        if event == "line" and not self.fired:
-            self.seen += 1
-            if self.seen == self.at:
-                self.fired = True
-                raise KeyboardInterrupt
-        return self
 
 
 @pytest.fixture
@@ -97,7 +78,7 @@ def _walk(store: SQLiteStore, turn: Any) -> tuple[int, set[str]]:
             user_id="ada",
             flush=FlushPolicy(interval=3600, max_chunks=2),
         )
-        trace = _Interrupt(at)
+        trace = Interrupt(at, _WATCHED)
         sys.settrace(trace)
         try:
             turn(session, at)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sqlite3
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
+from interrupts import Interrupt
 
 from tela_memory import Message
 from tela_memory.recall import cache as cache_module
@@ -33,25 +33,6 @@ _WATCHED = {
 }
 
 
-class _Interrupt:
-    """Raise ``KeyboardInterrupt`` at the ``at``-th line event in the watched module."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-        self.seen = 0
-        self.fired = False
-
-    def __call__(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename not in _WATCHED:
-            return None
-        if event == "line":
-            self.seen += 1
-            if self.seen == self.at:
-                self.fired = True
-                raise KeyboardInterrupt
-        return self
-
-
 def test_interrupt_at_any_line_of_append(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     with SQLiteStore(path) as store, SQLiteStore(path) as other:
@@ -60,7 +41,7 @@ def test_interrupt_at_any_line_of_append(tmp_path: Path) -> None:
         at = 1
         interrupted = 0
         while True:
-            trace = _Interrupt(at)
+            trace = Interrupt(at, _WATCHED)
             sys.settrace(trace)
             try:
                 alice.append("t", [Message.user(f"q{at}"), Message.assistant(f"a{at}")])
@@ -87,7 +68,7 @@ def _walk(write: Any, after: Any) -> int:
     until a write runs to the end untouched; returns how many writes were interrupted."""
     at = 1
     while True:
-        trace = _Interrupt(at)
+        trace = Interrupt(at, _WATCHED)
         sys.settrace(trace)
         try:
             write(at)
