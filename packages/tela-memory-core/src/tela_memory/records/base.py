@@ -593,8 +593,8 @@ class RecordStore(ABC):
     ) -> _Records:
         """Records under the prefix whose value is an object with every ``where`` field equal
         (JSON equality: ``1`` is not ``true``) and that contain ``text`` (case-insensitive, in
-        the key or any string of the value). A filtered scan, no ranking: semantic search
-        over records goes through an index (see docs/records.md)."""
+        the key or any string of the value). A filtered scan, no ranking (there is no
+        semantic index over records yet)."""
         common.check_id("user_id", user_id)
         prefix = check_namespace(namespace_prefix, prefix=True)
         if kind is not None:
