@@ -7,9 +7,10 @@ its own records. Every operation names the acting user (``user_id=``, keyword-on
 once with :meth:`RecordStore.for_user`); a record of another user is indistinguishable from a
 missing one, under any namespace, key, kind or filter.
 
-**Versions.** Each key has a version sequence starting at 1; every write adds one (the
-version of a key whose newest value was invalidated is that value's version plus one; the
-next value gets the one after). A write may
+**Versions.** Each key has a version sequence starting at 1; every write adds one, and the
+key's version is always that of its newest stored row (an invalidation is a write: the ended
+value is stored again under the next version, so the record it returns is the one to pass as
+``expected_version`` next). A write may
 pass ``expected_version``: the version it read (``0``: the key must not exist); when another
 writer got there first the write raises :class:`VersionConflictError` and changes nothing, so
 read-modify-write loops never lose an update. ``put`` replaces the current value;
@@ -25,8 +26,8 @@ removes expired keys (and a write to an expired key starts it afresh). The clock
 
 **Change feed.** :meth:`~RecordStore.changes` returns what happened to records, in order, as
 :class:`RecordChange` events with an opaque cursor (an admin read across users, like the
-message store's feed). Erasing a user drops their earlier events and records one
-``user_erased`` event.
+message store's feed). Erasing a user who had records drops their earlier events and records
+one ``user_erased`` event (erasing a user with none changes nothing).
 
 Async twins (``aput``, ``aget``, ...) run the sync method in a worker thread, the same
 strategy as :class:`~tela_memory.stores.base.MessageStore`. Backends implement a few
@@ -339,7 +340,9 @@ class RecordStore(ABC):
 
     @abstractmethod
     def _erase(self, tx: Any, user_id: str, at: datetime) -> RecordErasureReceipt:
-        """Remove every row and feed event of a user; append one ``user_erased`` event."""
+        """Remove every row and feed event of a user; when there were any (other than an
+        earlier ``user_erased``), end the feed with one ``user_erased`` event, else change
+        nothing."""
 
     @abstractmethod
     def changes(self, since: str | None = None, *, limit: int = 1000) -> RecordChangeBatch:
@@ -359,7 +362,7 @@ class RecordStore(ABC):
         value: JsonValue,
         *,
         user_id: str,
-        kind: str = DEFAULT_KIND,
+        kind: str | None = None,
         provenance: Sequence[str] = (),
         ttl: timedelta | None = None,
         expected_version: int | None = None,
@@ -368,6 +371,8 @@ class RecordStore(ABC):
         value, which is not kept; use :meth:`supersede` to keep it) and return it.
 
         Args:
+            kind: what the record is; ``None`` keeps the kind of the key's newest version
+                (``"record"`` for a new key).
             expected_version: the version the caller read (``0``: the key must not exist);
                 ``VersionConflictError`` if it is not the key's version. ``None``: no check.
             ttl: the key (with its history) expires this long from now; ``None``: never.
@@ -400,8 +405,10 @@ class RecordStore(ABC):
         user_id: str,
         expected_version: int | None = None,
     ) -> Record:
-        """End the current value without a successor (kept as history, ``invalid_at`` now)
-        and return it as stored; ``NotFoundError`` when there is no current value."""
+        """End the current value without a successor and return it as stored: kept as
+        history with ``invalid_at`` now, under the key's next version (pass that version as
+        ``expected_version`` to write after it); ``NotFoundError`` when there is no current
+        value."""
         return self._versioned("invalidate", namespace, key, None, user_id, None, (), None,
                                expected_version)  # fmt: skip
 
@@ -449,6 +456,11 @@ class RecordStore(ABC):
             if head is not None and op == "put":
                 kept.pop()
                 w.remove.append(head.version)
+            elif head is not None and op == "invalidate":
+                kept[-1] = head.model_copy(
+                    update={"invalid_at": now, "updated_at": now, "version": version + 1}
+                )
+                w.remove.append(head.version)
             elif head is not None:
                 kept[-1] = head.model_copy(update={"invalid_at": now})
             before = {r.version: r for r in rows}
@@ -465,7 +477,7 @@ class RecordStore(ABC):
                     user_id=user_id,
                     namespace=ns,
                     key=key,
-                    kind=kind if kind is not None else (head.kind if head else DEFAULT_KIND),
+                    kind=kind if kind is not None else (rows[-1].kind if rows else DEFAULT_KIND),
                     value=value,
                     provenance=prov,
                     version=version + 1,
@@ -749,11 +761,8 @@ class RecordStore(ABC):
 
 
 def _key_version(rows: Sequence[Record]) -> int:
-    """The version a write must expect: the newest row's, plus one when that row was
-    invalidated (an invalidation is a write too); ``0`` without rows."""
-    if not rows:
-        return 0
-    return rows[-1].version + (0 if rows[-1].current else 1)
+    """The version a write must expect: the newest row's; ``0`` without rows."""
+    return rows[-1].version if rows else 0
 
 
 def _where(where: Mapping[str, JsonValue] | None) -> dict[str, str] | None:

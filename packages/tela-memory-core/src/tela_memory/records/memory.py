@@ -111,8 +111,9 @@ class InMemoryRecordStore(RecordStore):
 
     def _erase(self, tx: Any, user_id: str, at: datetime) -> RecordErasureReceipt:
         keys = self._users.pop(user_id, {})
-        self._feed = [(n, e) for n, e in self._feed if e.user_id != user_id]
-        self._emit([RecordChange("user_erased", user_id, None, None, None, at)])
+        if keys or any(e.user_id == user_id and e.kind != "user_erased" for _, e in self._feed):
+            self._feed = [(n, e) for n, e in self._feed if e.user_id != user_id]
+            self._emit([RecordChange("user_erased", user_id, None, None, None, at)])
         return RecordErasureReceipt(
             user_id=user_id, records=len(keys), versions=sum(len(v) for v in keys.values())
         )

@@ -214,8 +214,12 @@ class SQLiteRecordStore(RecordStore):
             (user_id,),
         ).fetchone()
         versions = tx.execute("DELETE FROM records WHERE user_id = ?", (user_id,)).rowcount
-        tx.execute("DELETE FROM record_changes WHERE user_id = ?", (user_id,))
-        self._emit(tx, [RecordChange("user_erased", user_id, None, None, None, at)])
+        events = tx.execute(
+            "DELETE FROM record_changes WHERE user_id = ? AND kind != 'user_erased'", (user_id,)
+        ).rowcount
+        if versions or events:
+            tx.execute("DELETE FROM record_changes WHERE user_id = ?", (user_id,))
+            self._emit(tx, [RecordChange("user_erased", user_id, None, None, None, at)])
         return RecordErasureReceipt(user_id=user_id, records=keys, versions=versions)
 
     def changes(self, since: str | None = None, *, limit: int = 1000) -> RecordChangeBatch:

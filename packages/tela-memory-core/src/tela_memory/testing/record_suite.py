@@ -36,7 +36,13 @@ from tela_memory.errors import (
     NotFoundError,
     TelaMemoryError,
 )
-from tela_memory.records.base import MAX_VALUE_BYTES, Record, RecordStore, VersionConflictError
+from tela_memory.records.base import (
+    MAX_VALUE_BYTES,
+    Record,
+    RecordErasureReceipt,
+    RecordStore,
+    VersionConflictError,
+)
 from tela_memory.stores.changes import ChangeFeedGapError
 from tela_memory.testing.ownership import HOSTILE_USER_IDS, INVALID_USER_IDS
 
@@ -187,7 +193,7 @@ class RecordConformance:
         records.put(FACTS, "job", "works at Acme", user_id=U)
         ended = records.invalidate(FACTS, "job", user_id=U)
         assert not ended.current
-        assert ended.version == 1
+        assert ended.version == 2  # the invalidation was a write: the key is at version 2
         assert ended.value == "works at Acme"
         assert records.get(FACTS, "job", user_id=U) is None
         assert records.history(FACTS, "job", user_id=U) == [ended]
@@ -196,10 +202,24 @@ class RecordConformance:
             records.invalidate(FACTS, "job", user_id=U)
         with pytest.raises(VersionConflictError) as info:
             records.put(FACTS, "job", "x", user_id=U, expected_version=1)
-        assert info.value.actual == 2  # the invalidation was a write
-        again = records.put(FACTS, "job", "works at Initech", user_id=U, expected_version=2)
+        assert info.value.actual == 2
+        again = records.put(FACTS, "job", "works at Initech", user_id=U,
+                            expected_version=ended.version)  # fmt: skip
         assert again.version == 3
-        assert [h.version for h in records.history(FACTS, "job", user_id=U)] == [1, 3]
+        assert [h.version for h in records.history(FACTS, "job", user_id=U)] == [2, 3]
+
+    def test_put_keeps_kind_and_history(self, records: RecordStore) -> None:
+        records.put(FACTS, "home", "Porto", user_id=U, kind="fact")
+        records.supersede(FACTS, "home", "Lisbon", user_id=U)
+        now = records.put(FACTS, "home", "Lisbon, Alfama", user_id=U, expected_version=2)
+        assert (now.version, now.kind) == (3, "fact")
+        history = records.history(FACTS, "home", user_id=U)
+        assert [(h.version, h.value, h.current) for h in history] == [
+            (1, "Porto", False),
+            (3, "Lisbon, Alfama", True),
+        ]
+        assert records.put(FACTS, "home", "Braga", user_id=U, kind="note").kind == "note"
+        assert records.put(("new",), "k", 1, user_id=U).kind == "record"
 
     # -- time to live ----------------------------------------------------------------------
 
@@ -341,6 +361,10 @@ class RecordConformance:
         assert records.erase_user(ada).records == 0
         events = _all_changes(records)
         assert [e.kind for e in events if e.user_id == ada] == ["user_erased"]
+        nobody = _user()
+        cursor = _drain(records, records.changes().cursor)
+        assert records.erase_user(nobody) == RecordErasureReceipt(user_id=nobody)
+        assert records.changes(cursor).changes == []  # nothing to erase: no event
         assert len([e for e in events if e.user_id == bob]) == 4
 
     def test_change_feed(self, records: RecordStore, clock: FakeClock) -> None:
@@ -488,7 +512,7 @@ class RecordConformance:
         assert got.user_id == "ada"
         assert len(ada.history(FACTS, "k")) == 2
         assert [r.key for r in ada.search(FACTS, text="V2")] == ["k"]
-        assert ada.invalidate(FACTS, "k").version == 2
+        assert ada.invalidate(FACTS, "k").version == 3
         assert ada.delete(FACTS, "k")
         ada.put(FACTS, "j", 1)
         assert ada.delete_where() == 1
@@ -540,7 +564,7 @@ class RecordConformance:
         for op, ns_i, key_i, value in ops:
             ns, key = _SPACES[ns_i], f"k{key_i}"
             rows = model.get((ns, key), [])
-            kv = (rows[-1][0] + (0 if rows[-1][2] else 1)) if rows else 0
+            kv = rows[-1][0] if rows else 0
             has_current = bool(rows) and rows[-1][2]
             if op == "put":
                 if has_current:
@@ -560,8 +584,9 @@ class RecordConformance:
                 rows.append([kv + 1, value, True])
                 records.supersede(ns, key, value, user_id=user, expected_version=kv)
             elif op == "invalidate":
-                rows[-1][2] = False
-                records.invalidate(ns, key, user_id=user, expected_version=kv)
+                rows[-1][0], rows[-1][2] = kv + 1, False
+                ended = records.invalidate(ns, key, user_id=user, expected_version=kv)
+                assert ended.version == kv + 1
             elif op == "delete":
                 assert records.delete(ns, key, user_id=user) == bool(model.pop((ns, key), None))
             else:  # delete_where under the namespace's first segment

@@ -1,0 +1,1 @@
+"""Tela Memory recall index on Chroma."""

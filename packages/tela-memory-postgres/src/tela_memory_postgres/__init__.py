@@ -1,0 +1,1 @@
+"""Tela Memory on PostgreSQL."""
