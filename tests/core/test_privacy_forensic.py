@@ -1,5 +1,6 @@
 """Erasure leaves no recoverable trace in the raw files: the SQLite store's database and WAL,
-the full-text segments of the embedded index in the same file, and a separate index file.
+the full-text segments of the embedded index in the same file, a separate index file and the
+SQLite embedding cache of its embedder.
 
 The files are read byte by byte while the store is still open (the worst case: nothing has
 been closed or checkpointed by a clean shutdown)."""
@@ -14,11 +15,13 @@ import pytest
 
 from tela_memory.context import SUMMARY_KEY
 from tela_memory.messages import Message, TextBlock, ThinkingBlock, ToolCallBlock
-from tela_memory.privacy import erase_user
+from tela_memory.privacy import erase_user, message_texts
+from tela_memory.recall.cache import CachedEmbedder, SQLiteCache, text_key
 from tela_memory.recall.indexer import StoreIndexer
 from tela_memory.recall.sqlite_index import SQLiteIndex
 from tela_memory.records import SQLiteRecordStore
 from tela_memory.stores.sqlite import SQLiteStore
+from tela_memory.testing import HashEmbedder
 
 # one marker per place a string is kept; they end in "qx" so that the porter stemmer of the
 # full-text index keeps them whole, and start with pairs no English word shares
@@ -82,7 +85,9 @@ def world(tmp_path: Path) -> Iterator[World]:
     folder.mkdir()
     # a short busy timeout: the test that holds a reader open waits this long for it
     store = SQLiteStore(folder / "store.db", timeout=0.2)
-    same, other = SQLiteIndex.for_store(store), SQLiteIndex(folder / "index.db")
+    cached = CachedEmbedder(HashEmbedder(), SQLiteCache(folder / "cache.db"))
+    same = SQLiteIndex.for_store(store)
+    other = SQLiteIndex(folder / "index.db", embedder=cached)
     _seed(store)
     for index in (same, other):
         StoreIndexer(store, index).sync()
@@ -92,6 +97,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         other.close()
         same.close()
         store.close()
+        cached.cache.close()  # type: ignore[attr-defined]
 
 
 def test_every_marker_is_in_the_files_before_erasure(world: World) -> None:
@@ -151,3 +157,29 @@ def test_records_in_the_same_file_are_erased_everywhere_without_trace(world: Wor
     raw = _raw(folder)
     assert fact[1:].encode() not in raw
     assert _found(raw) == set()
+
+
+def test_the_embedding_cache_keeps_no_key_or_vector_of_the_user(world: World) -> None:
+    """The cache is keyed by a hash of each text: the hash alone confirms a guessed text, and
+    the vector is the text's embedding, so both are the user's data."""
+    folder, store, same, other = world
+
+    def traces(user: str) -> set[bytes]:
+        texts = [t for m in store.for_user(user).read("chat") for t in message_texts(m)]
+        vectors = HashEmbedder().embed(texts).astype("float32")
+        return {text_key(t).encode() for t in texts} | {v.tobytes() for v in vectors}
+
+    def found(wanted: set[bytes]) -> set[bytes]:
+        raw = b"".join(p.read_bytes() for p in sorted(folder.glob("cache.db*")))
+        return {w for w in wanted if w in raw}
+
+    ada, bob = traces("ada"), traces("bob")
+    bob_before = found(bob)
+    assert len(found(ada)) >= 4  # the control: keys and vectors are there
+    assert bob_before
+    receipt = erase_user("ada", store, same, other)
+    assert receipt.extra["embedding_cache:SQLiteCache"] > 0
+    assert "embedding cache file: WAL checkpointed and truncated" in receipt.scrubbed
+    assert receipt.traces_left == ()
+    assert found(ada) == set()
+    assert found(bob) == bob_before  # Bob's entries stay: his next sync embeds nothing

@@ -24,12 +24,12 @@ from tela_memory.recall.cache import SQLiteCache
 from tela_memory.recall.sqlite_index import SQLiteIndex
 from tela_memory.stores import cursors as cursors_module
 from tela_memory.stores import sqlite as sqlite_module
-from tela_memory.stores import sqlite_tx
+from tela_memory.stores import sqlite_db
 from tela_memory.stores.cursors import SQLiteCursorStore
 from tela_memory.stores.sqlite import SQLiteStore
 
 _WATCHED = {
-    m.__file__ for m in (sqlite_module, sqlite_tx, index_module, cache_module, cursors_module)
+    m.__file__ for m in (sqlite_module, sqlite_db, index_module, cache_module, cursors_module)
 }
 
 

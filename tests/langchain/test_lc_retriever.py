@@ -184,3 +184,19 @@ def test_filters_never_widen_the_user(index: SQLiteIndex, widen: dict[str, Any])
     retriever.user_id = None  # a mutated retriever is checked again at search time
     with pytest.raises(ScopeError):
         retriever.invoke("pizza")
+
+
+def test_the_documented_example_finds_a_turn_appended_just_before(tmp_path: Path) -> None:
+    """docs/langchain.md: a history that knows nothing of the index, a retriever on
+    ``SQLiteIndex.for_store``; the index follows the store, so no ``sync()`` is needed."""
+    embeddings = DeterministicFakeEmbedding(size=16)
+    with SQLiteStore(tmp_path / "chat.db") as messages:
+        index = SQLiteIndex.for_store(messages, embedder=LangChainEmbedder(embeddings))
+        history = TelaChatMessageHistory("trip", store=messages, user_id="ada")
+        history.add_messages([HumanMessage("a trip to Lisbon in May"), AIMessage("Lovely")])
+        retriever = TelaRetriever(index=index, user_id="ada", k=4)
+        docs = retriever.invoke("trip to Lisbon", k=2, filter={"roles": ["user"]})
+        assert [d.page_content for d in docs] == ["a trip to Lisbon in May"]
+        other = TelaRetriever(index=index, user_id="bob", k=4)
+        assert other.invoke("trip to Lisbon") == []
+        index.close()

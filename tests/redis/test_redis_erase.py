@@ -3,6 +3,7 @@ a memory + Redis embedding cache chain and the Redis token-count cache, sync and
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -227,3 +228,72 @@ def test_no_trace_in_an_rdb_snapshot_after_erasure(redis_stack: RedisServer) -> 
         assert [m for m in [*markers, "jqzvnameqx"] if m.encode() in snapshot] == []
     finally:
         _close(w)
+
+
+@pytest.fixture(scope="module")
+def redis_aof() -> Iterator[RedisServer]:
+    """A server that logs every write to its append-only file (``appendfsync always``)."""
+    server = RedisServer(persistent=True).start()
+    raw = Redis.from_url(server.url)
+    raw.config_set("rdbcompression", "no")  # the AOF's RDB preamble, scanned uncompressed
+    raw.close()
+    yield server
+    server.stop()
+
+
+def _files(server: RedisServer) -> bytes:
+    """Every byte the server wrote to its data folder (the AOF parts and any snapshot)."""
+    parts = sorted(p for p in server.dir.rglob("*") if p.is_file() and p.suffix != ".log")
+    return b"".join(p.read_bytes() for p in parts)
+
+
+def _wait_for_rewrites(server: RedisServer) -> None:
+    raw = Redis.from_url(server.url)
+    try:
+        for _ in range(600):
+            info = raw.info("persistence")
+            busy = ("aof_rewrite_in_progress", "aof_rewrite_scheduled", "rdb_bgsave_in_progress")
+            if not any(int(info[k]) for k in busy):
+                return
+            time.sleep(0.05)  # polling for completion (bounded), not a timing assertion
+        raise AssertionError("the rewrite did not finish")
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["reported", "compacted"])
+def test_the_append_only_file_is_reported_or_rewritten(
+    redis_aof: RedisServer, compact: bool
+) -> None:
+    store = RedisStore(
+        redis_aof.url, prefix=f"aof-{uuid.uuid4().hex[:8]}", compact_on_erase=compact
+    )
+    try:
+        store.for_user("alice").append("a1", Message.user("secret zqvaofqx"))
+        store.for_user("bob").append("b1", Message.user("bob says bobaofqx"))
+        assert b"zqvaofqx" in _files(redis_aof)  # the control: the AOF holds the write
+        receipt = erase_user("alice", store)
+        assert receipt.messages == 1
+        if not compact:
+            assert [t for t in receipt.traces_left if "append-only file" in t]
+            assert b"zqvaofqx" in _files(redis_aof)  # what the receipt warns of is real
+            return
+        assert "redis: append-only file rewrite started (BGREWRITEAOF)" in receipt.scrubbed
+        assert receipt.traces_left == ()
+        _wait_for_rewrites(redis_aof)
+        raw = _files(redis_aof)
+        assert b"zqvaofqx" not in raw
+        assert b"bobaofqx" in raw  # only Alice went
+        assert store.for_user("bob").read("b1")[0].text == "bob says bobaofqx"
+    finally:
+        store.close()
+
+
+async def test_the_async_erasure_reports_the_same(redis_aof: RedisServer) -> None:
+    store = RedisStore(redis_aof.url, prefix=f"aof-{uuid.uuid4().hex[:8]}")
+    try:
+        await store.for_user("alice").aappend("a1", Message.user("x"))
+        receipt = await aerase_user("alice", store)
+        assert [t for t in receipt.traces_left if "append-only file" in t]
+    finally:
+        await store.aclose()

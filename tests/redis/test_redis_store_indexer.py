@@ -67,3 +67,32 @@ def test_watermark_names_the_server_and_the_index(redis_stack: RedisServer, name
     assert a.watermark_name == f"redis:{a.address}/{name}"
     assert a.watermark_name != b.watermark_name
     assert str(redis_stack.port) in a.watermark_name
+
+
+async def test_a_redis_index_follows_a_redis_store_without_sync(
+    redis_stack: RedisServer, name: str
+) -> None:
+    """Redis all the way: the store's change feed (a stream) keeps the index in step before
+    each read, sync and async, with the cursor kept in the store's own keyspace."""
+    from tela_memory_redis import RedisStore
+
+    store = RedisStore(redis_stack.url, prefix=name)
+    index = RedisIndex(redis_stack.url, embedder=HashEmbedder(16), name=name).follow(store)
+    try:
+        ada = store.for_user("ada")
+        (asked,) = ada.append("t", Message.user("the dentist is on Friday"))
+        hits = index.search("dentist", filter={"user_id": "ada"}, mode="lexical")
+        assert [h.message.id for h in hits] == [asked.id]
+        await ada.aappend("t", Message.user("the dentist moved to Monday"))
+        assert await index.acount({"user_id": "ada"}) == 2
+        assert index.search("dentist", filter={"user_id": "bob"}) == []
+        store.erase_user("ada")
+        assert index.count() == 0
+        again = RedisIndex(redis_stack.url, embedder=HashEmbedder(16), name=name).follow(store)
+        assert again.follower is not None
+        assert again.follower.catch_up().indexed == 0  # the cursor persisted in Redis
+        again.close()
+    finally:
+        index.drop()
+        index.close()
+        store.close()

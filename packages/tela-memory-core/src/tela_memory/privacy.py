@@ -336,14 +336,24 @@ async def auser_data(store: MessageStore, user_id: str) -> UserData:
 # -- erasing --------------------------------------------------------------------------------
 
 
+def _cache_levels(cache: object) -> list[object]:
+    if isinstance(cache, CacheChain):
+        return [level for c in cache.levels for level in _cache_levels(c)]
+    return [cache]
+
+
 def _scrubbers(parts: Sequence[tuple[str, Erasable]]) -> list[Callable[[], Scrub]]:
-    """The ``scrub`` of each index and record store taking part (run after the store)."""
+    """The ``scrub`` of each index, record store and SQLite embedding cache taking part (run
+    after the store)."""
     out: list[Callable[[], Scrub]] = []
     for _, part in parts:
         if isinstance(part, _IndexPart):
             out.append(part.index.scrub)
         elif isinstance(part, RecordStore):
             out.append(part.scrub)
+        elif isinstance(part, EmbeddingCacheEntries):
+            levels = _cache_levels(part.cache)
+            out.extend(level.scrub for level in levels if isinstance(level, SQLiteCache))
     return out
 
 

@@ -16,7 +16,7 @@ import sqlite3
 
 from tela_memory.errors import SchemaError
 from tela_memory.stores import DEFAULT_USER
-from tela_memory.stores.sqlite_tx import write_transaction
+from tela_memory.stores.sqlite_db import write_transaction
 
 SCHEMA_VERSION = 2
 

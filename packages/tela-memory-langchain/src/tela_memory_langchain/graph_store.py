@@ -33,7 +33,7 @@ from tela_memory.privacy import UserData
 from tela_memory.recall.embedder import Embedder, normalize
 from tela_memory.stores import UserStore
 from tela_memory.stores._common import check_id
-from tela_memory.stores.sqlite_tx import write_transaction
+from tela_memory.stores.sqlite_db import connect, write_transaction
 from tela_memory_langchain._graph_filters import matches, ns_matches
 from tela_memory_langchain._graph_schema import migrate
 from tela_memory_langchain._optional import require
@@ -114,19 +114,11 @@ class _Database:
     def connection(self) -> sqlite3.Connection:
         with self.lock:
             if self.conn is None:
+                conn = connect(self.path, what="LangGraph store", timeout=self.timeout)
                 try:
-                    if self.path != ":memory:":
-                        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                    conn = sqlite3.connect(
-                        self.path,
-                        timeout=self.timeout,
-                        isolation_level=None,
-                        check_same_thread=False,
-                    )
-                    if self.path != ":memory:":
-                        conn.execute("PRAGMA journal_mode=WAL")
                     migrate(conn)
-                except (sqlite3.Error, OSError) as exc:
+                except sqlite3.Error as exc:
+                    conn.close()
                     raise BackendUnavailable(
                         f"cannot open the LangGraph store at {self.path}: {exc}"
                     ) from exc

@@ -43,6 +43,7 @@ from tela_memory.stores.base import (
 from tela_memory.stores.changes import Change, ChangeBatch, ChangeFeedGapError, ChangeKind
 from tela_memory_redis import _lua
 from tela_memory_redis._driver import Batch, Cmd, Op, Script, Sleep, text
+from tela_memory_redis._persistence import persistence_traces
 
 log = logging.getLogger("tela_memory_redis")
 
@@ -198,8 +199,10 @@ class Ops:
         ttl: float | timedelta | None,
         refresh_ttl_on_read: bool,
         on_corrupt: Literal["raise", "skip"],
+        compact_on_erase: bool = False,
     ) -> None:
         self.prefix = check_prefix(prefix)
+        self.compact_on_erase = compact_on_erase
         self.cluster = cluster
         self.ttl_ms = _ms(ttl)
         self.refresh = refresh_ttl_on_read
@@ -670,8 +673,16 @@ class Ops:
             branches += b
         yield Cmd(("DEL", ukey))
         yield from self._purge_changes(user_id)
+        done, left = yield from persistence_traces(
+            compact=self.compact_on_erase, cluster=self.cluster
+        )
         return ErasureReceipt(
-            user_id=user_id, threads=threads, messages=messages, branches=branches
+            user_id=user_id,
+            threads=threads,
+            messages=messages,
+            branches=branches,
+            scrubbed=done,
+            traces_left=left,
         )
 
     def apply_retention(

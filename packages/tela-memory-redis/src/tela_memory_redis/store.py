@@ -54,6 +54,10 @@ class RedisStore(MessageStore):
         refresh_ttl_on_read: reading a thread also restarts its TTL.
         on_corrupt: ``"raise"`` (default) a ``SchemaError`` naming an unreadable stored
             message, or ``"skip"`` it with a warning.
+        compact_on_erase: after :meth:`erase_user`, ask the server to rewrite its
+            append-only file and snapshot (``BGREWRITEAOF``, ``BGSAVE SCHEDULE``) so that
+            neither keeps the erased data; without it the receipt's ``traces_left`` names the
+            files that still do (costly on a large dataset, hence off by default).
         **client_options: passed to the redis-py client built from ``url``.
 
     Nothing connects until the first operation. The first operation of a store also checks
@@ -73,6 +77,7 @@ class RedisStore(MessageStore):
         ttl: float | timedelta | None = None,
         refresh_ttl_on_read: bool = False,
         on_corrupt: Literal["raise", "skip"] = "raise",
+        compact_on_erase: bool = False,
         **client_options: Any,
     ) -> None:
         if url is None and client is None and aclient is None:
@@ -99,6 +104,7 @@ class RedisStore(MessageStore):
             ttl=ttl,
             refresh_ttl_on_read=refresh_ttl_on_read,
             on_corrupt=on_corrupt,
+            compact_on_erase=compact_on_erase,
         )
 
     @classmethod

@@ -20,7 +20,8 @@ import numpy as np
 
 from tela_memory.errors import BackendUnavailable, TelaMemoryError
 from tela_memory.recall.embedder import Embedder, Vectors, normalize
-from tela_memory.stores.sqlite_tx import write_transaction
+from tela_memory.stores.sqlite_db import connect, write_transaction
+from tela_memory.stores.sqlite_scrub import Scrub, scrub
 
 
 def text_key(text: str, *, kind: str = "d") -> str:
@@ -149,23 +150,15 @@ class SQLiteCache(BaseCache):
     def _connection(self) -> sqlite3.Connection:
         with self._lock:
             if self._conn is None:
+                conn = connect(self._path, what="embedding cache", timeout=self._timeout)
                 try:
-                    if self._path != ":memory:":
-                        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-                    conn = sqlite3.connect(
-                        self._path,
-                        timeout=self._timeout,
-                        isolation_level=None,
-                        check_same_thread=False,
-                    )
-                    if self._path != ":memory:":
-                        conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute(
                         "CREATE TABLE IF NOT EXISTS recall_embedding_cache(model_id TEXT NOT NULL,"
                         " key TEXT NOT NULL, vec BLOB NOT NULL, PRIMARY KEY(model_id, key))"
                         " WITHOUT ROWID"
                     )
-                except (sqlite3.Error, OSError) as exc:
+                except sqlite3.Error as exc:
+                    conn.close()
                     raise BackendUnavailable(
                         f"cannot open embedding cache at {self._path}: {exc}"
                     ) from exc
@@ -229,6 +222,17 @@ class SQLiteCache(BaseCache):
             except sqlite3.Error as exc:
                 raise BackendUnavailable(f"embedding cache {self._path}: {exc}") from exc
         return removed
+
+    def scrub(self) -> Scrub:
+        """Remove what deleted entries left in the file (free pages, WAL); see
+        :mod:`tela_memory.stores.sqlite_scrub`. :func:`tela_memory.privacy.erase_user` calls
+        it."""
+        conn = self._connection()
+        with self._lock:
+            try:
+                return scrub(conn, "embedding cache file")
+            except sqlite3.Error as exc:
+                raise BackendUnavailable(f"embedding cache {self._path}: {exc}") from exc
 
     def close(self) -> None:
         """Close the connection."""

@@ -10,7 +10,7 @@ import sqlite3
 
 from tela_memory.recall.types import SearchFilter, ThreadKey
 from tela_memory.stores.base import DEFAULT_USER
-from tela_memory.stores.sqlite_tx import write_transaction
+from tela_memory.stores.sqlite_db import write_transaction
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Function words that only slow an OR query down; BM25 would give them ~0 weight anyway.

@@ -16,10 +16,11 @@ require a user or the named ``all_users=True``.
 from __future__ import annotations
 
 import asyncio
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
@@ -38,7 +39,12 @@ from tela_memory.recall.types import (
     check_query,
     thread_key,
 )
+from tela_memory.stores.base import MessageStore
+from tela_memory.stores.cursors import CursorStore
 from tela_memory.stores.sqlite_scrub import Scrub
+
+if TYPE_CHECKING:
+    from tela_memory.recall.indexer import StoreIndexer
 
 FilterLike = SearchFilter | Mapping[str, Any] | None
 
@@ -146,6 +152,10 @@ class Index(ABC):
     #: (:meth:`thread_term_counts`), which thread-level ranking uses.
     supports_thread_terms: ClassVar[bool] = False
 
+    #: The :class:`~tela_memory.recall.indexer.StoreIndexer` run before each read, once
+    #: :meth:`follow` was called.
+    follower: StoreIndexer | None = None
+
     def __init__(self, embedder: Embedder | None = None) -> None:
         self.embedder = embedder
 
@@ -213,6 +223,41 @@ class Index(ABC):
         """Forget the stored vectors and the embedding model that made them, so that the next
         write may use another model. ``StoreIndexer.reindex()`` calls it after ``clear()``.
         Backends that record a model override it; this default has nothing to forget."""
+
+    def follow(
+        self,
+        store: MessageStore,
+        *,
+        cursors: CursorStore | None = None,
+        name: str | None = None,
+    ) -> Self:
+        """Stay in step with ``store`` without anyone calling ``sync()``: before every read
+        (``search``, ``count``, ``neighbors``, their async twins ...) the index applies what
+        the store's change feed holds since its last read, through a
+        :class:`~tela_memory.recall.indexer.StoreIndexer` (``cursors`` and ``name`` are its
+        arguments; the cursor persists, so a restarted process resumes). With nothing new, a
+        read costs one extra read of the feed. Returns the index.
+
+        Every process that reads applies what it has not seen yet; applying twice is
+        harmless (upserts and deletions are idempotent). The writes of a catch-up (embedding
+        new turns) are paid by the first read after them: call ``index.follower.sync()``
+        from a worker to keep reads fast under heavy writes.
+        """
+        from tela_memory.recall.indexer import StoreIndexer  # the indexer imports Index
+
+        self._follow_lock = threading.Lock()
+        self.follower = StoreIndexer(store, self, name=name, cursors=cursors)
+        return self
+
+    def _catch_up(self) -> None:
+        """Apply the followed store's new changes (no-op without :meth:`follow`)."""
+        if self.follower is not None:
+            with self._follow_lock:
+                self.follower.catch_up()
+
+    async def _acatch_up(self) -> None:
+        if self.follower is not None:
+            await asyncio.to_thread(self._catch_up)
 
     @property
     def dense_enabled(self) -> bool:
@@ -320,7 +365,9 @@ class Index(ABC):
 
     def count(self, filter: FilterLike = None) -> int:
         """How many indexed messages the filter matches."""
-        return self._count(SearchFilter.coerce(filter))
+        flt = SearchFilter.coerce(filter)
+        self._catch_up()
+        return self._count(flt)
 
     def search(
         self,
@@ -345,6 +392,7 @@ class Index(ABC):
         vector = None
         if mode in ("dense", "hybrid") and self.dense_enabled:
             vector = self._query_vector(text, query_vector)
+        self._catch_up()
         return self._run(text, flt, k, mode, vector)
 
     async def asearch(
@@ -364,7 +412,12 @@ class Index(ABC):
                 query_vector if query_vector is not None else await self.embedder.aembed_query(text)
             )
             vector = self._query_vector(text, raw)
-        return await asyncio.to_thread(self._run, text, flt, k, mode, vector)
+
+        def run() -> list[Hit]:
+            self._catch_up()
+            return self._run(text, flt, k, mode, vector)
+
+        return await asyncio.to_thread(run)
 
     def neighbors(
         self,
@@ -387,6 +440,7 @@ class Index(ABC):
         flt = SearchFilter.coerce(filter)
         if before == after == 0:
             return []
+        self._catch_up()
         return self._neighbors(message_id, before, after, flt)
 
     def thread_term_counts(self, query: str, *, filter: FilterLike = None) -> ThreadTermCounts:
@@ -397,6 +451,7 @@ class Index(ABC):
         flt = SearchFilter.coerce(filter)
         if not self.supports_thread_terms:
             raise UnsupportedOperation(f"{type(self).__name__} cannot count words per thread")
+        self._catch_up()
         return self._thread_term_counts(text, flt)
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -79,6 +79,8 @@ class StoreIndexer:
         self.batch_size = min(batch_size, MAX_CHANGES_LIMIT)
         self.on_batch = on_batch
         self.cursors = cursors if cursors is not None else store.cursor_store()
+        self._seen: str | None = None  # the cursor the last sync reached ...
+        self._has_seen = False  # ... once there was one
 
     def cursor(self) -> str | None:
         """The feed cursor indexed so far (``None``: nothing yet)."""
@@ -103,7 +105,16 @@ class StoreIndexer:
             ChangeFeedGapError: the saved cursor is no longer valid for this store (the
                 feed lost events, or the cursor is another store's): call :meth:`reindex`.
         """
-        cursor = self.cursor()
+        return self._sync_from(self.cursor(), limit)
+
+    def catch_up(self) -> SyncReport:
+        """:meth:`sync`, starting from the cursor this indexer last reached (the cursor store
+        is read only the first time), so that a search can call it every time: with nothing
+        new in the feed it costs one read of the feed and writes nothing. What
+        :meth:`Index.follow` runs before each read of the index."""
+        return self._sync_from(self._seen if self._has_seen else self.cursor(), None)
+
+    def _sync_from(self, cursor: str | None, limit: int | None) -> SyncReport:
         indexed = updated = deleted = 0
         while limit is None or indexed < limit:
             size = self.batch_size if limit is None else min(self.batch_size, limit - indexed)
@@ -118,6 +129,7 @@ class StoreIndexer:
                 self.on_batch(indexed)
             if not batch.more:
                 break
+        self._seen, self._has_seen = cursor, True
         return SyncReport(indexed=indexed, updated=updated, deleted=deleted, cursor=cursor)
 
     async def async_(self, *, limit: int | None = None) -> SyncReport:

@@ -46,8 +46,8 @@ from tela_memory.recall.fts import (
 from tela_memory.recall.index import Document, Index, ThreadTermCounts, contextual_vectors
 from tela_memory.recall.types import Hit, SearchFilter, ThreadKey
 from tela_memory.stores._common import check_id, to_micros
-from tela_memory.stores.sqlite_scrub import SECURE_DELETE, Scrub, scrub
-from tela_memory.stores.sqlite_tx import write_transaction
+from tela_memory.stores.sqlite_db import connect, write_transaction
+from tela_memory.stores.sqlite_scrub import Scrub, scrub
 
 # Follow the store: a message deleted from ``messages`` (delete_thread, erase_user, retention)
 # leaves the index in the same transaction.
@@ -119,10 +119,18 @@ class SQLiteIndex(Index):
 
     @classmethod
     def for_store(
-        cls, store: Any, *, embedder: Embedder | None = None, context_weight: float = 0.5
+        cls,
+        store: Any,
+        *,
+        embedder: Embedder | None = None,
+        context_weight: float = 0.5,
+        follow: bool = True,
     ) -> SQLiteIndex:
         """An index in the same file as a :class:`~tela_memory.stores.sqlite.SQLiteStore`
-        (sharing its connection when the store is in memory)."""
+        (sharing its connection when the store is in memory).
+
+        With ``follow`` (the default) it follows the store (:meth:`~Index.follow`): every
+        search sees what was appended before it, with no ``sync()`` to call."""
         path = store.path
         index = (
             cls(connection=store.connection(), embedder=embedder, context_weight=context_weight)
@@ -130,7 +138,7 @@ class SQLiteIndex(Index):
             else cls(path, embedder=embedder, context_weight=context_weight)
         )
         index._store = store  # opened (and migrated) before the index adds its tables
-        return index
+        return index.follow(store) if follow else index
 
     # -- connection -------------------------------------------------------------------------
 
@@ -163,18 +171,7 @@ class SQLiteIndex(Index):
                 conn = self._given
             else:
                 assert self._path is not None
-                if self._path != ":memory:":
-                    Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    self._path,
-                    timeout=self._timeout,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-                if self._path != ":memory:":
-                    conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(SECURE_DELETE)
+                conn = connect(self._path, what="recall index", timeout=self._timeout)
             create_tables(conn)
             has_messages = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='messages'"

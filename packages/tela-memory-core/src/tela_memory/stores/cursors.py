@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from tela_memory.errors import BackendUnavailable
-from tela_memory.stores.sqlite_tx import write_transaction
+from tela_memory.stores.sqlite_db import connect, write_transaction
 
 CURSOR_TABLE = "recall_cursors"
 _SCHEMA = (
@@ -101,9 +101,7 @@ class SQLiteCursorStore:
             try:
                 if self._conn is None:
                     assert self._path is not None
-                    self._conn = sqlite3.connect(
-                        self._path, isolation_level=None, check_same_thread=False, timeout=30
-                    )
+                    self._conn = connect(self._path, what="cursor store")
                     self._conn.execute(_SCHEMA)
                 conn = self._conn
                 with write_transaction(conn):

@@ -45,9 +45,9 @@ from tela_memory.stores.base import (
 )
 from tela_memory.stores.changes import Change, ChangeBatch, ChangeFeedGapError, ChangeKind
 from tela_memory.stores.cursors import CursorStore, SQLiteCursorStore
+from tela_memory.stores.sqlite_db import connect, write_transaction
 from tela_memory.stores.sqlite_schema import SCHEMA_VERSION, migrate
-from tela_memory.stores.sqlite_scrub import SECURE_DELETE, scrub
-from tela_memory.stores.sqlite_tx import write_transaction
+from tela_memory.stores.sqlite_scrub import scrub
 
 DEFAULT_PATH = Path.home() / ".local" / "share" / "tela-memory" / "tela.db"
 
@@ -114,23 +114,17 @@ class SQLiteStore(MessageStore):
 
     def _open(self) -> sqlite3.Connection:
         target = str(self._path)
+        conn = connect(target, what="SQLite store", timeout=self._timeout)
         try:
-            if isinstance(self._path, Path):
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                target, timeout=self._timeout, isolation_level=None, check_same_thread=False
-            )
-            if target != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(SECURE_DELETE)
             migrate(conn)
             (self._feed_id,) = conn.execute(
                 "SELECT value FROM meta WHERE key = 'feed_id'"
             ).fetchone()
         except SchemaError:
+            conn.close()
             raise
-        except (sqlite3.Error, OSError) as exc:
+        except sqlite3.Error as exc:
+            conn.close()
             raise BackendUnavailable(f"cannot open SQLite store at {target}: {exc}") from exc
         return conn
 

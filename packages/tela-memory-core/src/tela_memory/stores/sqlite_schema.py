@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from tela_memory.errors import SchemaError
-from tela_memory.stores.sqlite_tx import write_transaction
+from tela_memory.stores.sqlite_db import write_transaction
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: threads, branches and the message tree

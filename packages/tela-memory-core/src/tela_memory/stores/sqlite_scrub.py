@@ -3,9 +3,10 @@
 Deleting a row is not enough: SQLite leaves the bytes in free pages (unless built with
 ``SECURE_DELETE``, which upstream is not), the WAL keeps earlier images of every page it
 wrote, and an FTS5 index keeps a deleted row's words in its segments until they are merged.
-So every connection of the store and the index turns ``secure_delete`` on (deleted content is
-overwritten with zeros), and after an erasure :func:`scrub` merges the FTS5 segments and
-checkpoints the WAL into the database, truncating it to zero bytes.
+So every connection turns ``secure_delete`` on
+(:func:`~tela_memory.stores.sqlite_db.connect`: deleted content is overwritten with zeros),
+and after an erasure :func:`scrub` merges the FTS5 segments and checkpoints the WAL into the
+database, truncating it to zero bytes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from tela_memory.stores.sqlite_tx import write_transaction
-
-SECURE_DELETE = "PRAGMA secure_delete=ON"
+from tela_memory.stores.sqlite_db import write_transaction
 
 
 @dataclass(frozen=True, slots=True)
