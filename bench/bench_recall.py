@@ -185,6 +185,8 @@ def bench_latency(n: int, users: int, repeat: int, tmp: Path) -> list[Row]:
         qv = [embedder.embed_query(q) for _, q in qs]
         embed_q = (time.perf_counter() - t0) / len(qs)
         recaller = Recaller(index)
+        # the same file without following the store: what a read's catch-up costs
+        unfollowed = SQLiteIndex.for_store(store, embedder=embedder, follow=False)
         matrix = embedder.embed(all_texts)
         owner_arr = np.array(owners)
 
@@ -195,6 +197,9 @@ def bench_latency(n: int, users: int, repeat: int, tmp: Path) -> list[Row]:
         ops = {
             ("search lexical", "tela"): lambda i: index.search(
                 qs[i][1], filter={"user_id": qs[i][0]}, k=K, mode="lexical"
+            ),
+            ("search lexical", "tela, not following the store (follow=False)"): lambda i: (
+                unfollowed.search(qs[i][1], filter={"user_id": qs[i][0]}, k=K, mode="lexical")
             ),
             ("search dense", "tela"): lambda i: index.search(
                 qs[i][1], filter={"user_id": qs[i][0]}, k=K, mode="dense", query_vector=qv[i]
@@ -224,6 +229,7 @@ def bench_latency(n: int, users: int, repeat: int, tmp: Path) -> list[Row]:
             st = measure(cycle(fn), repeat=reps, warmup=3)
             rows.append(Row(workload, op, impl, st.median, st.p95))
         rows.append(Row(workload, "embed query (apart)", "hash embedder", embed_q))
+        unfollowed.close()
         index.close()
     return rows
 

@@ -71,7 +71,7 @@ def _build(root: Path) -> World:
     memory, disk = MemoryCache(), SQLiteCache(root / "cache.db")
     embedder = CachedEmbedder(HashEmbedder(16), CacheChain(memory, disk))
     qdrant = QdrantIndex(location=":memory:", embedder=embedder)
-    embedded = SQLiteIndex.for_store(store)
+    embedded = SQLiteIndex.for_store(store, follow=False)  # fed by write-through below
     counter = CachedCounter(ApproxCounter())
     a1 = store.append(
         "a1",
