@@ -223,7 +223,7 @@ async def test_context_policy_view(store: MessageStore, thread: str) -> None:
     from tela_memory.tokens import ApproxCounter
 
     history = TelaChatMessageHistory(
-        thread, store=store, user_id="u1", context=ContextPolicy(300, counter=ApproxCounter())
+        thread, store=store, user_id="u1", policy=ContextPolicy(300, counter=ApproxCounter())
     )
     turns: list[BaseMessage] = [SystemMessage("Rules: be kind.")]
     for i in range(30):
@@ -257,3 +257,15 @@ def test_no_silent_cap_on_long_histories(store: MessageStore, thread: str) -> No
     back = history.messages
     assert len(back) == 10_050
     assert back[-1].content == "m10049"
+
+
+def test_the_old_context_argument_still_works_with_a_warning(
+    store: MessageStore, thread: str
+) -> None:
+    from tela_memory.context.policy import ContextPolicy
+    from tela_memory.tokens import ApproxCounter
+
+    policy = ContextPolicy(300, counter=ApproxCounter())
+    with pytest.warns(DeprecationWarning, match="pass policy="):
+        history = TelaChatMessageHistory(thread, store=store, user_id="u1", context=policy)
+    assert history.policy is policy

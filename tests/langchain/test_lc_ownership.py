@@ -126,12 +126,12 @@ async def history_aget_messages(env: Env, user: str) -> Any:
 
 
 async def history_messages_with_policy(env: Env, user: str) -> Any:
-    history = _history(env, user, context=_policy())
+    history = _history(env, user, policy=_policy())
     return history.messages, history.last_context
 
 
 async def history_aget_messages_with_policy(env: Env, user: str) -> Any:
-    history = _history(env, user, context=_policy())
+    history = _history(env, user, policy=_policy())
     return await history.aget_messages(), history.last_context
 
 

@@ -287,3 +287,16 @@ def test_every_abstract_method_has_its_own_async_twin() -> None:
         assert inspect.iscoroutinefunction(getattr(TelaChatStore, twin))
         sync_params = list(inspect.signature(getattr(TelaChatStore, sync)).parameters)
         assert list(inspect.signature(getattr(TelaChatStore, twin)).parameters) == sync_params
+
+
+def test_close_leaves_a_store_it_was_given_open(tmp_path: Path) -> None:
+    """A wrapper never closes what it was given (the caller may share the store)."""
+    from llama_index.core.llms import ChatMessage as LIMessage
+
+    from tela_memory.stores.sqlite import SQLiteStore
+
+    shared = SQLiteStore(tmp_path / "shared.db")
+    with TelaChatStore(shared, user_id="ana") as chats:
+        chats.add_message("k", LIMessage(role="user", content="hello"))
+    assert shared.for_user("ana").read("k")[0].text == "hello"  # still open
+    shared.close()

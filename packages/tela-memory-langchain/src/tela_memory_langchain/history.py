@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self
 
@@ -58,9 +59,11 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
             Missing, it raises ``ScopeError``; an id the stores refuse (empty, control
             characters, over 200 characters) raises ``InvalidMessageError``.
         branch: the branch to read and append to (the thread's default when ``None``).
-        context: an optional :class:`~tela_memory.context.policy.ContextPolicy`: ``messages``
+        policy: an optional :class:`~tela_memory.context.policy.ContextPolicy`: ``messages``
             returns its view (pinned prefix, summary, recent window within the budget, tool
             pairs whole) while the store keeps everything; :attr:`last_context` has the report.
+            (``policy=`` as everywhere else; the earlier name ``context=`` still works, with a
+            ``DeprecationWarning``.)
         index: an optional recall index; appended messages are indexed as they are stored.
     """
 
@@ -71,13 +74,21 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
         store: MessageStore | UserStore | str | None = None,
         user_id: str | None = None,
         branch: str | None = None,
-        context: ContextPolicy | None = None,
+        policy: ContextPolicy | None = None,
         index: Index | None = None,
+        context: ContextPolicy | None = None,
     ) -> None:
+        if context is not None:
+            warnings.warn(
+                "TelaChatMessageHistory(context=...) is deprecated: pass policy=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            policy = policy if policy is not None else context
         self.thread_id, self.branch = split_session_id(session_id, branch)
         self.session_id = session_id
         self.user_id = _acting_user(store, user_id)
-        self.context = context
+        self.policy = policy
         self.index = index
         self.last_context: Context | None = None
         self._engine: ContextEngine | None = None
@@ -116,7 +127,7 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The conversation as LangChain messages (the context policy's view, if one is set)."""
-        if self.context is not None:
+        if self.policy is not None:
             engine = self._context_engine()
             self.last_context = engine.build(
                 self.thread_id, user_id=self.user_id, branch=self.branch
@@ -126,7 +137,7 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of :attr:`messages`."""
-        if self.context is not None:
+        if self.policy is not None:
             engine = self._context_engine()
             self.last_context = await engine.abuild(
                 self.thread_id, user_id=self.user_id, branch=self.branch
@@ -137,9 +148,9 @@ class TelaChatMessageHistory(BaseChatMessageHistory):
     def _context_engine(self) -> ContextEngine:
         """One engine per history: incremental reads, the summary kept in the thread (the
         engine reads and writes only this user's thread: ``user_id=`` on every call)."""
-        assert self.context is not None
+        assert self.policy is not None
         if self._engine is None:
-            self._engine = ContextEngine(self.store, self.context)
+            self._engine = ContextEngine(self.store, self.policy)
         return self._engine
 
     # -- writing ----------------------------------------------------------------------------

@@ -38,7 +38,8 @@ class TelaChatStore(BaseChatStore):
     Args:
         store: a ``MessageStore``, a user's view of one (``store.for_user("ana")``), a store
             URL (``sqlite:///chat.db``, ``memory://`` ...) or ``None`` for the embedded
-            default SQLite file. Nothing is opened until first use.
+            default SQLite file. Nothing is opened until first use. :meth:`close` closes only
+            a store this chat store opened (from a URL or the default), never one passed in.
         user_id: the user this chat store acts for (required unless ``store`` is a
             ``UserStore``; version 0.1's default owner was :data:`LEGACY_USER`).
         key_prefix: prepended to each key to form the thread id.
@@ -52,6 +53,7 @@ class TelaChatStore(BaseChatStore):
     key_prefix: str = Field(default="", description="prepended to keys to form thread ids")
     _store: MessageStore = PrivateAttr()
     _user: UserStore = PrivateAttr()
+    _owns_store: bool = PrivateAttr(default=False)
     _edits: dict[str, int] = PrivateAttr(default_factory=dict)
 
     def __init__(
@@ -62,13 +64,15 @@ class TelaChatStore(BaseChatStore):
         key_prefix: str = "",
         **data: Any,
     ) -> None:
+        owns = False
         if not isinstance(store, MessageStore | UserStore):
             check_scope("TelaChatStore", user_id, False, cross_user=False)  # before any open
-            store = open_store(store)
+            store, owns = open_store(store), True
         backend, user = bind_user("TelaChatStore", store, user_id)
         super().__init__(user_id=user.user_id, key_prefix=key_prefix, **data)
         self._store = backend
         self._user = user
+        self._owns_store = owns
 
     @classmethod
     def class_name(cls) -> str:
@@ -248,12 +252,15 @@ class TelaChatStore(BaseChatStore):
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the underlying store."""
-        self._store.close()
+        """Close the store if this chat store opened it (from a URL or the default); a store
+        that was passed in belongs to the caller and stays open."""
+        if self._owns_store:
+            self._store.close()
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
-        await self._store.aclose()
+        if self._owns_store:
+            await self._store.aclose()
 
     def __enter__(self) -> Self:
         return self
