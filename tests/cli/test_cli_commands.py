@@ -73,6 +73,15 @@ def test_help_lists_every_command(cli: Any) -> None:
         assert name in out.stdout
 
 
+def test_version_flag_and_command_print_the_installed_version(cli: Any) -> None:
+    from importlib.metadata import version
+
+    for args in (("--version",), ("version",)):
+        out = cli(*args, use_db=False)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == version("tela-memory-core")
+
+
 def test_sharegpt_sample_import_and_export_back(cli: Any, tmp_path: Path) -> None:
     imported = cli("import", str(SAMPLE))
     assert imported.returncode == 0, imported.stderr

@@ -88,16 +88,29 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
 
+    def print_version(wanted: bool) -> None:
+        if wanted:
+            from importlib.metadata import version as dist_version
+
+            typer.echo(dist_version("tela-memory-core"))
+            raise typer.Exit()
+
     @app.callback()
-    def root() -> None:
+    def root(
+        show_version: bool = typer.Option(
+            False,
+            "--version",
+            help="Print the installed version and exit.",
+            is_eager=True,
+            callback=print_version,
+        ),
+    ) -> None:
         """Tela Memory: conversation memory for LLM apps (import, export, search, demo)."""
 
     @app.command("version")
     def version() -> None:
         """Print the installed version."""
-        from importlib.metadata import version as dist_version
-
-        typer.echo(dist_version("tela-memory-core"))
+        print_version(True)
 
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if not info.name.endswith("_cmd"):
