@@ -705,27 +705,82 @@ class RecordStore(ABC):
 
     # -- async twins (a worker thread, like MessageStore) ------------------------------------
 
-    async def aput(self, namespace: Namespace, key: str, value: JsonValue, **kw: Any) -> Record:
-        """Async twin of :meth:`put` (same keyword arguments)."""
-        return await asyncio.to_thread(self.put, namespace, key, value, **kw)
+    async def aput(
+        self,
+        namespace: Namespace,
+        key: str,
+        value: JsonValue,
+        *,
+        user_id: str,
+        kind: str | None = None,
+        provenance: Sequence[str] = (),
+        ttl: timedelta | None = None,
+        expected_version: int | None = None,
+    ) -> Record:
+        """Async twin of :meth:`put`."""
+        return await asyncio.to_thread(
+            self.put, namespace, key, value, user_id=user_id, kind=kind,
+            provenance=provenance, ttl=ttl, expected_version=expected_version,
+        )  # fmt: skip
 
     async def asupersede(
-        self, namespace: Namespace, key: str, value: JsonValue, **kw: Any
+        self,
+        namespace: Namespace,
+        key: str,
+        value: JsonValue,
+        *,
+        user_id: str,
+        kind: str | None = None,
+        provenance: Sequence[str] = (),
+        ttl: timedelta | None = None,
+        expected_version: int | None = None,
     ) -> Record:
         """Async twin of :meth:`supersede`."""
-        return await asyncio.to_thread(self.supersede, namespace, key, value, **kw)
+        return await asyncio.to_thread(
+            self.supersede, namespace, key, value, user_id=user_id, kind=kind,
+            provenance=provenance, ttl=ttl, expected_version=expected_version,
+        )  # fmt: skip
 
-    async def ainvalidate(self, namespace: Namespace, key: str, **kw: Any) -> Record:
+    async def ainvalidate(
+        self,
+        namespace: Namespace,
+        key: str,
+        *,
+        user_id: str,
+        expected_version: int | None = None,
+    ) -> Record:
         """Async twin of :meth:`invalidate`."""
-        return await asyncio.to_thread(self.invalidate, namespace, key, **kw)
+        return await asyncio.to_thread(
+            self.invalidate, namespace, key, user_id=user_id, expected_version=expected_version
+        )
 
-    async def adelete(self, namespace: Namespace, key: str, **kw: Any) -> bool:
+    async def adelete(
+        self,
+        namespace: Namespace,
+        key: str,
+        *,
+        user_id: str,
+        expected_version: int | None = None,
+    ) -> bool:
         """Async twin of :meth:`delete`."""
-        return await asyncio.to_thread(self.delete, namespace, key, **kw)
+        return await asyncio.to_thread(
+            self.delete, namespace, key, user_id=user_id, expected_version=expected_version
+        )
 
-    async def adelete_where(self, namespace_prefix: Namespace = (), **kw: Any) -> int:
+    async def adelete_where(
+        self,
+        namespace_prefix: Namespace = (),
+        *,
+        user_id: str,
+        kind: str | None = None,
+        where: Mapping[str, JsonValue] | None = None,
+        text: str | None = None,
+    ) -> int:
         """Async twin of :meth:`delete_where`."""
-        return await asyncio.to_thread(self.delete_where, namespace_prefix, **kw)
+        return await asyncio.to_thread(
+            self.delete_where, namespace_prefix, user_id=user_id, kind=kind, where=where,
+            text=text,
+        )  # fmt: skip
 
     async def aget(self, namespace: Namespace, key: str, *, user_id: str) -> Record | None:
         """Async twin of :meth:`get`."""
@@ -735,13 +790,39 @@ class RecordStore(ABC):
         """Async twin of :meth:`history`."""
         return await asyncio.to_thread(self.history, namespace, key, user_id=user_id)
 
-    async def alist(self, namespace_prefix: Namespace = (), **kw: Any) -> _Records:
+    async def alist(
+        self,
+        namespace_prefix: Namespace = (),
+        *,
+        user_id: str,
+        kind: str | None = None,
+        current_only: bool = True,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> _Records:
         """Async twin of :meth:`list`."""
-        return await asyncio.to_thread(self.list, namespace_prefix, **kw)
+        return await asyncio.to_thread(
+            self.list, namespace_prefix, user_id=user_id, kind=kind,
+            current_only=current_only, limit=limit, offset=offset,
+        )  # fmt: skip
 
-    async def asearch(self, namespace_prefix: Namespace = (), **kw: Any) -> _Records:
+    async def asearch(
+        self,
+        namespace_prefix: Namespace = (),
+        *,
+        user_id: str,
+        kind: str | None = None,
+        where: Mapping[str, JsonValue] | None = None,
+        text: str | None = None,
+        current_only: bool = True,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> _Records:
         """Async twin of :meth:`search`."""
-        return await asyncio.to_thread(self.search, namespace_prefix, **kw)
+        return await asyncio.to_thread(
+            self.search, namespace_prefix, user_id=user_id, kind=kind, where=where, text=text,
+            current_only=current_only, limit=limit, offset=offset,
+        )  # fmt: skip
 
     async def aerase_user(self, user_id: str) -> RecordErasureReceipt:
         """Async twin of :meth:`erase_user`."""
