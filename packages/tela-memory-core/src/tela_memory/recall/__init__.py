@@ -26,6 +26,7 @@ from tela_memory.recall.recaller import (
     abranch_filter,
     branch_filter,
 )
+from tela_memory.recall.registry import open_index
 from tela_memory.recall.sqlite_index import SQLiteIndex
 from tela_memory.recall.text import extract_text
 from tela_memory.recall.types import Hit, SearchFilter, SearchMode
@@ -64,5 +65,6 @@ __all__ = [
     "abranch_filter",
     "branch_filter",
     "extract_text",
+    "open_index",
     "rrf_fuse",
 ]

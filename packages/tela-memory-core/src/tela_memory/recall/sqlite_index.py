@@ -24,11 +24,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import numpy.typing as npt
 
-from tela_memory.errors import BackendUnavailable, ConflictError, TelaMemoryError
+from tela_memory.errors import (
+    BackendUnavailable,
+    ConflictError,
+    InvalidArgumentError,
+    TelaMemoryError,
+)
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
@@ -116,6 +122,16 @@ class SQLiteIndex(Index):
         self._cache_version: tuple[int, int] | None = None
         self._model: tuple[str, int] | None = None
         self._store: Any = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> SQLiteIndex:
+        """``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` or
+        ``sqlite:///:memory:`` (the store's convention), for :func:`open_index`."""
+        raw = unquote(urlsplit(url).path)
+        path = raw[1:] if raw.startswith("/") else raw
+        if not path:
+            raise InvalidArgumentError(f"index URL {url!r} names no file; try sqlite:///recall.db")
+        return cls(path, **options)
 
     @classmethod
     def for_store(
