@@ -424,8 +424,13 @@ class IndexConformance(HostileInputCases):
             for mode in self.modes():
                 a = await index.asearch("async words", filter={"user_id": user}, mode=mode)
                 s = index.search("async words", filter={"user_id": user}, mode=mode)
-                # engines may order equal scores differently from call to call
-                assert _ranked(a) == _ranked(s)
+                # the same hits; scores may move a little between calls on engines whose
+                # collection statistics change in the background (RediSearch's garbage
+                # collector updates BM25's document counts), and ties may swap places
+                assert {h.message.id for h in a} == {h.message.id for h in s}
+                assert sorted(h.score for h in a) == pytest.approx(
+                    sorted(h.score for h in s), rel=1e-3
+                )
             assert len(await index.aneighbors(ms[1].id)) == 2
             assert await index.adelete(ms[0].id) == 1
             assert await index.adelete_where({"user_id": user}) == 2
