@@ -18,6 +18,7 @@ from tela_memory import (
     TelaMemoryError,
     open_store,
 )
+from tela_memory.plugins import from_url
 from tela_memory.stores.memory import InMemoryStore
 from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory.stores.sqlite_schema import SCHEMA_VERSION
@@ -41,8 +42,9 @@ def test_open_store_by_url(tmp_path: Path) -> None:
         assert isinstance(store, SQLiteStore)
         assert store.path is None
     assert isinstance(open_store("memory://"), InMemoryStore)
-    with pytest.raises(MissingDependency, match=r"pip install \"tela-memory\[postgres\]\""):
-        open_store("postgresql://localhost/db")
+    # a scheme of a known extra that is not installed names the extra to install
+    with pytest.raises(MissingDependency, match=r"pip install \"tela-memory\[mongo\]\""):
+        from_url("tela_memory.stores", "mongodb://localhost/db", "store", {"mongodb": "mongo"})
     with pytest.raises(TelaMemoryError, match="no store backend"):
         open_store("ftp://example")
     with pytest.raises(TelaMemoryError, match="no scheme"):
