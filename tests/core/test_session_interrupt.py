@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interrupts import Interrupt
 from session_doubles import ScriptedModel, Step, text_reply
 
+from interrupts import Interrupt
 from tela_memory import Role
 from tela_memory.models import ChatChunk
 from tela_memory.session import FlushPolicy, Session, SessionBusyError

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from interrupts import Interrupt
 
+from interrupts import Interrupt
 from tela_memory import Message
 from tela_memory.recall import cache as cache_module
 from tela_memory.recall import sqlite_index as index_module
