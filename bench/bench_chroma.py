@@ -14,11 +14,18 @@ each query word (a metadata word array, ``$contains``) and ranks them by the wor
 
     python bench/bench_chroma.py            # 20,000 messages, 100 users
     python bench/bench_chroma.py --quick    # 2,000 messages, 20 users
+    python bench/bench_chroma.py --locomo   # LoCoMo dev recall: ChromaIndex vs SQLiteIndex
+
+``--locomo`` runs the project's LoCoMo evaluation (``tela_memory.evaluation``: the same import,
+questions and scoring as ``tela-memory eval locomo``) on ``ChromaIndex`` and on the embedded
+``SQLiteIndex`` in the same run, one shared MiniLM embedder (cached, so both index the same
+vectors), per ranker (``--rankers hybrid,lexical``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import itertools
 import random
@@ -27,14 +34,23 @@ import uuid
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import chromadb
 from langchain_core.embeddings import Embeddings
 
 from tela_memory import Message
+from tela_memory.evaluation import locomo, runner
+from tela_memory.evaluation.runner import Scores
+from tela_memory.recall.embedder import Embedder
+from tela_memory.recall.index import Index
+from tela_memory.recall.indexer import StoreIndexer
+from tela_memory.recall.recaller import Recaller
 from tela_memory.recall.sqlite_index import SQLiteIndex
+from tela_memory.stores.sqlite import SQLiteStore
 from tela_memory.testing.embedders import HashEmbedder
+from tela_memory.tokens.counters import TiktokenCounter
 from tela_memory_chroma import ChromaIndex
 from tela_memory_chroma import lexical as tela_lexical
 from tela_memory_chroma.client import settings
@@ -131,6 +147,15 @@ def _meta(m: Message) -> dict[str, Any]:
     return {"user_id": m.user_id, "thread_id": m.thread_id, "role": m.role.value}
 
 
+def _fill(idx: Index, messages: list[Message]) -> None:
+    for i in range(0, len(messages), BATCH):
+        idx.upsert(messages[i : i + BATCH])
+
+
+def _search(idx: Index, mode: str, user: str, query: str) -> Any:
+    return idx.search(query, filter={"user_id": user}, k=K, mode=mode)  # type: ignore[arg-type]
+
+
 def run(n: int, users: int, nq: int) -> list[Row]:
     messages = make_messages(n, users)
     queries = make_queries(messages, nq)
@@ -143,15 +168,12 @@ def run(n: int, users: int, nq: int) -> list[Row]:
     warm = Message.user("warm up", user_id="warm", thread_id="warm", created_at=T0)
     for impl, idx in (("tela", tela), ("tela-sqlite", sqlite)):
         idx.upsert(warm)  # creates the catalog / tables: a one-time cost, not throughput
-        seconds = _timed(
-            lambda idx=idx: [idx.upsert(messages[i : i + BATCH]) for i in range(0, n, BATCH)]
-        )
-        rows.append(upsert_row(impl, n, seconds))
+        rows.append(upsert_row(impl, n, _timed(functools.partial(_fill, idx, messages))))
     # a collection per user: a batch of many users' turns is one Chroma call per user in it
     by_user = sorted(messages, key=lambda m: m.user_id or "")
     grouped = ChromaIndex(client=client, name=f"g{uuid.uuid4().hex[:8]}", embedder=embedder)
     grouped.upsert(warm)
-    seconds = _timed(lambda: [grouped.upsert(by_user[i : i + BATCH]) for i in range(0, n, BATCH)])
+    seconds = _timed(functools.partial(_fill, grouped, by_user))
     rows.append(upsert_row("tela, batches of one user", n, seconds))
     grouped.drop()
 
@@ -172,6 +194,33 @@ def run(n: int, users: int, nq: int) -> list[Row]:
             )
 
     rows.append(upsert_row("chromadb bare", n, _timed(bare_add)))
+
+    # the same bare calls on our layout (a collection per user, one call per user per batch):
+    # the floor of our design, so that our layer's own cost shows apart from it
+    per_user: dict[str, Any] = {}
+
+    def bare_per_user() -> None:
+        for i in range(0, n, BATCH):
+            mine: dict[str, list[Message]] = {}
+            for m in messages[i : i + BATCH]:
+                mine.setdefault(m.user_id or "", []).append(m)
+            for user, batch in mine.items():
+                if user not in per_user:
+                    per_user[user] = client.create_collection(
+                        f"bare-{uuid.uuid4().hex[:8]}",
+                        embedding_function=None,
+                        configuration={"hnsw": {"space": "cosine"}},
+                    )
+                per_user[user].upsert(
+                    ids=[m.id for m in batch],
+                    embeddings=embedder.embed([m.text for m in batch]).tolist(),
+                    documents=[tela_lexical.document(m.text) for m in batch],
+                    metadatas=[_meta(m) for m in batch],
+                )
+
+    rows.append(upsert_row("chromadb bare, a collection per user", n, _timed(bare_per_user)))
+    for col in per_user.values():
+        client.delete_collection(col.name)
 
     peer = LangChainChroma(
         client=client,
@@ -212,9 +261,7 @@ def run(n: int, users: int, nq: int) -> list[Row]:
                     impl,
                     label,
                     queries,
-                    lambda u, q, idx=idx, mode=mode: idx.search(
-                        q, filter={"user_id": u}, k=K, mode=mode
-                    ),
+                    functools.partial(_search, idx, mode),
                 )
             )
         if mode == "dense":
@@ -243,11 +290,84 @@ def run(n: int, users: int, nq: int) -> list[Row]:
     return rows
 
 
+# -- LoCoMo ------------------------------------------------------------------------------------
+
+LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo-dev.json"
+
+
+def locomo_scores(
+    path: Path, make_index: Callable[[SQLiteStore], Index], ranker: runner.Ranker
+) -> Scores:
+    """Turn metrics of the LoCoMo questions with the given index (the evaluation runner's own
+    import, questions and scoring; it builds a ``SQLiteIndex`` itself, so its loop is here)."""
+    conversations = locomo.load(path)
+    counter = TiktokenCounter(encoding="cl100k_base")
+    rows: list[dict[str, float]] = []
+    with SQLiteStore(":memory:") as store:
+        index = make_index(store)
+        for conv in conversations:
+            locomo.import_conversation(store, conv)
+        StoreIndexer(store, index, batch_size=512).sync()
+        recaller = Recaller(index, counter=counter)
+        embedder = index.embedder if ranker != "lexical" else None
+        for conv in conversations:
+            for q in conv.questions:
+                ranked, sessions, budgeted, _, _ = runner._ask(
+                    recaller,
+                    index,
+                    conv,
+                    q,
+                    ranker,
+                    (1000,),
+                    embedder,
+                )
+                rows.append(runner._score(q, ranked, sessions, budgeted, K, 5))
+        if isinstance(index, ChromaIndex):
+            index.drop()
+        index.close()
+    return runner._mean(rows, (1000,))
+
+
+def run_locomo(path: Path, rankers: list[runner.Ranker]) -> None:
+    from tela_memory.cli.eval_cmd import make_embedder
+
+    embedder = make_embedder("minilm", None)
+    assert embedder is not None
+    print(f"# LoCoMo dev ({path.name}), {embedder.model_id}, turn metrics at k={K}\n")
+    print("| ranker | index | R_any@10 | R_all@10 | NDCG@10 | S_all@5 | ev@1000 |")
+    print("|---|---|---|---|---|---|---|")
+    for ranker in rankers:
+        emb = embedder if ranker != "lexical" else None
+
+        def sqlite(store: SQLiteStore, emb: Embedder | None = emb) -> Index:
+            return SQLiteIndex.for_store(store, embedder=emb, follow=False)
+
+        def chroma(_store: SQLiteStore, emb: Embedder | None = emb) -> Index:
+            return ChromaIndex(ephemeral=True, name=f"l{uuid.uuid4().hex[:8]}", embedder=emb)
+
+        for name, make in (("SQLiteIndex", sqlite), ("ChromaIndex", chroma)):
+            s = locomo_scores(path, make, ranker)
+            print(
+                f"| {ranker} | {name} | {s.recall_any:.3f} | {s.recall_all:.3f} | {s.ndcg:.3f} "
+                f"| {s.session_recall_all:.3f} | {s.evidence_recall_all[1000]:.3f} |",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
     parser.add_argument("--messages", type=int, default=None, help="how many messages")
+    parser.add_argument("--locomo", action="store_true", help="LoCoMo dev recall instead")
+    parser.add_argument("--rankers", default="hybrid,lexical", help="with --locomo")
     args = parser.parse_args()
+    if args.locomo:
+        chosen = [r.strip() for r in args.rankers.split(",") if r.strip()]
+        wrong = [r for r in chosen if r not in ("hybrid", "lexical", "dense")]
+        if wrong:
+            parser.error(f"unknown rankers {wrong}: use hybrid, lexical, dense")
+        run_locomo(LOCOMO, chosen)
+        return
     n, users, nq = (2_000, 20, 30) if args.quick else (20_000, 100, 100)
     if args.messages:
         n = args.messages
@@ -257,7 +377,13 @@ def main() -> None:
     print(
         "\n# our overhead over the bare chromadb calls (vs tela = floor / ours; <1: we cost more)\n"
     )
-    floor = ("tela", "tela, batches of one user", "chromadb bare", "chromadb bare $contains")
+    floor = (
+        "tela",
+        "tela, batches of one user",
+        "chromadb bare",
+        "chromadb bare, a collection per user",
+        "chromadb bare $contains",
+    )
     print_table([r for r in rows if r.impl in floor])
     write_json("chroma" + ("-quick" if args.quick else ""), rows)
 

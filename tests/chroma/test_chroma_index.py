@@ -248,7 +248,7 @@ def test_a_collection_deleted_by_another_client_is_opened_anew(tmp_path: Path) -
     assert two.count({"user_id": "u"}) == 1  # two has the collection open now
     assert one.delete_where({"user_id": "u"}) == 1
     for mode in ("lexical", "dense", "hybrid"):
-        assert two.search("kept", filter={"user_id": "u"}, mode=mode) == []  # type: ignore[arg-type]
+        assert two.search("kept", filter={"user_id": "u"}, mode=mode) == []
     assert two.count({"user_id": "u"}) == 0
     assert two.upsert(msg("back again", user="u", thread="t")) == 1
     assert [h.text for h in one.search("back", filter={"user_id": "u"})] == ["back again"]

@@ -17,7 +17,8 @@ from typing import Any
 
 from tela_memory.errors import InvalidArgumentError, SchemaError
 
-SCHEMA_VERSION = 1
+#: 2: stemmed words (version 1 kept them unstemmed, so its words no longer match queries).
+SCHEMA_VERSION = 2
 
 #: An index name: what Chroma allows in a collection name, short enough for the suffixes.
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,398}[A-Za-z0-9]$")
@@ -85,6 +86,11 @@ def read_catalog(collection: str, metadata: dict[str, Any] | None) -> Model:
         raise SchemaError(
             f"Chroma collection {collection!r} has tela-memory schema {version}, newer than "
             f"this version's {SCHEMA_VERSION}: upgrade tela-memory-chroma"
+        )
+    if version < SCHEMA_VERSION:
+        raise SchemaError(
+            f"Chroma collection {collection!r} has tela-memory schema {version}, whose words "
+            "are not stemmed as this version searches them: drop() the index and index again"
         )
     model_id = meta.get("tela_model_id")
     return Model(model_id if isinstance(model_id, str) else None, int(meta["tela_dimension"]))

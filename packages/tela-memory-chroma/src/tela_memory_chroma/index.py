@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError as ChromaNotFound
@@ -24,13 +25,14 @@ from chromadb.errors import NotFoundError as ChromaNotFound
 from tela_memory.errors import (
     BackendUnavailable,
     InvalidArgumentError,
+    SchemaError,
     TelaMemoryError,
     UnsupportedOperation,
 )
 from tela_memory.recall.embedder import Embedder, Vectors
 from tela_memory.recall.errors import EmbeddingMismatchError
-from tela_memory.recall.index import Document, Index
-from tela_memory.recall.types import Hit, SearchFilter
+from tela_memory.recall.index import Document, Index, contextual_vectors
+from tela_memory.recall.types import Hit, SearchFilter, ThreadKey
 from tela_memory_chroma import lexical
 from tela_memory_chroma import records as rec
 from tela_memory_chroma.client import Stale, Target, failure, fresh, open_client, parse_url
@@ -71,6 +73,8 @@ class ChromaIndex(Index):
         name: the index's name, the prefix of its collections.
         embedder: optional; without one the index is lexical only.
         headers: HTTP headers for a server (``{"x-chroma-token": ...}``).
+        context_weight: contextual vectors: a turn's vector is mixed with its parent's at
+            this weight (as the embedded index does; ``0`` embeds each turn alone).
     """
 
     supports_lexical: ClassVar[bool] = True
@@ -86,8 +90,14 @@ class ChromaIndex(Index):
         name: str = "tela",
         embedder: Embedder | None = None,
         headers: dict[str, str] | None = None,
+        context_weight: float = 0.5,
     ) -> None:
         super().__init__(embedder)
+        if not isinstance(context_weight, int | float) or not 0 <= context_weight <= 10:
+            raise InvalidArgumentError(
+                f"context_weight must be a number from 0 to 10, got {context_weight!r}"
+            )
+        self.context_weight = float(context_weight)
         given = [x for x in (path, url, client) if x is not None] + ([True] if ephemeral else [])
         if len(given) != 1:
             raise InvalidArgumentError(
@@ -111,6 +121,7 @@ class ChromaIndex(Index):
         self._lock = threading.RLock()
         self._users: dict[str, Collection] = {}
         self._model: Model | None = None
+        self._batch: int | None = None
         self._closed = False
         self._instance = uuid.uuid4().hex
 
@@ -318,15 +329,19 @@ class ChromaIndex(Index):
         """Delete every collection of the index (its users' and the catalog); return whether
         there was any."""
         users = self._all_users()
-        existed = bool(users) or self._catalog() is not None
+        found = self._get(catalog_collection(self.name))
+        if found is not None and (found.metadata or {}).get("tela_index") != self.name:
+            read_catalog(found.name, found.metadata)  # SchemaError: not tela-memory's
+            raise SchemaError(f"Chroma collection {found.name!r} is not index {self.name!r}'s")
+        catalog = found is not None  # of any schema version
         for user, _ in users:
             self._delete_collection(user)
-        if self._get(catalog_collection(self.name)) is not None:
+        if catalog:
             self._call(
                 "delete catalog", self.client().delete_collection, catalog_collection(self.name)
             )
         self._model = None
-        return existed
+        return bool(users) or catalog
 
     def _delete_collection(self, user_id: str) -> None:
         self._forget(user_id)
@@ -339,6 +354,56 @@ class ChromaIndex(Index):
 
     # -- writes -----------------------------------------------------------------------------
 
+    def _contextual(self, docs: list[Document]) -> list[Document]:
+        """Mix each vector with its parent's (the core's :func:`contextual_vectors`): a parent
+        in the batch gives its mixed vector, one outside it is read from the child's user's
+        collection (a parent counts only in the same thread, so no other collection)."""
+        if self.context_weight <= 0 or not any(d.vector is not None for d in docs):
+            return docs
+        batch = {d.message.id for d in docs}
+        wanted: dict[str, list[str]] = {}
+        for d in docs:
+            parent = d.message.parent_id
+            if d.vector is not None and parent is not None and parent not in batch:
+                wanted.setdefault(str(d.message.user_id), []).append(parent)
+        known = self._parent_vectors(wanted) if wanted else {}
+        mixed = contextual_vectors(
+            [d.vector for d in docs],
+            [d.message.id for d in docs],
+            [d.message.parent_id for d in docs],
+            known,
+            self.context_weight,
+            threads=[d.thread_key for d in docs],
+        )
+        return [Document(d.message, d.text, v) for d, v in zip(docs, mixed, strict=True)]
+
+    @fresh
+    def _parent_vectors(self, wanted: dict[str, list[str]]) -> dict[str, tuple[ThreadKey, Vectors]]:
+        """Stored vectors (and threads) of these parents, per user, from that user's collection."""
+        out: dict[str, tuple[ThreadKey, Vectors]] = {}
+        dimension = self.embedder.dimension if self.embedder is not None else 0
+        for user_id, ids in wanted.items():
+            col = self._user(user_id, create=False)
+            if col is None:
+                continue
+            unique = list(dict.fromkeys(ids))
+            for start in range(0, len(unique), ID_CHUNK):
+                got = self._call(
+                    "get",
+                    col.get,
+                    ids=unique[start : start + ID_CHUNK],
+                    where={"has_vec": {"$eq": True}},
+                    include=["embeddings", "metadatas"],
+                )
+                found = got["embeddings"]
+                if found is None:
+                    continue
+                for mid, vec, meta in zip(got["ids"], found, got["metadatas"] or [], strict=True):
+                    array = np.asarray(vec, dtype=np.float32)
+                    if array.shape == (dimension,) and meta is not None:
+                        out[mid] = ((user_id, str(meta["thread"])), array)
+        return out
+
     @fresh
     def _upsert(self, docs: list[Document]) -> None:
         model = self._ensure_catalog()
@@ -349,7 +414,7 @@ class ChromaIndex(Index):
         by_user: dict[str, list[Document]] = {}
         for d in latest.values():
             by_user.setdefault(str(d.message.user_id), []).append(d)
-        batch = max(1, min(self._call("batch size", self.client().get_max_batch_size), 1000))
+        batch = self._batch_size()
         for user_id, mine in by_user.items():
             col = self._user(user_id, create=True)
             assert col is not None
@@ -364,6 +429,13 @@ class ChromaIndex(Index):
                     ],
                     metadatas=[rec.metadata(d) for d in part],
                 )
+
+    def _batch_size(self) -> int:
+        """Records per ``upsert``: at most 1,000 and the client's limit (asked once)."""
+        if self._batch is None:
+            limit = self._call("batch size", self.client().get_max_batch_size)
+            self._batch = max(1, min(limit, 1000))
+        return self._batch
 
     @fresh
     def _delete(self, ids: list[str]) -> int:
