@@ -108,3 +108,17 @@ def test_two_users_stay_apart_through_the_follower(store: MessageStore, tmp_path
         assert [h.message.user_id for h in index.search("plan", filter={"user_id": "bob"})] == [
             "bob"
         ]
+
+
+def test_reindexing_a_followed_index_rebuilds_it_once(tmp_path: Path) -> None:
+    from tela_memory.recall.indexer import StoreIndexer
+
+    with SQLiteStore(tmp_path / "s.db") as store:
+        store.for_user("ada").append("t", [Message.user(f"turn {i}") for i in range(4)])
+        with SQLiteIndex(tmp_path / "i.db", embedder=HashEmbedder(16)).follow(store) as index:
+            assert index.count(ADA) == 4
+            report = StoreIndexer(store, index).reindex()
+            assert report.indexed == 4
+            assert index.count(ADA) == 4
+            store.for_user("ada").append("t", Message.user("turn 4"))
+            assert index.count(ADA) == 5

@@ -522,7 +522,7 @@ class RedisIndex(Index):
         index, which must be empty (``StoreIndexer.reindex()`` calls ``clear()`` and then
         this); on an index that still holds documents it raises ``UnsupportedOperation``.
         """
-        left = self.count()
+        left = self._count(SearchFilter())  # not count(): no catch-up from a followed store
         if left:
             raise UnsupportedOperation(
                 f"index {self.name!r} at {self.address} still holds {left} documents: clear() "
