@@ -122,3 +122,13 @@ def test_reindexing_a_followed_index_rebuilds_it_once(tmp_path: Path) -> None:
             assert index.count(ADA) == 4
             store.for_user("ada").append("t", Message.user("turn 4"))
             assert index.count(ADA) == 5
+
+
+def test_follow_refuses_what_is_not_a_store(tmp_path: Path) -> None:
+    from tela_memory.errors import InvalidArgumentError
+
+    store = InMemoryStore()
+    with SQLiteIndex(tmp_path / "i.db") as index:
+        with pytest.raises(InvalidArgumentError, match="takes a MessageStore"):
+            index.follow(store.for_user("ada"))  # type: ignore[arg-type]
+        assert index.follower is None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
-from tela_memory.errors import InvalidMessageError, UnsupportedOperation
+from tela_memory.errors import InvalidArgumentError, InvalidMessageError, UnsupportedOperation
 from tela_memory.messages import Message
 from tela_memory.recall.embedder import Embedder, Vectors, normalize
 from tela_memory.recall.errors import EmbeddingMismatchError, InvalidQueryError
@@ -245,6 +245,11 @@ class Index(ABC):
         """
         from tela_memory.recall.indexer import StoreIndexer  # the indexer imports Index
 
+        if not isinstance(store, MessageStore):
+            raise InvalidArgumentError(
+                f"follow() takes a MessageStore (with a change feed), not {type(store).__name__}"
+                " (for a user's view, pass its .store)"
+            )
         self._follow_lock = threading.Lock()
         self.follower = StoreIndexer(store, self, name=name, cursors=cursors)
         return self
